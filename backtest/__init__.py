@@ -1,0 +1,1 @@
+"""vectorbt backtests of forecast signals with China-market costs, and accuracy reports."""

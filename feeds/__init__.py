@@ -1,0 +1,1 @@
+"""Market data: vendor files and adapters into an embedded DuckDB store, validated on XSHG."""

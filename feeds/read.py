@@ -1,0 +1,131 @@
+"""Point-in-time reads from the store, returned as polars DataFrames.
+
+A read returns bars of ONE source (sources are never mixed silently).  ``as_of`` keeps only bars
+whose END instant is at or before it, so a reader at decision time t cannot see bar t+1.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import duckdb
+import polars as pl
+
+from feeds.schema import Frequency
+
+# Real vendors first; the synthetic market only when nothing real is stored.
+DEFAULT_SOURCE_PRIORITY: tuple[str, ...] = (
+    "wind",
+    "eastmoney",
+    "tushare",
+    "sina",
+    "wondertrader",
+    "plain",
+    "parquet",
+    "synthetic",
+)
+
+_COLUMNS = (
+    "symbol, kind, source, session, ts, open, high, low, close, volume, amount, open_interest"
+)
+
+
+class NoDataError(LookupError):
+    """No bars for the requested symbol, frequency or source."""
+
+
+def _require_aware(name: str, value: datetime | None) -> None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {value!r}")
+
+
+def sources(con: duckdb.DuckDBPyConnection, symbol: str, frequency: str) -> list[str]:
+    """Sources that hold bars of ``symbol`` at ``frequency``."""
+    if Frequency(frequency) is Frequency.DAILY:
+        rows = con.execute(
+            "SELECT DISTINCT source FROM bars_daily WHERE symbol = ?", [symbol]
+        ).fetchall()
+    else:
+        rows = con.execute(
+            "SELECT DISTINCT source FROM bars_intraday WHERE symbol = ? AND frequency = ?",
+            [symbol, frequency],
+        ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def resolve_source(
+    con: duckdb.DuckDBPyConnection,
+    symbol: str,
+    frequency: str,
+    priority: tuple[str, ...] = DEFAULT_SOURCE_PRIORITY,
+) -> str:
+    """The preferred stored source of ``symbol`` at ``frequency`` (priority order, then name)."""
+    have = sources(con, symbol, frequency)
+    if not have:
+        raise NoDataError(f"no {frequency} bars stored for {symbol}")
+    rank = {s: i for i, s in enumerate(priority)}
+    return min(have, key=lambda s: (rank.get(s, len(rank)), s))
+
+
+def daily_bars(
+    con: duckdb.DuckDBPyConnection,
+    symbol: str,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    source: str | None = None,
+    as_of: datetime | None = None,
+) -> pl.DataFrame:
+    """Daily bars of ``symbol`` in ``[start, end]`` (session dates), ascending by session."""
+    _require_aware("as_of", as_of)
+    src = source or resolve_source(con, symbol, Frequency.DAILY)
+    sql = f"SELECT {_COLUMNS} FROM bars_daily WHERE symbol = ? AND source = ?"
+    params: list[object] = [symbol, src]
+    if start is not None:
+        sql += " AND session >= ?"
+        params.append(start)
+    if end is not None:
+        sql += " AND session <= ?"
+        params.append(end)
+    if as_of is not None:
+        sql += " AND ts <= ?"
+        params.append(as_of)
+    return con.execute(sql + " ORDER BY session", params).pl()
+
+
+def intraday_bars(
+    con: duckdb.DuckDBPyConnection,
+    symbol: str,
+    frequency: str = "1m",
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    source: str | None = None,
+    as_of: datetime | None = None,
+) -> pl.DataFrame:
+    """Intraday bars of ``symbol`` for sessions in ``[start, end]``, ascending by bar end.
+
+    When ``frequency`` is 5m and only 1m bars are stored, the 1m bars are resampled.
+    """
+    _require_aware("as_of", as_of)
+    freq = Frequency(frequency)
+    if not freq.intraday:
+        raise ValueError("use daily_bars() for daily frequency")
+    if source is None and not sources(con, symbol, freq) and freq is Frequency.FIVE_MINUTE:
+        from feeds.resample import resample_intraday
+
+        minute = intraday_bars(con, symbol, "1m", start=start, end=end, as_of=as_of)
+        return resample_intraday(minute, 5)
+    src = source or resolve_source(con, symbol, freq)
+    sql = f"SELECT {_COLUMNS} FROM bars_intraday WHERE symbol = ? AND frequency = ? AND source = ?"
+    params: list[object] = [symbol, freq.value, src]
+    if start is not None:
+        sql += " AND session >= ?"
+        params.append(start)
+    if end is not None:
+        sql += " AND session <= ?"
+        params.append(end)
+    if as_of is not None:
+        sql += " AND ts <= ?"
+        params.append(as_of)
+    return con.execute(sql + " ORDER BY ts", params).pl()

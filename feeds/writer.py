@@ -1,0 +1,115 @@
+"""Bulk upsert of validated bars into the store, recording what a corrected file changed.
+
+Callers wrap ``write_bars`` in ``feeds.store.transaction`` so a file lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import polars as pl
+
+from feeds.schema import BAR_COLUMNS, BAR_SCHEMA, VALUE_FIELDS
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+def _conform(bars: pl.DataFrame) -> pl.DataFrame:
+    missing = [c for c in BAR_COLUMNS if c not in bars.columns]
+    if missing:
+        raise ValueError(f"bars frame lacks columns {missing}")
+    return bars.select(BAR_COLUMNS).cast(BAR_SCHEMA)  # type: ignore[arg-type]
+
+
+def write_bars(
+    con: duckdb.DuckDBPyConnection,
+    bars: pl.DataFrame,
+    *,
+    file_sha256: str | None,
+    ingested_at: datetime | None = None,
+) -> WriteResult:
+    """Upsert ``bars`` (canonical schema; daily and intraday rows may be mixed).
+
+    New keys are inserted; existing keys whose values differ are updated and every changed field
+    is written to ``bar_revisions``; identical rows are left alone (so re-ingest is a no-op).
+    """
+    at = ingested_at or datetime.now(UTC)
+    bars = _conform(bars)
+    inserted = updated = unchanged = 0
+    for daily in (True, False):
+        part = bars.filter((pl.col("frequency") == "1d") == daily)
+        if part.is_empty():
+            continue
+        r = _upsert(con, part, daily=daily, file_sha256=file_sha256, at=at)
+        inserted += r.inserted
+        updated += r.updated
+        unchanged += r.unchanged
+    return WriteResult(inserted, updated, unchanged)
+
+
+def _upsert(
+    con: duckdb.DuckDBPyConnection,
+    part: pl.DataFrame,
+    *,
+    daily: bool,
+    file_sha256: str | None,
+    at: datetime,
+) -> WriteResult:
+    table = "bars_daily" if daily else "bars_intraday"
+    keys = ["symbol", "source", "session"] if daily else ["symbol", "frequency", "source", "ts"]
+    cols = [c for c in BAR_COLUMNS if daily is False or c != "frequency"]
+    staged = part.select(cols)
+    con.register("_staged", staged.to_arrow())
+    try:
+        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        has_rows = bool(
+            con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)").fetchall()[0][0]
+        )
+        if not has_rows:
+            n = staged.height
+            con.execute(
+                f"INSERT INTO {table} ({', '.join(cols)}, file_sha256, ingested_at) "
+                f"SELECT {', '.join(cols)}, ?, ? FROM _staged",
+                [file_sha256, at],
+            ).fetchall()
+            return WriteResult(n, 0, 0)
+        differs = " OR ".join(f"t.{f} IS DISTINCT FROM s.{f}" for f in VALUE_FIELDS)
+        freq = "'1d'" if daily else "s.frequency"
+        # Record field-level revisions before overwriting.
+        for f in VALUE_FIELDS:
+            con.execute(
+                f"INSERT INTO bar_revisions SELECT s.symbol, {freq}, s.source, s.ts, '{f}', "
+                f"t.{f}, s.{f}, ?, ? FROM _staged s JOIN {table} t ON {on} "
+                f"WHERE t.{f} IS DISTINCT FROM s.{f}",
+                [file_sha256 or "", at],
+            ).fetchall()
+        row = con.execute(
+            f"SELECT count(*) FILTER (WHERE t.symbol IS NULL), "
+            f"count(*) FILTER (WHERE t.symbol IS NOT NULL AND ({differs})) "
+            f"FROM _staged s LEFT JOIN {table} t ON {on}"
+        ).fetchall()[0]
+        n_new, n_changed = int(row[0]), int(row[1])
+        setters = ", ".join(f"{f} = s.{f}" for f in (*VALUE_FIELDS, "kind"))
+        if n_changed:
+            con.execute(
+                f"UPDATE {table} t SET {setters}, file_sha256 = ?, ingested_at = ? "
+                f"FROM _staged s WHERE {on} AND ({differs})",
+                [file_sha256, at],
+            ).fetchall()
+        if n_new:
+            con.execute(
+                f"INSERT INTO {table} ({', '.join(cols)}, file_sha256, ingested_at) "
+                f"SELECT {', '.join('s.' + c for c in cols)}, ?, ? FROM _staged s "
+                f"ANTI JOIN {table} t ON {on}",
+                [file_sha256, at],
+            ).fetchall()
+        return WriteResult(n_new, n_changed, staged.height - n_new - n_changed)
+    finally:
+        con.unregister("_staged")

@@ -1,0 +1,1 @@
+"""Forecasters of the CSI 300 next-session direction: features, labels, models, training."""

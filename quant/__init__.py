@@ -1,0 +1,1 @@
+"""The CSI 300 forecasting service: configuration, registry, pipeline, scheduler, API and CLI."""

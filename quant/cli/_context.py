@@ -1,0 +1,25 @@
+"""State shared by every subcommand: the loaded configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import click
+import duckdb
+
+from feeds.store import StoreError, open_store
+from quant.config import QuantConfig
+
+
+@dataclass(frozen=True)
+class AppContext:
+    config: QuantConfig
+
+    def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        try:
+            return open_store(self.config.store.path, read_only=read_only)
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+pass_app = click.make_pass_decorator(AppContext)
