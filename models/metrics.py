@@ -1,0 +1,106 @@
+"""Directional-accuracy statistics shared by the evaluation and backtest reports.
+
+All p-values are exact where cheap (binomial, McNemar's exact binomial form).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+_EPS = 1e-12
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (0, 1 when n == 0)."""
+    if n == 0:
+        return 0.0, 1.0
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def binomial_p_value(successes: int, n: int, p0: float = 0.5) -> float:
+    """Two-sided exact binomial test of accuracy against ``p0`` (1.0 when n == 0)."""
+    if n == 0:
+        return 1.0
+    return float(stats.binomtest(successes, n, p0, alternative="two-sided").pvalue)
+
+
+def mcnemar_p_value(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
+    """Exact McNemar test: do two classifiers err on the same sessions at different rates?"""
+    a = np.asarray(correct_a, dtype=bool)
+    b = np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch {a.shape} vs {b.shape}")
+    only_a = int(np.sum(a & ~b))
+    only_b = int(np.sum(~a & b))
+    discordant = only_a + only_b
+    if discordant == 0:
+        return 1.0
+    return float(stats.binomtest(only_a, discordant, 0.5, alternative="two-sided").pvalue)
+
+
+def auc(labels: np.ndarray, p_up: np.ndarray) -> float:
+    """ROC AUC by the rank-sum formula (ties get average rank); NaN with one class only."""
+    y = np.asarray(labels, dtype=bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = stats.rankdata(np.asarray(p_up, dtype=float))
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+@dataclass(frozen=True)
+class DirectionalScore:
+    """Classification figures of P(up) forecasts against realised directions."""
+
+    n: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    balanced_accuracy: float
+    auc: float
+    brier: float
+    log_loss: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def score_directional(
+    labels: np.ndarray, p_up: np.ndarray, threshold: float = 0.5
+) -> DirectionalScore:
+    """Score P(up) forecasts; a forecast calls 'up' when p_up > threshold."""
+    y = np.asarray(labels, dtype=float)
+    p = np.asarray(p_up, dtype=float)
+    if y.shape != p.shape:
+        raise ValueError(f"labels {y.shape} and p_up {p.shape} differ in shape")
+    if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
+        raise ValueError("p_up must lie in [0, 1] without NaN")
+    n = int(y.size)
+    pred = p > threshold
+    correct = pred == (y > 0.5)
+    k = int(correct.sum())
+    lo, hi = wilson_interval(k, n)
+    pos = y > 0.5
+    recalls = [float(np.mean(pred[m] == pos[m])) for m in (pos, ~pos) if m.any()]
+    pc = np.clip(p, _EPS, 1 - _EPS)
+    return DirectionalScore(
+        n=n,
+        accuracy=k / n if n else float("nan"),
+        ci_low=lo,
+        ci_high=hi,
+        p_value=binomial_p_value(k, n),
+        balanced_accuracy=float(np.mean(recalls)) if recalls else float("nan"),
+        auc=auc(y, p),
+        brier=float(np.mean((p - y) ** 2)) if n else float("nan"),
+        log_loss=float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc))) if n else float("nan"),
+    )
