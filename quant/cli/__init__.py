@@ -44,9 +44,10 @@ def cli(ctx: click.Context, db: Path | None, config_path: Path | None, verbose: 
 
 
 def _register() -> None:
-    from quant.cli import data
+    from quant.cli import data, main_job
 
     data.register(cli)
+    main_job.register(cli)
 
 
 _register()

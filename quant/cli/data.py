@@ -1,0 +1,166 @@
+"""Market-data subcommands: ingest, sources, reconcile, db stats."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from feeds.ingest import IngestError, IngestReport, expand_paths, ingest_file, ingest_synthetic
+from feeds.profiles import profiles
+from feeds.reconcile import reconcile
+from feeds.read import sources as stored_sources
+from feeds.stats import store_stats
+from quant.cli._context import AppContext, pass_app
+
+
+def _print_report(r: IngestReport) -> None:
+    if r.status == "unchanged":
+        click.echo(f"unchanged  {r.path}  (same content already ingested)")
+        return
+    click.echo(
+        f"ingested   {r.path}  profile={r.profile} read={r.rows_read} loaded={r.rows_loaded} "
+        f"inserted={r.rows_inserted} updated={r.rows_updated} "
+        f"quarantined={r.rows_quarantined} dropped={r.rows_dropped} "
+        f"sessions_with_gaps={r.sessions_with_gaps}"
+    )
+
+
+def ingest_synthetic_default(app: AppContext) -> IngestReport:
+    d = app.config.data
+    with app.connect() as con:
+        return ingest_synthetic(
+            con,
+            start=date.fromisoformat(d.synthetic_start),
+            end=date.fromisoformat(d.synthetic_end),
+            seed=d.synthetic_seed,
+            minute_sessions=d.synthetic_minute_sessions,
+            symbol=d.symbol,
+        )
+
+
+def ingest_paths(
+    app: AppContext, paths: list[Path], profile: str | None, symbol: str | None
+) -> int:
+    """Ingest files/directories; returns the number of files that could not be read."""
+    failures = 0
+    files = list(expand_paths(paths))
+    with app.connect() as con:
+        for f in files:
+            try:
+                _print_report(ingest_file(con, f, profile=profile, symbol=symbol))
+            except (IngestError, KeyError) as exc:
+                failures += 1
+                click.echo(f"error      {exc}", err=True)
+    return failures
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--profile", help="Source profile name (default: detected from the header).")
+@click.option("--symbol", help="Symbol for files that carry none (overrides the profile default).")
+@click.option("--synthetic", is_flag=True, help="Also ingest the seeded SYNTHETIC market.")
+@pass_app
+def ingest(
+    app: AppContext,
+    paths: tuple[Path, ...],
+    profile: str | None,
+    symbol: str | None,
+    synthetic: bool,
+) -> None:
+    """Ingest vendor files or directories into the store (one transaction per file).
+
+    Invalid rows are quarantined with file, line and reason; re-ingesting the same content is a
+    no-op.  Exits non-zero when a file cannot be read at all.
+    """
+    if not paths and not synthetic:
+        raise click.UsageError("give PATH... and/or --synthetic")
+    if synthetic:
+        _print_report(ingest_synthetic_default(app))
+    failures = ingest_paths(app, list(paths), profile, symbol)
+    if failures:
+        raise click.ClickException(f"{failures} file(s) could not be ingested")
+
+
+@click.command("sources")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def sources_cmd(app: AppContext, as_json: bool) -> None:
+    """List the source profiles (vendor layouts) the ingester understands."""
+    rows = [
+        {
+            "profile": p.name,
+            "source": p.source,
+            "frequency": p.frequency.value,
+            "kind": p.kind.value,
+            "format": p.file_format,
+            "default_symbol": p.symbol,
+            "description": p.description,
+        }
+        for p in profiles().values()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(
+            f"{r['profile']:<16} {r['source']:<12} {r['frequency']:<3} {r['kind']:<13} "
+            f"{r['default_symbol'] or '-':<10} {r['description']}"
+        )
+
+
+@click.command("reconcile")
+@click.argument("symbol")
+@click.option("--include-synthetic", is_flag=True, help="Compare against the synthetic market too.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def reconcile_cmd(app: AppContext, symbol: str, include_synthetic: bool, as_json: bool) -> None:
+    """Compare every pair of daily sources of SYMBOL on their common sessions."""
+    with app.connect(read_only=True) as con:
+        if not stored_sources(con, symbol, "1d"):
+            raise click.ClickException(f"no daily bars stored for {symbol}")
+        result = reconcile(con, symbol, include_synthetic=include_synthetic)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    if not result:
+        click.echo(f"{symbol}: fewer than two sources to compare")
+    for r in result:
+        diffs = "  ".join(
+            f"{k}={v:.2e}" if v is not None else f"{k}=n/a" for k, v in r["max_rel_diff"].items()
+        )
+        click.echo(f"{' vs '.join(r['sources'])}: {r['common_sessions']} common sessions  {diffs}")
+
+
+def _stats_table(rows: list[dict[str, Any]]) -> str:
+    head = f"{'symbol':<11} {'freq':<4} {'source':<12} {'rows':>9} {'first':<26} {'last':<26} {'quar':>5}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(
+            f"{r['symbol']:<11} {r['frequency']:<4} {r['source']:<12} {r['rows']:>9} "
+            f"{r['first']:<26} {r['last']:<26} {r['quarantined']:>5}"
+        )
+    return "\n".join(lines)
+
+
+@click.group("db")
+def db_group() -> None:
+    """Inspect the store."""
+
+
+@db_group.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_app
+def db_stats(app: AppContext, as_json: bool) -> None:
+    """Rows, first/last bar and quarantined rows per (symbol, frequency, source)."""
+    with app.connect(read_only=True) as con:
+        rows = store_stats(con)
+    click.echo(json.dumps(rows, indent=2) if as_json else _stats_table(rows))
+
+
+def register(group: click.Group) -> None:
+    for cmd in (ingest, sources_cmd, reconcile_cmd, db_group):
+        group.add_command(cmd)
