@@ -93,7 +93,7 @@ def session_segments(kind: InstrumentKind, d: date) -> tuple[Segment, ...]:
 
 
 def session_close(kind: InstrumentKind, d: date) -> datetime:
-    """The instant session ``d`` closes (tz-aware, exchange time); daily bars are stamped with it."""
+    """The instant session ``d`` closes (tz-aware, exchange time): the daily bar stamp."""
     return datetime.combine(d, session_segments(kind, d)[-1][1], tzinfo=EXCHANGE_TZ)
 
 

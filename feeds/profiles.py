@@ -154,7 +154,7 @@ register_profile(
     SourceProfile(
         name="terminal_5m",
         source="wondertrader",
-        description="Desktop-terminal export <Date>, <Time>, <Open>, ... (CRLF, spaces after commas)",
+        description="Desktop-terminal export <Date>, <Time>, <Open>, ... (CRLF, space after comma)",
         frequency=Frequency.FIVE_MINUTE,
         kind=InstrumentKind.INDEX_FUTURE,
         columns={

@@ -115,7 +115,10 @@ def intraday_bars(
         from feeds.resample import resample_intraday
 
         minute = intraday_bars(con, symbol, "1m", start=start, end=end, as_of=as_of)
-        return resample_intraday(minute, 5)
+        five = resample_intraday(minute, 5)
+        if as_of is not None:  # a bucket still open at as_of would end after it: drop it
+            five = five.filter(pl.col("ts") <= as_of)
+        return five
     src = source or resolve_source(con, symbol, freq)
     sql = f"SELECT {_COLUMNS} FROM bars_intraday WHERE symbol = ? AND frequency = ? AND source = ?"
     params: list[object] = [symbol, freq.value, src]

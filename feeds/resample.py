@@ -34,15 +34,16 @@ def resample_intraday(bars: pl.DataFrame, minutes: int) -> pl.DataFrame:
         minutes=minutes
     )
     keys = _keys(bars)
-    return (
+    out = (
         bars.sort("ts")
         .with_columns(bucket.alias("_bucket"))
         .group_by([*keys, "session", "_bucket"], maintain_order=True)
         .agg(_AGG)
         .rename({"_bucket": "ts"})
-        .select(bars.columns)
-        .sort("ts")
     )
+    if "frequency" in bars.columns:  # canonical frames carry it: relabel, don't drop it
+        out = out.with_columns(pl.lit(f"{minutes}m").alias("frequency"))
+    return out.select(bars.columns).sort("ts")
 
 
 def intraday_to_daily(bars: pl.DataFrame) -> pl.DataFrame:

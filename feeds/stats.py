@@ -15,7 +15,8 @@ WITH latest AS (  -- quarantine counts come from the newest ingest of each path
     WHERE file_sha256 IN (SELECT file_sha256 FROM latest) GROUP BY ALL
 ), b AS (
     SELECT symbol, '1d' AS frequency, source, count(*) AS rows,
-           CAST(min(session) AS VARCHAR) AS first, CAST(max(session) AS VARCHAR) AS last FROM bars_daily GROUP BY ALL
+           CAST(min(session) AS VARCHAR) AS first, CAST(max(session) AS VARCHAR) AS last
+    FROM bars_daily GROUP BY ALL
     UNION ALL
     SELECT symbol, frequency, source, count(*), strftime(min(ts), '%Y-%m-%dT%H:%M:%SZ'),
            strftime(max(ts), '%Y-%m-%dT%H:%M:%SZ') FROM bars_intraday GROUP BY ALL

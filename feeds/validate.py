@@ -56,8 +56,10 @@ def _rules(frequency_minutes: int) -> list[tuple[pl.Expr, str, pl.Expr | str]]:
         )
     )
     if frequency_minutes:
+        # Exchange-local minute of day by integer arithmetic: Asia/Shanghai is UTC+8 all year.
+        epoch_s = pl.col("ts").dt.epoch("s")
+        mod = ((epoch_s // 60 + 8 * 60) % (24 * 60)).cast(pl.Int32)
         local = pl.col("ts").dt.convert_time_zone(str(EXCHANGE_TZ))
-        mod = local.dt.hour().cast(pl.Int32) * 60 + local.dt.minute().cast(pl.Int32)
         pre2016_future = (pl.col("kind") == InstrumentKind.INDEX_FUTURE.value) & (
             pl.col("session") < FUTURES_SESSION_CHANGE
         )
@@ -67,7 +69,7 @@ def _rules(frequency_minutes: int) -> list[tuple[pl.Expr, str, pl.Expr | str]]:
         in_session = ((mod >= first_end) & (mod <= 11 * 60 + 30)) | (
             (mod >= 13 * 60 + frequency_minutes) & (mod <= pm_close)
         )
-        aligned = (mod % frequency_minutes == 0) & (local.dt.second() == 0)
+        aligned = (mod % frequency_minutes == 0) & (epoch_s % 60 == 0)
         rules.append(
             (
                 ~(in_session & aligned),
@@ -81,30 +83,44 @@ def _rules(frequency_minutes: int) -> list[tuple[pl.Expr, str, pl.Expr | str]]:
 def validate(rows: pl.DataFrame, frequency_minutes: int) -> Validated:
     """Split parsed ``rows`` into landing bars and quarantined rows (with reasons)."""
     rules = _rules(frequency_minutes)
+    # Cheap pass: index of the first failing rule per row; messages only for the few bad rows.
+    first_bad = pl.coalesce(
+        *[pl.when(bad.fill_null(False)).then(pl.lit(i)) for i, (bad, _, _) in enumerate(rules)]
+    )
+    flagged = rows.with_columns(first_bad.alias("_rule"))
+    is_ok = pl.col("_reason").is_null() & pl.col("_rule").is_null()
+    bad_rows = flagged.filter(~is_ok)
     reason = pl.coalesce(
         pl.col("_reason"),
         *[
-            pl.when(bad.fill_null(False)).then(msg if isinstance(msg, pl.Expr) else pl.lit(msg))
-            for bad, _, msg in rules
+            pl.when(pl.col("_rule") == i).then(msg if isinstance(msg, pl.Expr) else pl.lit(msg))
+            for i, (_, _, msg) in enumerate(rules)
         ],
     )
     field = pl.coalesce(
-        pl.col("_field"), *[pl.when(bad.fill_null(False)).then(pl.lit(f)) for bad, f, _ in rules]
+        pl.col("_field"),
+        *[pl.when(pl.col("_rule") == i).then(pl.lit(f)) for i, (_, f, _) in enumerate(rules)],
     )
-    checked = rows.with_columns(reason.alias("_reason"), field.alias("_field"))
+    checked_bad = bad_rows.with_columns(reason.alias("_reason"), field.alias("_field"))
     key = ["symbol", "frequency", "source", "ts"]
-    ok = checked.filter(pl.col("_reason").is_null())
-    first_line = pl.col("_line").first().over(key)
-    ok = ok.with_columns(first_line.alias("_first"))
-    dup = ok.filter(pl.col("_line") != pl.col("_first")).with_columns(
+    ok = flagged.filter(is_ok)
+    dup_mask = ok.select(pl.struct(key).is_duplicated()).to_series()
+    if dup_mask.any():
+        first_line = pl.col("_line").first().over(key)
+        dups = ok.filter(dup_mask).with_columns(first_line.alias("_first"))
+        dups = dups.filter(pl.col("_line") != pl.col("_first"))
+        ok = ok.join(dups.select("_line"), on="_line", how="anti")
+    else:
+        dups = ok.clear().with_columns(pl.lit(0, pl.Int64).alias("_first"))
+    dup = dups.with_columns(
         pl.format("duplicate key: same bar as line {}", pl.col("_first")).alias("_reason"),
         pl.lit("ts").alias("_field"),
     )
-    bars = ok.filter(pl.col("_line") == pl.col("_first")).select("_line", *BAR_COLUMNS)
+    bars = ok.select("_line", *BAR_COLUMNS)
     reject_cols = ["_line", "_raw", "symbol", "frequency", "source", "_field", "_reason"]
     rejected = pl.concat(
         [
-            checked.filter(pl.col("_reason").is_not_null()).select(reject_cols),
+            checked_bad.select(reject_cols),
             dup.select(reject_cols),
         ]
     ).sort("_line")

@@ -11,8 +11,8 @@ import click
 
 from feeds.ingest import IngestError, IngestReport, expand_paths, ingest_file, ingest_synthetic
 from feeds.profiles import profiles
-from feeds.reconcile import reconcile
 from feeds.read import sources as stored_sources
+from feeds.reconcile import reconcile
 from feeds.stats import store_stats
 from quant.cli._context import AppContext, pass_app
 
@@ -136,7 +136,10 @@ def reconcile_cmd(app: AppContext, symbol: str, include_synthetic: bool, as_json
 
 
 def _stats_table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'symbol':<11} {'freq':<4} {'source':<12} {'rows':>9} {'first':<26} {'last':<26} {'quar':>5}"
+    head = (
+        f"{'symbol':<11} {'freq':<4} {'source':<12} {'rows':>9} "
+        f"{'first':<26} {'last':<26} {'quar':>5}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
