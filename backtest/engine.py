@@ -1,0 +1,136 @@
+"""The vectorbt simulation: scheduled targets in, a ``vectorbt.Portfolio`` out.
+
+vectorbt charges ``fees`` (a rate) and ``fixed_fees`` (CNY) per order, but some costs depend on
+the order itself: stamp duty only on sells, a minimum commission on small orders.  They are
+expressed through vectorbt's inputs: per-bar fee arrays are built from the scheduled order
+directions, vectorbt runs, and the arrays are rebuilt from the filled orders (side, notional)
+until they agree.  Directions rarely change and the minimum-commission top-up moves by a factor
+of about the commission rate per pass, so this converges in two or three passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import vectorbt as vbt
+from vectorbt.portfolio.enums import OrderSide
+
+from backtest.costs import (
+    CostProfile,
+    FuturesCosts,
+    lot_units,
+    min_commission,
+    proportional_rate,
+    slippage_fraction,
+)
+from backtest.signals import Layout, Schedule
+
+MAX_PASSES = 8
+_FIXED_TOL = 1e-10  # CNY
+
+
+class CostResolutionError(RuntimeError):
+    """The per-order cost arrays did not settle (should not happen; report it)."""
+
+
+@dataclass(frozen=True)
+class CostArrays:
+    """Per-row, per-variant inputs to ``Portfolio.from_orders``."""
+
+    rate: np.ndarray  # proportional fee rate
+    fixed: np.ndarray  # CNY top-up to the minimum commission
+    slippage: np.ndarray  # fraction of price
+
+
+@dataclass(frozen=True)
+class Simulation:
+    portfolio: vbt.Portfolio
+    costs: CostArrays
+    passes: int
+
+
+def _commission_rate(profile: CostProfile) -> float:
+    return 0.0 if isinstance(profile, FuturesCosts) else profile.commission
+
+
+def expected_sells(target: np.ndarray) -> np.ndarray:
+    """Orders that lower the held target (the guess before vectorbt reports the real sides)."""
+    held = np.where(np.isnan(target), np.nan, target)
+    idx = np.where(np.isnan(held), 0, np.arange(held.shape[0])[:, None])
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    filled = np.nan_to_num(held[idx, np.arange(held.shape[1])[None, :]], nan=0.0)
+    prev = np.vstack([np.zeros((1, held.shape[1])), filled[:-1]])
+    return ~np.isnan(target) & (target < prev)
+
+
+def initial_costs(
+    lay: Layout, sched: Schedule, profile: CostProfile, scale: np.ndarray
+) -> CostArrays:
+    """Cost arrays from the schedule alone (order sides guessed, no minimum-commission top-up)."""
+    days = lay.session[:, None]
+    rate = proportional_rate(profile, days, expected_sells(sched.target), sched.closes_today)
+    slip = slippage_fraction(profile, lay.price)[:, None] * scale[None, :]
+    return CostArrays(rate * scale[None, :], np.zeros(sched.target.shape), slip)
+
+
+def _run_vbt(
+    lay: Layout, target: np.ndarray, costs: CostArrays, granularity: float, init_cash: float
+) -> vbt.Portfolio:
+    return vbt.Portfolio.from_orders(
+        close=lay.mark[:, None],
+        price=lay.price[:, None],
+        size=target,
+        size_type="targetpercent",
+        direction="both",
+        fees=costs.rate,
+        fixed_fees=costs.fixed,
+        slippage=costs.slippage,
+        size_granularity=granularity,
+        init_cash=init_cash,
+    )
+
+
+def simulate(
+    lay: Layout,
+    sched: Schedule,
+    profile: CostProfile,
+    *,
+    init_cash: float,
+    scale: np.ndarray | None = None,
+) -> Simulation:
+    """Simulate every variant (column of ``sched.target``) in one ``from_orders`` call.
+
+    ``scale`` multiplies every cost of a variant (commission, minimum, slippage); default 1.
+    """
+    k = sched.target.shape[1]
+    scale = np.ones(k) if scale is None else np.broadcast_to(np.asarray(scale, float), (k,))
+    costs = initial_costs(lay, sched, profile, scale)
+    comm = _commission_rate(profile) * scale
+    min_fee = min_commission(profile) * scale
+    gran = lot_units(profile)
+    for n in range(1, MAX_PASSES + 1):
+        pf = _run_vbt(lay, sched.target, costs, gran, init_cash)
+        rec = pf.order_records
+        i, c = rec["idx"], rec["col"]
+        sell = rec["side"] == OrderSide.Sell
+        rate = costs.rate.copy()
+        rate[i, c] = (
+            proportional_rate(profile, lay.session[i], sell, sched.closes_today[i, c]) * scale[c]
+        )
+        fixed = costs.fixed.copy()
+        notional = rec["size"] * rec["price"]
+        fixed[i, c] = np.maximum(0.0, min_fee[c] - comm[c] * notional)
+        settled = np.array_equal(rate[i, c], costs.rate[i, c]) and bool(
+            np.all(np.abs(fixed[i, c] - costs.fixed[i, c]) <= _FIXED_TOL)
+        )
+        if settled:
+            return Simulation(pf, costs, n)
+        costs = CostArrays(rate, fixed, costs.slippage)
+    raise CostResolutionError(f"order costs did not settle in {MAX_PASSES} passes")
+
+
+def session_equity(sim: Simulation, lay: Layout) -> np.ndarray:
+    """Portfolio value at each session's close (sessions x variants), CNY."""
+    value = sim.portfolio.value()
+    return np.asarray(value, dtype=float).reshape(lay.n_rows, -1)[lay.session_end]
