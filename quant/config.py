@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from feeds.read import DEFAULT_SOURCE_PRIORITY
+from models.config import ForecastConfig
 
 
 class _Frozen(BaseModel):
@@ -57,6 +58,7 @@ class QuantConfig(_Frozen):
 
     store: StoreConfig = StoreConfig()
     data: DataConfig = DataConfig()
+    forecast: ForecastConfig = ForecastConfig()
 
 
 class ConfigError(ValueError):

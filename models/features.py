@@ -1,0 +1,238 @@
+"""Model inputs built from bars: pure functions over polars frames, no model code, no labels.
+
+Decision time is the close of session t (15:00 Asia/Shanghai).  Every feature of t is a function
+of daily bars with session <= t and intraday bars ending at or before that close; the truncation
+property test (tests/models/test_truncation.py) re-checks this on every CI run.
+
+Daily tokens (one per session, the last L sessions):
+  ret           log(close_t / close_{t-1})
+  range         log(high / low)
+  close_pos     (close - low) / (high - low), 0.5 on a zero-range day
+  volume_z      log volume z-scored against the trailing ``zscore_window`` sessions (incl. t)
+  amount_z      the same for log turnover
+  realised_vol  standard deviation of ``ret`` over the trailing ``vol_window`` sessions
+
+Intraday tokens (one per bar slot of the last K sessions on the cash-market grid):
+  ret           log return within the session; the first bar uses its own open, so the
+                overnight gap (and the jump of an unadjusted futures roll) is never read as a move
+  range         log(high / low)
+  log_volume    log(1 + volume) minus its session mean (volume regimes differ by 50x across years)
+  session_pos   trading-time position in [0, 1): the lunch break takes no time
+  afternoon     1 after the lunch break, else 0
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+from feeds.calendar import next_trading_day
+from models.config import FeatureSpec
+
+DAILY_FEATURES = ("ret", "range", "close_pos", "volume_z", "amount_z", "realised_vol")
+INTRADAY_FEATURES = ("ret", "range", "log_volume", "session_pos", "afternoon")
+
+_EXCHANGE_TZ = "Asia/Shanghai"
+_MORNING_OPEN, _MORNING_CLOSE = 9 * 60 + 30, 11 * 60 + 30
+_AFTERNOON_OPEN, _AFTERNOON_CLOSE = 13 * 60, 15 * 60  # the afternoon close is decision time
+
+
+class FeatureError(ValueError):
+    """Bars cannot be turned into model inputs (too short, gaps, NaN, bad prices)."""
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Model inputs of N decision sessions (float32 arrays, batch first)."""
+
+    sessions: np.ndarray  # [N] datetime64[D], the decision session t
+    x_daily: np.ndarray  # [N, L, len(DAILY_FEATURES)]
+    x_intra: np.ndarray  # [N, K*B, len(INTRADAY_FEATURES)]
+    m_intra: np.ndarray  # [N, K*B] bool, True where a bar is present
+    has_intra: np.ndarray  # [N] bool, any intraday bar in the window
+
+    def __len__(self) -> int:
+        return int(self.sessions.shape[0])
+
+    def take(self, idx: np.ndarray) -> Windows:
+        return Windows(
+            self.sessions[idx],
+            self.x_daily[idx],
+            self.x_intra[idx],
+            self.m_intra[idx],
+            self.has_intra[idx],
+        )
+
+
+def slots_per_session(minutes: int) -> int:
+    """Bar slots of one cash-market session (240 trading minutes)."""
+    if minutes not in (1, 5):
+        raise FeatureError(f"intraday bars must be 1 or 5 minutes long, got {minutes}")
+    return 240 // minutes
+
+
+def _check_values(frame: pl.DataFrame, cols: tuple[str, ...], what: str) -> None:
+    for c in cols:
+        s = frame.get_column(c)
+        bad = s.is_null() | s.is_nan()
+        if bad.any():
+            first = frame.filter(bad).get_column("session")[0]
+            raise FeatureError(f"{what}: {c} is null/NaN (first at session {first})")
+    for c in ("open", "high", "low", "close"):
+        if (frame.get_column(c) <= 0).any():
+            raise FeatureError(f"{what}: non-positive {c}")
+
+
+def daily_feature_table(daily: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
+    """One row per session: ``session``, the DAILY_FEATURES (null in the warm-up), ``gap``.
+
+    ``gap`` is True when trading days are missing between the previous row and this one.
+    """
+    if daily.is_empty():
+        raise FeatureError("no daily bars")
+    d = daily.sort("session")
+    if d.get_column("session").is_duplicated().any():
+        raise FeatureError("daily bars hold duplicate sessions")
+    _check_values(d, ("open", "high", "low", "close", "volume", "amount"), "daily bars")
+    sessions = d.get_column("session").to_list()
+    gap = [False] + [next_trading_day(a) != b for a, b in itertools.pairwise(sessions)]
+    ret = (pl.col("close") / pl.col("close").shift(1)).log()
+    hl = pl.col("high") - pl.col("low")
+
+    def zscore(col: str) -> pl.Expr:
+        x = pl.col(col).log1p()
+        w = spec.zscore_window
+        return (x - x.rolling_mean(w)) / (x.rolling_std(w) + 1e-6)
+
+    return d.select(
+        "session",
+        ret.alias("ret"),
+        (pl.col("high") / pl.col("low")).log().alias("range"),
+        pl.when(hl > 0)
+        .then((pl.col("close") - pl.col("low")) / hl)
+        .otherwise(0.5)
+        .alias("close_pos"),
+        zscore("volume").alias("volume_z"),
+        zscore("amount").alias("amount_z"),
+        ret.rolling_std(spec.vol_window).alias("realised_vol"),
+        pl.Series("gap", gap, dtype=pl.Boolean),
+    )
+
+
+def intraday_feature_table(intraday: pl.DataFrame, minutes: int) -> pl.DataFrame:
+    """One row per visible bar: ``session``, ``slot`` (grid index) and the INTRADAY_FEATURES.
+
+    Bars off the cash-market grid (e.g. 09:15-09:30 or 15:00-15:15 futures trading before 2016)
+    and bars ending after the 15:00 decision time are dropped.
+    """
+    n_slots = slots_per_session(minutes)
+    if intraday.is_empty():
+        return pl.DataFrame(
+            schema={
+                "session": pl.Date,
+                "slot": pl.Int32,
+                **dict.fromkeys(INTRADAY_FEATURES, pl.Float64),
+            }
+        )
+    _check_values(intraday, ("open", "high", "low", "close", "volume"), "intraday bars")
+    local = pl.col("ts").dt.convert_time_zone(_EXCHANGE_TZ)
+    mod = local.dt.hour().cast(pl.Int32) * 60 + local.dt.minute().cast(pl.Int32)
+    half = 120 // minutes
+    slot = (
+        pl.when((mod > _MORNING_OPEN) & (mod <= _MORNING_CLOSE))
+        .then((mod - _MORNING_OPEN) // minutes - 1)
+        .when((mod > _AFTERNOON_OPEN) & (mod <= _AFTERNOON_CLOSE))
+        .then(half + (mod - _AFTERNOON_OPEN) // minutes - 1)
+        .otherwise(None)
+    )
+    on_grid = (mod % minutes == 0) & (local.dt.date() == pl.col("session"))
+    bars = (
+        intraday.sort("ts")
+        .with_columns(slot.cast(pl.Int32).alias("slot"), on_grid.alias("_on_grid"))
+        .filter(pl.col("slot").is_not_null() & pl.col("_on_grid"))
+        .unique(subset=["ts"], keep="first", maintain_order=True)
+    )
+    prev_close = pl.col("close").shift(1).over("session")
+    lv = (pl.col("volume") + 1.0).log()
+    return bars.select(
+        "session",
+        "slot",
+        (pl.col("close") / pl.coalesce(prev_close, pl.col("open"))).log().alias("ret"),
+        (pl.col("high") / pl.col("low")).log().alias("range"),
+        (lv - lv.mean().over("session")).alias("log_volume"),
+        (pl.col("slot").cast(pl.Float64) / n_slots).alias("session_pos"),
+        (pl.col("slot") >= half).cast(pl.Float64).alias("afternoon"),
+    )
+
+
+def build_windows(
+    daily: pl.DataFrame,
+    intraday: pl.DataFrame | None,
+    spec: FeatureSpec,
+    *,
+    sessions: list[date] | None = None,
+    strict: bool = False,
+) -> Windows:
+    """Model inputs for each decision session (default: every session with a full window).
+
+    Windows that would reach into the warm-up or across a gap in the daily bars are skipped, or
+    raise ``FeatureError`` when ``strict`` (the forecaster asks for one session and must not get
+    silent garbage).
+    """
+    table = daily_feature_table(daily, spec)
+    all_sessions = table.get_column("session").to_list()
+    pos = {s: i for i, s in enumerate(all_sessions)}
+    feats = table.select(DAILY_FEATURES).to_numpy().astype(np.float64)
+    complete = ~np.isnan(feats).any(axis=1)
+    gap = table.get_column("gap").to_numpy()
+    # Index of the last gap at or before each row, to reject windows that span one.
+    last_gap = np.maximum.accumulate(np.where(gap, np.arange(len(gap)), -1))
+    L, K = spec.daily_window, spec.intraday_sessions
+    B = slots_per_session(spec.intraday_minutes)
+
+    wanted = all_sessions if sessions is None else sessions
+    keep: list[int] = []
+    for s in wanted:
+        i = pos.get(s)
+        reason = None
+        if i is None:
+            reason = f"no daily bar for decision session {s}"
+        elif i - L + 1 < 0 or not complete[i - L + 1 : i + 1].all():
+            reason = f"too little history before {s}: need {spec.warmup} sessions"
+        elif last_gap[i] > i - L + 1:  # a gap flag at row j: days missing before j
+            reason = f"trading days missing in the daily window ending {s}"
+        if reason is None and i is not None:
+            keep.append(i)
+        elif strict:
+            raise FeatureError(reason)
+    idx = np.asarray(keep, dtype=np.int64)
+
+    # Dense intraday grid aligned with the daily sessions: [n_sessions, B, F] and its mask.
+    dense = np.zeros((len(all_sessions), B, len(INTRADAY_FEATURES)), dtype=np.float32)
+    mask = np.zeros((len(all_sessions), B), dtype=bool)
+    if intraday is not None and not intraday.is_empty():
+        bars = intraday_feature_table(intraday, spec.intraday_minutes)
+        rows = np.array([pos.get(s, -1) for s in bars.get_column("session").to_list()])
+        ok = rows >= 0
+        slots = bars.get_column("slot").to_numpy()
+        dense[rows[ok], slots[ok]] = bars.select(INTRADAY_FEATURES).to_numpy()[ok]
+        mask[rows[ok], slots[ok]] = True
+
+    win_d = idx[:, None] + np.arange(-L + 1, 1)[None, :]
+    win_i = idx[:, None] + np.arange(-K + 1, 1)[None, :]
+    valid_i = win_i >= 0
+    win_i = np.clip(win_i, 0, None)
+    x_intra = dense[win_i].reshape(len(idx), K * B, -1)
+    m_intra = (mask[win_i] & valid_i[:, :, None]).reshape(len(idx), K * B)
+    x_intra = np.where(m_intra[:, :, None], x_intra, 0.0).astype(np.float32)
+    return Windows(
+        sessions=np.array([all_sessions[i] for i in idx], dtype="datetime64[D]"),
+        x_daily=feats[win_d].astype(np.float32),
+        x_intra=x_intra,
+        m_intra=m_intra,
+        has_intra=m_intra.any(axis=1),
+    )
