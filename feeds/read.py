@@ -6,7 +6,7 @@ whose END instant is at or before it, so a reader at decision time t cannot see 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import duckdb
 import polars as pl
@@ -117,7 +117,7 @@ def intraday_bars(
         minute = intraday_bars(con, symbol, "1m", start=start, end=end, as_of=as_of)
         five = resample_intraday(minute, 5)
         if as_of is not None:  # a bucket still open at as_of would end after it: drop it
-            five = five.filter(pl.col("ts") <= as_of)
+            five = five.filter(pl.col("ts") <= as_of.astimezone(UTC))
         return five
     src = source or resolve_source(con, symbol, freq)
     sql = f"SELECT {_COLUMNS} FROM bars_intraday WHERE symbol = ? AND frequency = ? AND source = ?"

@@ -1,0 +1,96 @@
+"""Shared fixtures for the market-store tests: tiny vendor files, stores, the real-data store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+
+from feeds.ingest import IngestReport, expand_paths, ingest_file, ingest_synthetic
+from feeds.store import open_store
+
+# ../shared/data/real beside the repository root; read in place, never copied.
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
+SH = ZoneInfo("Asia/Shanghai")
+
+real_data = pytest.mark.skipif(
+    not REAL.exists(), reason=f"real data dir ../shared/data/real absent ({REAL})"
+)
+
+TABLES = (
+    "bars_daily",
+    "bars_intraday",
+    "ingest_log",
+    "quarantine",
+    "bar_revisions",
+    "session_gaps",
+)
+
+# Vendor headers of the layouts the bad-input tests imitate.
+WIND_HEADER = ",OPEN,HIGH,LOW,CLOSE,VWAP,VOLUME,AMT"
+SINA_INDEX_HEADER = "day,open,high,low,close,volume"
+SINA_FUTURES_HEADER = ",datetime,open,high,low,close,volume,hold"
+TERMINAL_HEADER = "<Date>, <Time>, <Open>, <High>, <Low>, <Close>, <Volume>"
+EASTMONEY_HEADER = "日期,开盘,收盘,最高,最低,成交量,成交额,振幅,涨跌幅,涨跌额,换手率"
+
+
+def counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Row count of every store table (to prove nothing was half-written)."""
+    return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+
+
+@pytest.fixture
+def store() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh in-memory store."""
+    con = open_store(":memory:")
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[..., Path]:
+    """Write ``lines`` (header first) to ``tmp_path/name``; returns the path."""
+
+    def _write(name: str, lines: list[str], *, encoding: str = "utf-8", eol: str = "\n") -> Path:
+        p = tmp_path / name
+        p.write_bytes(eol.join(lines).encode(encoding) + eol.encode())
+        return p
+
+    return _write
+
+
+@pytest.fixture(scope="session")
+def synthetic_store() -> Iterator[duckdb.DuckDBPyConnection]:
+    """The seeded SYNTHETIC market for Q1 2024: daily bars plus 1m bars for the last 5 sessions."""
+    con = open_store(":memory:")
+    ingest_synthetic(con, start=date(2024, 1, 2), end=date(2024, 3, 29), seed=11, minute_sessions=5)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="session")
+def real_ingest(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, IngestReport]]:
+    """Ingest every real file ONCE per session into a tmp file store; (store path, reports)."""
+    if not REAL.exists():
+        pytest.skip(f"real data dir ../shared/data/real absent ({REAL})")
+    path = tmp_path_factory.mktemp("real") / "real.duckdb"
+    con = open_store(path)
+    try:
+        reports = {f.name: ingest_file(con, f) for f in expand_paths([REAL])}
+    finally:
+        con.close()
+    return path, reports
+
+
+@pytest.fixture(scope="session")
+def real_store(
+    real_ingest: tuple[Path, dict[str, IngestReport]],
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Read-only connection to the real-data store."""
+    con = open_store(real_ingest[0], read_only=True)
+    yield con
+    con.close()
