@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from backtest.config import BacktestConfig
 from feeds.read import DEFAULT_SOURCE_PRIORITY
 from models.config import ForecastConfig
 
@@ -59,6 +60,7 @@ class QuantConfig(_Frozen):
     store: StoreConfig = StoreConfig()
     data: DataConfig = DataConfig()
     forecast: ForecastConfig = ForecastConfig()
+    backtest: BacktestConfig = BacktestConfig()
 
 
 class ConfigError(ValueError):

@@ -44,11 +44,12 @@ def cli(ctx: click.Context, db: Path | None, config_path: Path | None, verbose: 
 
 
 def _register() -> None:
-    from quant.cli import data, evaluate, main_job
+    from quant.cli import backtest, data, evaluate, main_job
 
     data.register(cli)
     main_job.register(cli)
     evaluate.register(cli)
+    backtest.register(cli)
 
 
 _register()
