@@ -69,47 +69,43 @@ def _upsert(
     con.register("_staged", staged.to_arrow())
     try:
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-        has_rows = bool(
-            con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)").fetchall()[0][0]
+        insert_new = (
+            f"INSERT INTO {table} ({', '.join(cols)}, file_sha256, ingested_at) "
+            f"SELECT {', '.join('s.' + c for c in cols)}, ?, ? FROM _staged s"
         )
-        if not has_rows:
-            n = staged.height
-            con.execute(
-                f"INSERT INTO {table} ({', '.join(cols)}, file_sha256, ingested_at) "
-                f"SELECT {', '.join(cols)}, ?, ? FROM _staged",
-                [file_sha256, at],
-            ).fetchall()
-            return WriteResult(n, 0, 0)
+        matched = con.execute(
+            f"SELECT count(*) FROM _staged s SEMI JOIN {table} t ON {on}"
+        ).fetchall()[0][0]
+        if matched == 0:  # bulk fast path: nothing to compare against
+            con.execute(insert_new, [file_sha256, at]).fetchall()
+            return WriteResult(staged.height, 0, 0)
         differs = " OR ".join(f"t.{f} IS DISTINCT FROM s.{f}" for f in VALUE_FIELDS)
         freq = "'1d'" if daily else "s.frequency"
-        # Record field-level revisions before overwriting.
-        for f in VALUE_FIELDS:
-            con.execute(
-                f"INSERT INTO bar_revisions SELECT s.symbol, {freq}, s.source, s.ts, '{f}', "
-                f"t.{f}, s.{f}, ?, ? FROM _staged s JOIN {table} t ON {on} "
-                f"WHERE t.{f} IS DISTINCT FROM s.{f}",
-                [file_sha256 or "", at],
-            ).fetchall()
-        row = con.execute(
-            f"SELECT count(*) FILTER (WHERE t.symbol IS NULL), "
-            f"count(*) FILTER (WHERE t.symbol IS NOT NULL AND ({differs})) "
-            f"FROM _staged s LEFT JOIN {table} t ON {on}"
-        ).fetchall()[0]
-        n_new, n_changed = int(row[0]), int(row[1])
-        setters = ", ".join(f"{f} = s.{f}" for f in (*VALUE_FIELDS, "kind"))
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _changed AS SELECT s.symbol, {freq} AS frequency, "
+            f"s.source, s.ts, "
+            + ", ".join(f"t.{f} AS old_{f}, s.{f} AS new_{f}" for f in VALUE_FIELDS)
+            + f" FROM _staged s JOIN {table} t ON {on} WHERE {differs}"
+        ).fetchall()
+        n_changed = con.execute("SELECT count(*) FROM _changed").fetchall()[0][0]
         if n_changed:
+            # Record field-level revisions before overwriting.
+            for f in VALUE_FIELDS:
+                con.execute(
+                    f"INSERT INTO bar_revisions SELECT symbol, frequency, source, ts, '{f}', "
+                    f"old_{f}, new_{f}, ?, ? FROM _changed WHERE old_{f} IS DISTINCT FROM new_{f}",
+                    [file_sha256 or "", at],
+                ).fetchall()
+            setters = ", ".join(f"{f} = s.{f}" for f in (*VALUE_FIELDS, "kind"))
             con.execute(
                 f"UPDATE {table} t SET {setters}, file_sha256 = ?, ingested_at = ? "
                 f"FROM _staged s WHERE {on} AND ({differs})",
                 [file_sha256, at],
             ).fetchall()
+        con.execute("DROP TABLE _changed").fetchall()
+        n_new = staged.height - matched
         if n_new:
-            con.execute(
-                f"INSERT INTO {table} ({', '.join(cols)}, file_sha256, ingested_at) "
-                f"SELECT {', '.join('s.' + c for c in cols)}, ?, ? FROM _staged s "
-                f"ANTI JOIN {table} t ON {on}",
-                [file_sha256, at],
-            ).fetchall()
-        return WriteResult(n_new, n_changed, staged.height - n_new - n_changed)
+            con.execute(insert_new + f" ANTI JOIN {table} t ON {on}", [file_sha256, at]).fetchall()
+        return WriteResult(n_new, n_changed, matched - n_changed)
     finally:
         con.unregister("_staged")

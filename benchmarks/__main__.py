@@ -1,0 +1,33 @@
+"""Run benchmarks by name: ``python -m benchmarks`` (all) or ``python -m benchmarks ingest``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = {
+    "ingest": "benchmarks.bench_ingest",
+    "models": "benchmarks.bench_models",
+    "backtest": "benchmarks.bench_backtest",
+}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    for name in names:
+        try:
+            module = importlib.import_module(BENCHMARKS[name])
+        except ModuleNotFoundError as exc:
+            print(f"== {name}: not available ({exc})")
+            continue
+        print(f"== {name}")
+        module.main([])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
