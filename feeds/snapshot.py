@@ -1,0 +1,63 @@
+"""Published read-only snapshots of the store, so readers never contend with the one writer.
+
+DuckDB allows one writing process per file, and a read-only open fails while a writer holds it.
+The writer (scheduler, CLI ingest) therefore publishes a consistent copy after each commit batch:
+``COPY FROM DATABASE`` into a temporary file, fsync, then an atomic rename over
+``<store>.snapshot.duckdb``.  Readers (the signal API, notebooks) open the snapshot read-only and
+re-open it when ``snapshot_version`` changes; a reader holding the old file keeps a consistent
+view until it re-opens (the rename never touches the inode it has open).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+
+def snapshot_path(store: str | Path) -> Path:
+    """Where the snapshot of ``store`` is published."""
+    p = Path(store)
+    return p.with_name(p.stem + ".snapshot.duckdb")
+
+
+def publish_snapshot(con: duckdb.DuckDBPyConnection, store: str | Path) -> Path:
+    """Copy the writer's committed state to the snapshot file atomically; returns its path."""
+    target = snapshot_path(store)
+    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    db_name = con.execute("SELECT current_database()").fetchall()[0][0]
+    con.execute(f"ATTACH '{tmp}' AS _snapshot").fetchall()
+    try:
+        con.execute(f'COPY FROM DATABASE "{db_name}" TO _snapshot').fetchall()
+    finally:
+        con.execute("DETACH _snapshot").fetchall()
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return target
+
+
+def snapshot_version(store: str | Path) -> int | None:
+    """An id that changes whenever a new snapshot is published (None when there is none)."""
+    try:
+        st = snapshot_path(store).stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino ^ st.st_mtime_ns
+
+
+def open_snapshot(store: str | Path) -> duckdb.DuckDBPyConnection:
+    """Open the published snapshot of ``store`` read-only (raises FileNotFoundError if none)."""
+    path = snapshot_path(store)
+    if not path.exists():
+        raise FileNotFoundError(f"no published snapshot {path}; run the pipeline or `quant main`")
+    con = duckdb.connect(str(path), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
