@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import vectorbt as vbt
-from vectorbt.portfolio.enums import OrderSide
+from vectorbt.portfolio import nb as pnb
+from vectorbt.portfolio.enums import Direction, OrderSide
 
 from backtest.costs import (
     CostProfile,
@@ -131,6 +132,16 @@ def simulate(
 
 
 def session_equity(sim: Simulation, lay: Layout) -> np.ndarray:
-    """Portfolio value at each session's close (sessions x variants), CNY."""
-    value = sim.portfolio.value()
-    return np.asarray(value, dtype=float).reshape(lay.n_rows, -1)[lay.session_end]
+    """Portfolio value at each session's close (sessions x variants), CNY.
+
+    vectorbt's own accounting kernels on the order records (``Portfolio.value`` without the
+    pandas wrapping, which dominates the time of a 1,000-variant sweep).
+    """
+    pf = sim.portfolio
+    rec = pf.order_records
+    shape = (lay.n_rows, pf.wrapper.shape_2d[1])
+    col_map = pf.orders.col_mapper.col_map
+    assets = pnb.assets_nb(pnb.asset_flow_nb(shape, rec, col_map, Direction.Both))
+    init = np.broadcast_to(np.asarray(pf.init_cash, dtype=float), (shape[1],)).copy()
+    cash = pnb.cash_nb(pnb.cash_flow_nb(shape, rec, col_map, False), init)
+    return (cash + assets * lay.mark[:, None])[lay.session_end]
