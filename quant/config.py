@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from backtest.config import BacktestConfig
 from feeds.read import DEFAULT_SOURCE_PRIORITY
 from models.config import ForecastConfig
+from quant.settings_pipeline import PipelineConfig
+from quant.api.settings import ApiConfig
 
 
 class _Frozen(BaseModel):
@@ -61,6 +63,8 @@ class QuantConfig(_Frozen):
     data: DataConfig = DataConfig()
     forecast: ForecastConfig = ForecastConfig()
     backtest: BacktestConfig = BacktestConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    api: ApiConfig = ApiConfig()
 
 
 class ConfigError(ValueError):

@@ -1,0 +1,43 @@
+"""The ``api`` section of the configuration tree: the broker signal HTTP service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ApiConfig(BaseModel):
+    """Host, batching, limits and reload cadence of ``quant serve`` (frozen, unknown keys fail)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="bind address (loopback unless told otherwise)")
+    port: int = Field(8300, ge=1, le=65535, description="TCP port")
+    max_batch: int = Field(64, ge=1, le=1024, description="samples per forward pass at most")
+    max_wait_ms: float = Field(
+        3.0, ge=0.0, le=1000.0, description="how long the batcher waits to fill a batch"
+    )
+    queue_size: int = Field(
+        512, ge=1, description="forecast requests waiting at most; beyond it the API answers 503"
+    )
+    max_body_bytes: int = Field(
+        1_000_000, ge=1024, description="request bodies above this are refused with 413"
+    )
+    max_daily_bars: int = Field(2000, ge=1, description="daily bars one forecast may send")
+    max_intraday_bars: int = Field(
+        4800, ge=0, description="1-minute bars one forecast may send (20 sessions)"
+    )
+    cors_origins: tuple[str, ...] = Field(
+        (), description="origins allowed by CORS; empty switches CORS off"
+    )
+    reload_poll_s: float = Field(
+        1.0, gt=0.0, description="seconds between checks for a new snapshot (signals, champion)"
+    )
+    models_dir: Path | None = Field(
+        None, description="checkpoint directory of the registry (default: <store dir>/models)"
+    )
+    torch_threads: int = Field(1, ge=1, description="intra-op threads of the inference worker")
+    audit_flush_s: float = Field(
+        0.5, gt=0.0, description="seconds between flushes of the audit buffer to SQLite"
+    )
