@@ -86,14 +86,15 @@ def test_header_only_file_is_rejected(
     _assert_untouched(store)
 
 
-def test_semicolon_delimiter_is_rejected(
-    store: duckdb.DuckDBPyConnection, write_csv: WriteCsv
+@pytest.mark.parametrize("delim", [";", "\t"])
+def test_wrong_delimiter_is_rejected(
+    store: duckdb.DuckDBPyConnection, write_csv: WriteCsv, delim: str
 ) -> None:
-    p = write_csv("semi.csv", [WIND_HEADER.replace(",", ";"), W1.replace(",", ";")])
+    p = write_csv("semi.csv", [WIND_HEADER.replace(",", delim), W1.replace(",", delim)])
     with pytest.raises(IngestError) as exc:
         ingest_file(store, p)
     assert str(exc.value) == (
-        f"{p}: line 1: expected comma-delimited columns, found ';' delimiters"
+        f"{p}: line 1: expected comma-delimited columns, found {delim!r} delimiters"
     )
     _assert_untouched(store)
 
