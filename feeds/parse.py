@@ -106,6 +106,8 @@ def read_file(
     prof = _choose_profile(p, header, profile, "csv")
     index = {h: i for i, h in enumerate(header)}
     fields = {canon: index[col] for canon, col in prof.columns.items()}
+    if "symbol" not in fields and prof.symbol is None and "symbol" in index:
+        fields["symbol"] = index["symbol"]  # optional own symbol column (e.g. plain_daily)
     raw: dict[str, list[str | None]] = {c: [] for c in fields}
     line_no: list[int] = []
     raw_text: list[str] = []

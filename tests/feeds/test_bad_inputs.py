@@ -147,6 +147,27 @@ def test_file_without_symbol_needs_one(
     assert store.execute("SELECT symbol FROM bars_daily").fetchone() == ("510300.SH",)
 
 
+def test_plain_file_with_its_own_symbol_column(
+    store: duckdb.DuckDBPyConnection, write_csv: WriteCsv
+) -> None:
+    p = write_csv(
+        "plain_sym.csv",
+        [
+            "date,symbol,open,high,low,close,volume",
+            "2024-01-02,510300.SH,3.4,3.5,3.3,3.45,100",
+            "2024-01-02,,3.4,3.5,3.3,3.45,100",
+            "2024-01-02,510500.SH,5.4,5.5,5.3,5.45,200",
+        ],
+    )
+    rep = ingest_file(store, p)
+    assert (rep.profile, rep.rows_loaded, rep.rows_quarantined) == ("plain_daily", 2, 1)
+    assert store.execute("SELECT symbol, close FROM bars_daily ORDER BY symbol").fetchall() == [
+        ("510300.SH", 3.45),
+        ("510500.SH", 5.45),
+    ]
+    assert _quarantine(store)[0][1:4] == (3, "symbol", "missing symbol")
+
+
 # ---------------------------------------------------------------- encodings
 
 
