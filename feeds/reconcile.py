@@ -8,7 +8,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from feeds.read import daily_bars, sources
+from feeds.read import daily_bars, intraday_bars, sources
+from feeds.resample import resample_agreement
 from feeds.synthetic import SYNTHETIC_SOURCE
 
 FIELDS = ("open", "high", "low", "close", "volume", "amount")
@@ -50,4 +51,34 @@ def reconcile(
                 "worst_session": worst,
             }
         )
+    return out
+
+
+def reconcile_intraday(
+    con: duckdb.DuckDBPyConnection, symbol: str, *, include_synthetic: bool = False
+) -> list[dict[str, Any]]:
+    """Minute bars resampled to sessions against each daily source of the same symbol.
+
+    Sources are named ``<source>:1m->1d``; fields compared are high, low, close and volume (the
+    open is left out: not every minute feed carries the opening call auction).
+    """
+    keep = (lambda s: True) if include_synthetic else (lambda s: s != SYNTHETIC_SOURCE)
+    out: list[dict[str, Any]] = []
+    for m_src in filter(keep, sources(con, symbol, "1m")):
+        minute = intraday_bars(con, symbol, "1m", source=m_src)
+        for d_src in filter(keep, sources(con, symbol, "1d")):
+            agree = resample_agreement(minute, daily_bars(con, symbol, source=d_src))
+            maxima = agree.select(pl.all().exclude("session").max()).row(0, named=True)
+            diffs = {
+                f: (None if maxima[f"rel_diff_{f}"] is None else float(maxima[f"rel_diff_{f}"]))
+                for f in ("high", "low", "close", "volume")
+            }
+            out.append(
+                {
+                    "symbol": symbol,
+                    "sources": [f"{m_src}:1m->1d", d_src],
+                    "common_sessions": agree.height,
+                    "max_rel_diff": diffs,
+                }
+            )
     return out

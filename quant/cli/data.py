@@ -12,7 +12,7 @@ import click
 from feeds.ingest import IngestError, IngestReport, expand_paths, ingest_file, ingest_synthetic
 from feeds.profiles import profiles
 from feeds.read import sources as stored_sources
-from feeds.reconcile import reconcile
+from feeds.reconcile import reconcile, reconcile_intraday
 from feeds.stats import store_stats
 from quant.cli._context import AppContext, pass_app
 
@@ -115,14 +115,25 @@ def sources_cmd(app: AppContext, as_json: bool) -> None:
 @click.command("reconcile")
 @click.argument("symbol")
 @click.option("--include-synthetic", is_flag=True, help="Compare against the synthetic market too.")
+@click.option(
+    "--intraday", is_flag=True, help="Instead compare 1-minute bars resampled to sessions."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
-def reconcile_cmd(app: AppContext, symbol: str, include_synthetic: bool, as_json: bool) -> None:
-    """Compare every pair of daily sources of SYMBOL on their common sessions."""
+def reconcile_cmd(
+    app: AppContext, symbol: str, include_synthetic: bool, intraday: bool, as_json: bool
+) -> None:
+    """Compare every pair of daily sources of SYMBOL on their common sessions.
+
+    With --intraday, compare its 1-minute bars resampled to sessions with each daily source.
+    """
     with app.connect(read_only=True) as con:
         if not stored_sources(con, symbol, "1d"):
             raise click.ClickException(f"no daily bars stored for {symbol}")
-        result = reconcile(con, symbol, include_synthetic=include_synthetic)
+        if intraday:
+            result = reconcile_intraday(con, symbol, include_synthetic=include_synthetic)
+        else:
+            result = reconcile(con, symbol, include_synthetic=include_synthetic)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
