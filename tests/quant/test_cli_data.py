@@ -206,3 +206,41 @@ def test_reconcile_real_daily_index_files(db: Path) -> None:
     assert r["max_rel_diff"]["close"] < 1e-5
     text = run("--db", db, "reconcile", "000300.SH")
     assert "eastmoney vs wind: 4497 common sessions" in text.stdout
+
+
+SMALL_SYNTHETIC = {
+    "QUANT__DATA__SYNTHETIC_START": "2024-01-02",
+    "QUANT__DATA__SYNTHETIC_END": "2024-01-12",
+    "QUANT__DATA__SYNTHETIC_MINUTE_SESSIONS": "2",
+}
+
+
+def test_ingest_synthetic(db: Path) -> None:
+    res = run("--db", db, "ingest", "--synthetic", env=SMALL_SYNTHETIC)
+    assert res.exit_code == 0, res.output
+    assert "profile=synthetic read=489 loaded=489" in res.stdout  # 9 daily + 2 x 240 minute bars
+    got = {(r["frequency"], r["source"]): r["rows"] for r in _stats("--db", db)}
+    assert got == {("1d", "synthetic"): 9, ("1m", "synthetic"): 480}
+    again = run("--db", db, "ingest", "--synthetic", env=SMALL_SYNTHETIC)
+    assert again.stdout.startswith("unchanged  synthetic://")
+
+
+def test_main_job_ingests_synthetic_and_real_dir(db: Path, wind_file: Path) -> None:
+    env = {**SMALL_SYNTHETIC, "QUANT__DATA__REAL_DATA_DIR": str(wind_file.parent)}
+    res = run("--db", db, "main", env=env)
+    assert res.exit_code == 0, res.output
+    assert f"ingested   {wind_file}" in res.stdout
+    assert "store summary" in res.stdout
+    got = {(r["frequency"], r["source"]): r["rows"] for r in _stats("--db", db)}
+    assert got == {("1d", "synthetic"): 9, ("1d", "wind"): 2, ("1m", "synthetic"): 480}
+
+
+def test_main_job_without_real_data(db: Path, tmp_path: Path) -> None:
+    absent = tmp_path / "no-such-dir"
+    env = {**SMALL_SYNTHETIC, "QUANT__DATA__REAL_DATA_DIR": str(absent)}
+    res = run("--db", db, "main", env=env)
+    assert res.exit_code == 0, res.output
+    assert f"real data: {absent} not found" in res.stdout
+    skipped = run("--db", db, "main", "--no-real", env=env)
+    assert skipped.exit_code == 0
+    assert "real data: skipped (--no-real)" in skipped.stdout
