@@ -12,7 +12,7 @@ import pytest
 
 from feeds.ingest import IngestError, ingest_file
 from feeds.parse import read_file
-from tests.feeds.conftest import (
+from tests.feeds.helpers import (
     EASTMONEY_HEADER,
     SINA_FUTURES_HEADER,
     SINA_INDEX_HEADER,

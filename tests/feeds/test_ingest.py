@@ -19,7 +19,7 @@ import feeds.ingest
 from feeds.calendar import trading_days
 from feeds.ingest import ingest_file, ingest_synthetic
 from feeds.store import open_store
-from tests.feeds.conftest import SINA_INDEX_HEADER, TABLES, WIND_HEADER, counts
+from tests.feeds.helpers import SINA_INDEX_HEADER, TABLES, WIND_HEADER, counts
 
 WriteCsv = Callable[..., Path]
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from feeds.read import NoDataError, daily_bars, intraday_bars, resolve_source, sources
 from feeds.resample import resample_intraday
-from tests.feeds.conftest import SH
+from tests.feeds.helpers import SH
 
 SYM = "000300.SH"
 # synthetic_store: daily bars 2024-01-02..2024-03-29, 1m bars on the last 5 sessions (03-25..29)

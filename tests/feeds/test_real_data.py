@@ -19,7 +19,7 @@ from feeds.read import daily_bars, intraday_bars
 from feeds.reconcile import reconcile
 from feeds.resample import resample_agreement, resample_intraday
 from feeds.stats import store_stats
-from tests.feeds.conftest import REAL, real_data
+from tests.feeds.helpers import REAL, real_data
 
 pytestmark = [real_data, pytest.mark.real_data]
 

@@ -14,7 +14,7 @@ from feeds.read import daily_bars, intraday_bars
 from feeds.resample import intraday_to_daily, resample_agreement, resample_intraday
 from feeds.schema import BAR_SCHEMA
 from feeds.synthetic import synthetic_market
-from tests.feeds.conftest import SH
+from tests.feeds.helpers import SH
 
 D = date(2024, 1, 2)
 # (end stamp Shanghai, open, high, low, close, volume, amount)
