@@ -171,8 +171,9 @@ def test_plain_file_with_its_own_symbol_column(
 # ---------------------------------------------------------------- encodings
 
 
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030"])
 def test_gbk_encoded_eastmoney_headers_ingest(
-    store: duckdb.DuckDBPyConnection, write_csv: WriteCsv
+    store: duckdb.DuckDBPyConnection, write_csv: WriteCsv, encoding: str
 ) -> None:
     p = write_csv(
         "eastmoney_gbk.csv",
@@ -181,7 +182,7 @@ def test_gbk_encoded_eastmoney_headers_ingest(
             "2024-01-02,3400.00,3405.00,3410.00,3390.00,1000,1210000.0,0.59,0.1,3.4,0.2",
             "2024-01-03,3405.00,3415.00,3420.00,3400.00,1100,1342000.0,0.59,0.3,10.0,0.2",
         ],
-        encoding="gb18030",
+        encoding=encoding,
     )
     with pytest.raises(UnicodeDecodeError):
         p.read_bytes().decode("utf-8")  # really not UTF-8
