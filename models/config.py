@@ -36,7 +36,7 @@ class FeatureSpec(_Frozen):
     @property
     def warmup(self) -> int:
         """Sessions of history needed before the first complete daily window."""
-        return self.daily_window + max(self.zscore_window, self.vol_window)
+        return self.daily_window + max(self.zscore_window - 1, self.vol_window)
 
 
 class ModelSettings(_Frozen):

@@ -4,7 +4,13 @@ Read top to bottom: the config, one attention block, a branch (embed -> attend -
 model, which runs a short-term branch over intraday tokens and a long-term branch (half as many
 heads) over daily tokens and blends them with a gate
 
-    g = sigmoid(w . [short, long] + b),   h = g * short + (1 - g) * long,   P(up) = sigmoid(head(h))
+    g = sigmoid(w . [short, long] + b)                      context: both branch summaries
+    P(up) = g * sigmoid(head_s(short)) + (1 - g) * sigmoid(head_l(long))
+
+Each branch's head turns its summary into that branch's forecast, and the gate blends the two
+forecasts (a two-expert mixture).  Blending bounded probabilities rather than raw summaries keeps g
+meaningful: a later layer cannot undo the gate by rescaling one branch (with a shared head after
+the blend, g was unidentifiable and stayed near its initial value whatever the data said).
 
 When a sample has no intraday bars its short branch is masked and g is set to 0 explicitly, so the
 model trains and predicts over the whole daily history.  Against fitting short-term noise, the
@@ -64,12 +70,16 @@ class SelfAttention(nn.Module):
 
 
 class Branch(nn.Module):
-    """Tokens -> embedding + learned position -> pre-LN attention block -> masked mean pool."""
+    """Tokens -> embedding + learned position -> pre-LN attention block -> summary vector.
+
+    The summary is the masked mean of the tokens plus the last token (the decision session for
+    daily tokens, the closing bar for intraday ones), which has attended to all the others.
+    """
 
     def __init__(self, n_features: int, n_tokens: int, d: int, heads: int, dropout: float) -> None:
         super().__init__()
         self.embed = nn.Linear(n_features, d)
-        self.pos = nn.Parameter(torch.zeros(1, n_tokens, d))
+        self.pos = nn.Parameter(0.02 * torch.randn(1, n_tokens, d))
         self.ln1 = nn.LayerNorm(d)
         self.attn = SelfAttention(d, heads)
         self.ln2 = nn.LayerNorm(d)
@@ -77,13 +87,13 @@ class Branch(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        h = self.embed(x) + self.pos
+        h = self.embed(x * mask[..., None].to(x.dtype)) + self.pos  # absent bars read as 0
         a, att = self.attn(self.ln1(h), mask)
         h = h + self.drop(a)
         h = h + self.drop(self.mlp(self.ln2(h)))
         w = mask.to(h.dtype)[:, :, None]
         pooled = (h * w).sum(1) / w.sum(1).clamp(min=1.0)
-        return pooled, att
+        return pooled + h[:, -1], att
 
 
 def attention_concentration(att: Tensor, mask: Tensor) -> Tensor:
@@ -98,6 +108,10 @@ def attention_concentration(att: Tensor, mask: Tensor) -> Tensor:
     return torch.where(n > 1, 1.0 - mean_ent / n.clamp(min=2.0).log(), torch.zeros_like(n))
 
 
+def _head(d: int) -> nn.Sequential:
+    return nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
+
+
 class MultiScaleForecaster(nn.Module):
     def __init__(self, cfg: MultiScaleConfig) -> None:
         super().__init__()
@@ -108,7 +122,8 @@ class MultiScaleForecaster(nn.Module):
         )
         self.long = Branch(cfg.daily_features, cfg.daily_len, d, cfg.short_heads // 2, cfg.dropout)
         self.gate = nn.Linear(2 * d, 1)
-        self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
+        self.head_short = _head(d)
+        self.head_long = _head(d)
 
     def forward(
         self, x_daily: Tensor, x_intra: Tensor, m_intra: Tensor, has_intra: Tensor
@@ -130,8 +145,11 @@ class MultiScaleForecaster(nn.Module):
         elif self.cfg.mode == "intraday_only":
             g = torch.ones_like(g)
         g = g * avail  # explicit fall-back to the daily branch without intraday bars
-        h = g[:, None] * short + (1.0 - g[:, None]) * long
-        return self.head(h).squeeze(1), g, conc
+        p_short = torch.sigmoid(self.head_short(short).squeeze(1))
+        p_long = torch.sigmoid(self.head_long(long).squeeze(1))
+        p = g * p_short + (1.0 - g) * p_long
+        # Returned as a logit so that one loss (BCE with logits) serves every model.
+        return torch.logit(p.clamp(1e-6, 1.0 - 1e-6)), g, conc
 
     def penalty(self, gate: Tensor, concentration: Tensor, has_intra: Tensor) -> Tensor:
         """The constraint added to the loss, averaged over samples that have intraday bars."""

@@ -172,6 +172,7 @@ def plot_accuracy(pred: pl.DataFrame, path: Path, window: int = 250) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(11, 5))
+    window = max(10, min(window, pred.get_column("session").n_unique() // 3))
     for m in ALL_MODELS:
         df = pred.filter(pl.col("model") == m).sort("session")
         if df.height < window:
