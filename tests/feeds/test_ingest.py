@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -247,10 +247,8 @@ def test_process_dying_mid_ingest_leaves_no_partial_rows(
     before = _snapshot(con)
     con.close()
 
-    minutes = [
-        f"2023-08-01 {h:02d}:{m:02d}:00,3900.0,3901.0,3899.0,3900.5,{100 + i}"
-        for i, (h, m) in enumerate((9 + (31 + k) // 60, (31 + k) % 60) for k in range(120))
-    ]
+    morning = [datetime(2023, 8, 1, 9, 31) + timedelta(minutes=k) for k in range(120)]  # ..11:30
+    minutes = [f"{t:%Y-%m-%d %H:%M:%S},3900.0,3901.0,3899.0,3900.5,100" for t in morning]
     p = write_csv("idx1m.csv", [SINA_INDEX_HEADER, *minutes])
     script = tmp_path / "die.py"
     script.write_text(_DIE_SCRIPT)
