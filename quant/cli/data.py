@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from feeds.adapters import fetch_and_ingest
 from feeds.ingest import IngestError, IngestReport, expand_paths, ingest_file, ingest_synthetic
 from feeds.profiles import profiles
 from feeds.read import sources as stored_sources
@@ -175,6 +176,31 @@ def db_stats(app: AppContext, as_json: bool) -> None:
     click.echo(json.dumps(rows, indent=2) if as_json else _stats_table(rows))
 
 
+@click.command("fetch")
+@click.argument("adapter")
+@click.argument("symbol")
+@click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First date.")
+@click.option("--end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last date.")
+@pass_app
+def fetch_cmd(app: AppContext, adapter: str, symbol: str, start: datetime, end: datetime) -> None:
+    """Fetch SYMBOL with a vendor ADAPTER (needs internet and the optional extra) and ingest it.
+
+    Adapters: akshare-index-daily, akshare-futures-1m (pip install '.[akshare]').  The fetched
+    CSV is kept under var/fetched/ so that every row still has a file and line.
+    """
+    keep = Path(app.config.store.path).parent / "fetched"
+    with app.connect() as con:
+        try:
+            report = fetch_and_ingest(con, adapter, symbol, start.date(), end.date(), keep_dir=keep)
+        except ModuleNotFoundError as exc:
+            raise click.ClickException(
+                f"{exc}; install the optional extra: pip install '.[akshare]'"
+            ) from exc
+        except (IngestError, KeyError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    _print_report(report)
+
+
 def register(group: click.Group) -> None:
-    for cmd in (ingest, sources_cmd, reconcile_cmd, db_group):
+    for cmd in (ingest, sources_cmd, reconcile_cmd, db_group, fetch_cmd):
         group.add_command(cmd)
