@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -33,9 +31,6 @@ class ApiConfig(BaseModel):
     )
     reload_poll_s: float = Field(
         1.0, gt=0.0, description="seconds between checks for a new snapshot (signals, champion)"
-    )
-    models_dir: Path | None = Field(
-        None, description="checkpoint directory of the registry (default: <store dir>/models)"
     )
     torch_threads: int = Field(1, ge=1, description="intra-op threads of the inference worker")
     audit_flush_s: float = Field(

@@ -44,12 +44,16 @@ def cli(ctx: click.Context, db: Path | None, config_path: Path | None, verbose: 
 
 
 def _register() -> None:
-    from quant.cli import backtest, data, evaluate, main_job
+    from quant.cli import backtest, data, evaluate, main_job, predict, serve
+    from quant.cli import keys as keys_cli
 
     data.register(cli)
     main_job.register(cli)
     evaluate.register(cli)
     backtest.register(cli)
+    keys_cli.register(cli)
+    serve.register(cli)
+    predict.register(cli)
 
 
 _register()

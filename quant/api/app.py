@@ -1,0 +1,157 @@
+"""The FastAPI application: wiring of keys, snapshot/model state, batcher, metrics and audit.
+
+``create_app(config)`` builds one instance; ``quant serve`` runs it under uvicorn.  Background
+tasks: the batcher's collector, the audit flusher and a poller that calls
+``ServiceState.refresh`` every ``api.reload_poll_s`` (new snapshot, new champion).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from quant.api.audit import AuditLog
+from quant.api.batcher import Batcher
+from quant.api.keys import KeyStore, keys_path
+from quant.api.metrics import Metrics
+from quant.api.middleware import ServiceMiddleware
+from quant.api.routes import router
+from quant.api.serving import ServedModel, ServiceState, run_forward
+from quant.config import QuantConfig
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    503: "unavailable",
+}
+
+DESCRIPTION = """Signals of the CSI 300 next-session direction for broker systems.
+
+Authenticate with an API key from `quant keys create` as `Authorization: Bearer qk_...`.
+Scopes: `signals:read` (signals, models) and `forecast` (POST /v1/forecast).  Every answer
+carries `X-Request-ID`; answers produced by a model also carry `X-Model-Version` and name the
+version in the body.  Errors are `{"error", "message", "request_id"}` and never a stack trace.
+"""
+
+
+def _error(request: Request, status: int, message: str, **extra: Any) -> JSONResponse:
+    rid = request.scope.get("state", {}).get("request_id")
+    body = {"error": _CODES.get(status, "error"), "message": message, "request_id": rid, **extra}
+    return JSONResponse(body, status_code=status)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    resp = _error(request, exc.status_code, str(exc.detail))
+    for k, v in (exc.headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return _error(request, 400, "malformed JSON body")
+    details = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type"))}
+        for e in errors[:20]
+    ]
+    first = details[0] if details else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"])
+    return _error(request, 422, f"{where}: {first['msg']}", details=details)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
+    return _error(request, 500, "internal error; quote the request id to the operators")
+
+
+def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
+    """The API for ``config`` (store, api and data sections)."""
+    settings = config.api
+    store = Path(config.store.path)
+    models_dir = config.pipeline.models_dir or store.parent / "models"  # as the pipeline
+    key_store = keys or KeyStore(keys_path(store))
+    state = ServiceState(store, models_dir, frozenset({config.data.symbol}))
+    batcher: Batcher[ServedModel] = Batcher(
+        run_forward,
+        max_batch=settings.max_batch,
+        max_wait_s=settings.max_wait_ms / 1e3,
+        queue_size=settings.queue_size,
+    )
+    metrics = Metrics(lambda: batcher.depth)
+    batcher._on_batch = metrics.observe_batch
+    audit = AuditLog(key_store, settings.audit_flush_s)
+
+    async def poll() -> None:
+        while True:
+            await asyncio.sleep(settings.reload_poll_s)
+            try:
+                await asyncio.to_thread(state.refresh)
+            except Exception:  # a bad snapshot must not stop the poller
+                log.exception("refresh failed")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        torch.set_num_threads(settings.torch_threads)
+        await asyncio.to_thread(state.refresh)
+        batcher.start()
+        audit.start()
+        poller = asyncio.get_running_loop().create_task(poll(), name="reload-poller")
+        try:
+            yield
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+            await batcher.stop()
+            await audit.stop()
+
+    app = FastAPI(
+        title="CSI 300 signal API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses={500: {"description": "internal error (a bug; never a stack trace)"}},
+    )
+    app.state.settings = settings
+    app.state.service = state
+    app.state.keys = key_store
+    app.state.batcher = batcher
+    app.state.metrics = metrics
+    app.state.audit = audit
+    app.include_router(router)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(
+        ServiceMiddleware, metrics=metrics, audit=audit, max_body=settings.max_body_bytes
+    )
+    return app

@@ -1,0 +1,89 @@
+"""Audit trail: one row per signal/forecast answer, buffered and flushed to ``api_audit``.
+
+Rows name the request id, the key id (never the key), route, status, model and snapshot versions
+and latency.  They are written by a background task every ``flush_s`` so a request never waits
+for SQLite; each row is also logged as one JSON line at DEBUG on ``quant.api.audit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import UTC, datetime
+
+from quant.api.keys import KeyStore
+
+log = logging.getLogger("quant.api.audit")
+
+
+class AuditLog:
+    def __init__(self, keys: KeyStore, flush_s: float) -> None:
+        self._keys = keys
+        self._flush_s = flush_s
+        self._buf: list[tuple[object, ...]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def record(
+        self,
+        *,
+        request_id: str,
+        key_id: str | None,
+        method: str,
+        route: str,
+        status: int,
+        model_version: str | None,
+        snapshot_version: str | None,
+        latency_ms: float,
+    ) -> None:
+        at = datetime.now(UTC).isoformat()
+        row = (
+            request_id,
+            at,
+            key_id,
+            method,
+            route,
+            status,
+            model_version,
+            snapshot_version,
+            round(latency_ms, 3),
+        )
+        self._buf.append(row)
+        if log.isEnabledFor(logging.DEBUG):
+            names = (
+                "request_id",
+                "at",
+                "key_id",
+                "method",
+                "route",
+                "status",
+                "model_version",
+                "snapshot_version",
+                "latency_ms",
+            )
+            log.debug(json.dumps(dict(zip(names, row, strict=True))))
+
+    def flush(self) -> None:
+        rows, self._buf = self._buf, []
+        self._keys.write_audit(rows)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_s)
+            rows, self._buf = self._buf, []
+            if rows:
+                try:
+                    await asyncio.to_thread(self._keys.write_audit, rows)
+                except Exception:  # the audit must not take the API down; log and go on
+                    log.exception("audit flush failed (%d rows)", len(rows))
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="audit")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.flush()

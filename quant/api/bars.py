@@ -1,0 +1,190 @@
+"""Bars a broker sends, checked and turned into arrays: XSHG sessions, order, OHLC, history.
+
+Everything here raises ``BarsError`` with a message that names the offending bar; the API turns
+it into a 422.  Daily bars must be consecutive XSHG sessions, ascending (the forecaster refuses
+windows across gaps); 1-minute bars are stamped with their END time (UTC offset required), lie on
+the cash-market grid (09:31-11:30, 13:01-15:00 Asia/Shanghai) and belong to a sent session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import numpy as np
+import polars as pl
+
+from feeds.calendar import is_trading_day, next_trading_day, session_close
+from feeds.schema import InstrumentKind
+from quant.api.schemas import DailyBar, MinuteBar
+
+_LOCAL_OFFSET_S = 8 * 3600  # Asia/Shanghai is UTC+8 all year
+_AM_OPEN, _AM_CLOSE, _PM_OPEN, _PM_CLOSE = 9 * 60 + 30, 11 * 60 + 30, 13 * 60, 15 * 60
+
+
+class BarsError(ValueError):
+    """The bars cannot be forecast from (the message says which bar and why)."""
+
+
+@dataclass(frozen=True)
+class DailyArrays:
+    sessions: list[date]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    amount: np.ndarray  # CNY; estimated as volume x mean(OHLC) when the caller sends none
+    amount_estimated: bool
+
+
+@dataclass(frozen=True)
+class MinuteArrays:
+    ts: np.ndarray  # int64 seconds since the epoch (UTC), bar END, ascending
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+    @property
+    def sessions(self) -> np.ndarray:
+        """Exchange-local trading date of each bar as datetime64[D]."""
+        return ((self.ts + _LOCAL_OFFSET_S) // 86400).astype("datetime64[D]")
+
+
+def _ohlc(
+    o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, what: str, labels: list[str]
+) -> None:
+    bad_h = h < np.maximum(np.maximum(o, c), lo)
+    bad_l = lo > np.minimum(o, c)
+    for mask, msg in (
+        (bad_h, "high below max(open, close, low)"),
+        (bad_l, "low above min(open, close)"),
+    ):
+        if mask.any():
+            i = int(np.argmax(mask))
+            raise BarsError(f"{what}[{i}] ({labels[i]}): {msg}")
+
+
+def check_daily(bars: list[DailyBar], warmup: int) -> DailyArrays:
+    """Consecutive XSHG sessions, ascending, OHLC-consistent, at least ``warmup`` of them."""
+    sessions = [b.date for b in bars]
+    for i, s in enumerate(sessions):
+        try:
+            ok = is_trading_day(s)
+        except ValueError as exc:
+            raise BarsError(f"daily[{i}] ({s}): {exc}") from None
+        if not ok:
+            raise BarsError(f"daily[{i}] ({s}): not an XSHG trading day")
+        if i and s <= sessions[i - 1]:
+            raise BarsError(
+                f"daily[{i}] ({s}): sessions must be strictly ascending "
+                f"(previous bar is {sessions[i - 1]})"
+            )
+        if i and next_trading_day(sessions[i - 1]) != s:
+            raise BarsError(
+                f"daily[{i}] ({s}): trading day {next_trading_day(sessions[i - 1])} is missing; "
+                "send consecutive sessions"
+            )
+    if len(bars) < warmup:
+        raise BarsError(
+            f"too few daily bars: {len(bars)} sent, the model needs {warmup} consecutive sessions"
+        )
+    o, h, lo, c, v = (
+        np.array([getattr(b, f) for b in bars], dtype=np.float64)
+        for f in ("open", "high", "low", "close", "volume")
+    )
+    _ohlc(o, h, lo, c, "daily", [s.isoformat() for s in sessions])
+    given = [b.amount is not None for b in bars]
+    if any(given) and not all(given):
+        raise BarsError(f"daily[{given.index(False)}]: send amount on every daily bar or on none")
+    if all(given):
+        amount = np.array([b.amount for b in bars], dtype=np.float64)
+    else:
+        amount = v * (o + h + lo + c) / 4.0
+    return DailyArrays(sessions, o, h, lo, c, v, amount, not all(given))
+
+
+def check_minutes(bars: list[MinuteBar], daily_sessions: list[date]) -> MinuteArrays:
+    """1-minute bars on the cash-market grid of sent sessions, strictly ascending."""
+    ts = np.array([int(b.ts.timestamp()) for b in bars], dtype=np.int64)
+    labels = [b.ts.isoformat() for b in bars]
+    for i, b in enumerate(bars):
+        if b.ts.microsecond or b.ts.second:
+            raise BarsError(f"intraday[{i}] ({labels[i]}): bar end must be on a whole minute")
+    if ts.size and (np.diff(ts) <= 0).any():
+        i = int(np.argmax(np.diff(ts) <= 0)) + 1
+        raise BarsError(
+            f"intraday[{i}] ({labels[i]}): bars must be strictly ascending by ts "
+            f"(previous bar ends {labels[i - 1]})"
+        )
+    mod = ((ts + _LOCAL_OFFSET_S) // 60) % (24 * 60)
+    on_grid = ((mod > _AM_OPEN) & (mod <= _AM_CLOSE)) | ((mod > _PM_OPEN) & (mod <= _PM_CLOSE))
+    if not on_grid.all():
+        i = int(np.argmin(on_grid))
+        raise BarsError(
+            f"intraday[{i}] ({labels[i]}): outside the XSHG session "
+            "(1-minute bar ends 09:31-11:30 or 13:01-15:00 Asia/Shanghai)"
+        )
+    sent = np.array(daily_sessions, dtype="datetime64[D]")
+    m = MinuteArrays(
+        ts,
+        *(
+            np.array([getattr(b, f) for b in bars], dtype=np.float64)
+            for f in ("open", "high", "low", "close", "volume")
+        ),
+    )
+    ok = np.isin(m.sessions, sent)
+    if not ok.all():
+        i = int(np.argmin(ok))
+        raise BarsError(
+            f"intraday[{i}] ({labels[i]}): session {m.sessions[i]} has no daily bar "
+            f"(daily bars cover {daily_sessions[0]}..{daily_sessions[-1]})"
+        )
+    _ohlc(m.open, m.high, m.low, m.close, "intraday", labels)
+    return m
+
+
+def last_bar_ts(daily: DailyArrays, minutes: MinuteArrays | None) -> datetime:
+    """End of the last bar the model sees: the decision session's close (UTC)."""
+    close = session_close(InstrumentKind.INDEX, daily.sessions[-1]).astimezone(UTC)
+    if minutes is not None and len(minutes):
+        close = max(close, datetime.fromtimestamp(int(minutes.ts[-1]), UTC))
+    return close
+
+
+def daily_frame(d: DailyArrays) -> pl.DataFrame:
+    """The daily bars as the frame ``models.features`` reads (the reference path)."""
+    return pl.DataFrame(
+        {
+            "session": pl.Series(d.sessions, dtype=pl.Date),
+            "open": d.open,
+            "high": d.high,
+            "low": d.low,
+            "close": d.close,
+            "volume": d.volume,
+            "amount": d.amount,
+        }
+    )
+
+
+def minute_frame(m: MinuteArrays) -> pl.DataFrame:
+    """The 1-minute bars as the frame ``feeds.resample`` and ``models.features`` read."""
+    ts = pl.Series("ts", m.ts * 1_000_000, dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
+    return pl.DataFrame(
+        {
+            "session": pl.Series(m.sessions, dtype=pl.Date),
+            "ts": ts,
+            "open": m.open,
+            "high": m.high,
+            "low": m.low,
+            "close": m.close,
+            "volume": m.volume,
+            "amount": m.volume * (m.open + m.high + m.low + m.close) / 4.0,
+            "open_interest": pl.Series([None] * len(m), dtype=pl.Float64),
+        }
+    )

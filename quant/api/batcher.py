@@ -1,0 +1,138 @@
+"""Dynamic batching: concurrent forecast requests share one forward pass (up to ``max_batch``).
+
+One asyncio task collects requests from a bounded queue: it takes the first waiting request,
+then whatever else arrives within ``max_wait_s`` or is already queued, up to ``max_batch``, and
+hands the batch to ONE inference thread.  While that thread runs a forward pass the next batch
+fills.  A full queue refuses new work at once (``QueueFullError``: the API answers 503).
+
+Each request carries the model it was admitted under, so a hot reload never changes the model
+under a request in flight: a batch that mixes versions runs one forward pass per version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import numpy as np
+
+M = TypeVar("M")  # the served model a request pins
+
+
+class QueueFullError(RuntimeError):
+    """The forecast queue is full (back-pressure)."""
+
+
+@dataclass
+class _Job(Generic[M]):
+    model: M
+    inputs: tuple[np.ndarray, ...]  # one sample, no batch axis
+    future: asyncio.Future[tuple[float, float]]
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+# Runs a forward pass: model and batch-first stacked inputs in, (p_up, gate) per sample out.
+Runner = Callable[[M, tuple[np.ndarray, ...]], tuple[np.ndarray, np.ndarray]]
+Observer = Callable[[int, float], None]  # batch size, forward seconds
+
+
+class Batcher(Generic[M]):
+    """Merge concurrent ``submit`` calls into batched forward passes on one worker thread."""
+
+    def __init__(
+        self,
+        runner: Runner[M],
+        *,
+        max_batch: int = 64,
+        max_wait_s: float = 0.003,
+        queue_size: int = 512,
+        on_batch: Observer | None = None,
+    ) -> None:
+        self._runner = runner
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._queue: asyncio.Queue[_Job[M]] = asyncio.Queue(maxsize=queue_size)
+        self._on_batch = on_batch
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._task: asyncio.Task[None] | None = None
+        self.forward_passes = 0
+        self.samples = 0
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting for a forward pass."""
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="batcher")
+
+    async def stop(self) -> None:
+        """Finish the queued work, then stop the worker."""
+        if self._task is not None:
+            while not self._queue.empty():
+                await asyncio.sleep(0.001)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._pool.shutdown(wait=True)
+
+    async def submit(self, model: M, inputs: tuple[np.ndarray, ...]) -> tuple[float, float]:
+        """(p_up, gate) of one sample under ``model``; ``QueueFullError`` when saturated."""
+        fut: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait(_Job(model, inputs, fut))
+        except asyncio.QueueFull:
+            raise QueueFullError(f"forecast queue full ({self._queue.maxsize} waiting)") from None
+        return await fut
+
+    async def _collect(self) -> list[_Job[M]]:
+        batch = [await self._queue.get()]
+        deadline = time.perf_counter() + self.max_wait_s
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), left))
+            except TimeoutError:
+                break
+        return batch
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [j for j in await self._collect() if not j.future.done()]
+            groups: dict[int, list[_Job[M]]] = {}
+            for j in batch:
+                groups.setdefault(id(j.model), []).append(j)
+            for jobs in groups.values():
+                stacked = tuple(np.stack(xs) for xs in zip(*(j.inputs for j in jobs), strict=True))
+                t0 = time.perf_counter()
+                try:
+                    p, g = await loop.run_in_executor(
+                        self._pool, self._runner, jobs[0].model, stacked
+                    )
+                except Exception as exc:  # every waiter learns of it; the worker lives on
+                    for j in jobs:
+                        if not j.future.done():
+                            j.future.set_exception(exc)
+                    continue
+                self.forward_passes += 1
+                self.samples += len(jobs)
+                if self._on_batch is not None:
+                    self._on_batch(len(jobs), time.perf_counter() - t0)
+                for j, pi, gi in zip(jobs, p, g, strict=True):
+                    if not j.future.done():
+                        j.future.set_result((float(pi), float(gi)))

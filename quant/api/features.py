@@ -1,0 +1,186 @@
+"""One model input window per request, in numpy: the serving twin of ``models.features``.
+
+``models.features.build_windows`` builds every window of a history through polars (about 5-20 ms
+for one window here); the API needs one window per request in well under a millisecond.  This
+module computes the same numbers for the last session only.  ``agrees_with_reference`` compares
+it with ``models.features`` on a synthetic canary each time a model is loaded, and the server
+falls back to the reference path if they ever differ (tests/api/test_features.py checks it too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from models.config import FeatureSpec
+from models.features import DAILY_FEATURES, INTRADAY_FEATURES, slots_per_session
+from quant.api.bars import _LOCAL_OFFSET_S, DailyArrays, MinuteArrays
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Unnormalised inputs of one decision session (float32)."""
+
+    x_daily: np.ndarray  # [L, len(DAILY_FEATURES)]
+    x_intra: np.ndarray  # [K*B, len(INTRADAY_FEATURES)]
+    m_intra: np.ndarray  # [K*B] bool
+
+    @property
+    def has_intra(self) -> bool:
+        return bool(self.m_intra.any())
+
+
+def _zscore(x: np.ndarray, w: int, rows: int) -> np.ndarray:
+    """Rolling z-score (window ``w``, ddof 1) of the last ``rows`` entries of ``x``."""
+    win = sliding_window_view(x[-(rows + w - 1) :], w)
+    return (win[:, -1] - win.mean(axis=1)) / (win.std(axis=1, ddof=1) + 1e-6)
+
+
+def daily_window(d: DailyArrays, spec: FeatureSpec) -> np.ndarray:
+    """[L, 6] daily tokens of the last session (caller checked ``len >= spec.warmup``)."""
+    L = spec.daily_window
+    c, h, lo = d.close[-spec.warmup :], d.high[-spec.warmup :], d.low[-spec.warmup :]
+    ret = np.log(c[1:] / c[:-1])
+    hl = h - lo
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pos = np.where(hl > 0, (c - lo) / hl, 0.5)
+    vol = sliding_window_view(ret[-(L + spec.vol_window - 1) :], spec.vol_window).std(
+        axis=1, ddof=1
+    )
+    cols = {
+        "ret": ret[-L:],
+        "range": np.log(h / lo)[-L:],
+        "close_pos": pos[-L:],
+        "volume_z": _zscore(np.log1p(d.volume), spec.zscore_window, L),
+        "amount_z": _zscore(np.log1p(d.amount), spec.zscore_window, L),
+        "realised_vol": vol,
+    }
+    return np.stack([cols[f] for f in DAILY_FEATURES], axis=1).astype(np.float32)
+
+
+def _resample(m: MinuteArrays, minutes: int) -> MinuteArrays:
+    """End-stamped 1-minute bars to ``minutes`` bars (bucket of a bar ending t: ceil(t))."""
+    if minutes == 1 or len(m) == 0:
+        return m
+    step = minutes * 60
+    bucket = -(-m.ts // step) * step
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    ends = np.r_[starts[1:], len(m)] - 1
+    return MinuteArrays(
+        ts=bucket[starts],
+        open=m.open[starts],
+        high=np.maximum.reduceat(m.high, starts),
+        low=np.minimum.reduceat(m.low, starts),
+        close=m.close[ends],
+        volume=np.add.reduceat(m.volume, starts),
+    )
+
+
+def intraday_window(
+    m: MinuteArrays | None, d: DailyArrays, spec: FeatureSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """[K*B, 5] intraday tokens and their mask over the last K daily sessions."""
+    K, minutes = spec.intraday_sessions, spec.intraday_minutes
+    B = slots_per_session(minutes)
+    x = np.zeros((K * B, len(INTRADAY_FEATURES)), dtype=np.float32)
+    mask = np.zeros(K * B, dtype=bool)
+    if m is None or len(m) == 0:
+        return x, mask
+    bars = _resample(m, minutes)
+    window = np.array(d.sessions[-K:], dtype="datetime64[D]")
+    row = np.searchsorted(window, bars.sessions)
+    keep = (row < len(window)) & (window[np.minimum(row, len(window) - 1)] == bars.sessions)
+    if not keep.any():
+        return x, mask
+    row = row[keep] + (K - len(window))  # oldest session first; short histories pad in front
+    ts, o, h, lo, c, v = (
+        a[keep] for a in (bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume)
+    )
+    mod = ((ts + _LOCAL_OFFSET_S) // 60) % (24 * 60)
+    half = 120 // minutes
+    slot = np.where(
+        mod <= 11 * 60 + 30,
+        (mod - (9 * 60 + 30)) // minutes - 1,
+        half + (mod - 13 * 60) // minutes - 1,
+    )
+    first = np.r_[True, row[1:] != row[:-1]]
+    prev = np.where(first, o, np.r_[o[:1], c[:-1]])
+    lv = np.log(v + 1.0)
+    sums = np.bincount(row, weights=lv, minlength=K)
+    counts = np.bincount(row, minlength=K)
+    cols = {
+        "ret": np.log(c / prev),
+        "range": np.log(h / lo),
+        "log_volume": lv - (sums / np.maximum(counts, 1))[row],
+        "session_pos": slot / B,
+        "afternoon": (slot >= half).astype(np.float64),
+    }
+    pos = row * B + slot
+    x[pos] = np.stack([cols[f] for f in INTRADAY_FEATURES], axis=1)
+    mask[pos] = True
+    return x, mask
+
+
+def sample(d: DailyArrays, m: MinuteArrays | None, spec: FeatureSpec) -> Sample:
+    """Inputs of the last daily session (``check_daily`` and ``check_minutes`` ran first)."""
+    xi, mi = intraday_window(m, d, spec)
+    return Sample(daily_window(d, spec), xi, mi)
+
+
+def reference_sample(d: DailyArrays, m: MinuteArrays | None, spec: FeatureSpec) -> Sample:
+    """The same inputs through ``models.features`` (polars; slow, the definition)."""
+    from feeds.resample import resample_intraday
+    from models.features import build_windows
+    from quant.api.bars import daily_frame, minute_frame
+
+    intra = None
+    if m is not None and len(m):
+        intra = minute_frame(m)
+        if spec.intraday_minutes != 1:
+            intra = resample_intraday(intra, spec.intraday_minutes)
+    w = build_windows(daily_frame(d), intra, spec, sessions=[d.sessions[-1]], strict=True)
+    return Sample(w.x_daily[0], w.x_intra[0], w.m_intra[0])
+
+
+def canary(spec: FeatureSpec) -> tuple[DailyArrays, MinuteArrays]:
+    """A seeded synthetic request (SYNTHETIC market) long enough for ``spec``."""
+    from datetime import date
+
+    from feeds.calendar import trading_days
+    from feeds.synthetic import synthetic_market
+
+    end = date(2024, 6, 28)
+    days = trading_days(date(2020, 1, 1), end)
+    n = spec.warmup + 5
+    mk = synthetic_market(days[-n], end, seed=11, minute_sessions=spec.intraday_sessions + 1)
+    dd, mm = mk.daily, mk.minute
+    col = {c: dd[c].to_numpy().astype(np.float64) for c in dd.columns if c != "session"}
+    d = DailyArrays(
+        sessions=dd["session"].to_list(),
+        open=col["open"],
+        high=col["high"],
+        low=col["low"],
+        close=col["close"],
+        volume=col["volume"],
+        amount=col["amount"],
+        amount_estimated=False,
+    )
+    ts = mm["ts"].dt.epoch("s").to_numpy().astype(np.int64)
+    m = MinuteArrays(
+        ts,
+        *(mm[c].to_numpy().astype(np.float64) for c in ("open", "high", "low", "close", "volume")),
+    )
+    return d, m
+
+
+def agrees_with_reference(spec: FeatureSpec, atol: float = 1e-4) -> bool:
+    """True when this module and ``models.features`` give the same canary window."""
+    d, m = canary(spec)
+    fast, ref = sample(d, m, spec), reference_sample(d, m, spec)
+    return bool(
+        np.array_equal(fast.m_intra, ref.m_intra)
+        and np.allclose(fast.x_daily, ref.x_daily, atol=atol, rtol=1e-4)
+        and np.allclose(fast.x_intra, ref.x_intra, atol=atol, rtol=1e-4)
+    )

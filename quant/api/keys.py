@@ -1,0 +1,214 @@
+"""API keys: bearer tokens stored only as salted scrypt hashes, with scopes, in SQLite.
+
+The key file lives next to the store (``<store>.keys.sqlite``, WAL mode), so ``quant keys``
+works while the scheduler holds DuckDB's single write lock.  A key reads
+``qk_<id>_<secret>``: ``id`` (12 hex) finds the row, the 32-byte secret is checked against
+``scrypt(secret, salt)``.  Only the id and the last four characters are ever shown again; the
+key itself is printed once at creation and never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+SCOPES = ("signals:read", "forecast")
+_PREFIX = "qk_"
+
+DDL = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id     TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    salt       BLOB NOT NULL,
+    hash       BLOB NOT NULL,          -- scrypt(secret, salt); the key itself is never stored
+    scopes     TEXT NOT NULL,          -- space-separated, from SCOPES
+    last4      TEXT NOT NULL,          -- for display only
+    created_at TEXT NOT NULL,          -- ISO 8601, UTC
+    revoked_at TEXT                    -- ISO 8601, UTC; NULL while the key is valid
+);
+CREATE TABLE IF NOT EXISTS api_audit (
+    request_id       TEXT NOT NULL,
+    at               TEXT NOT NULL,    -- ISO 8601, UTC, when the answer was sent
+    key_id           TEXT,             -- never the key
+    method           TEXT NOT NULL,
+    route            TEXT NOT NULL,
+    status           INTEGER NOT NULL,
+    model_version    TEXT,
+    snapshot_version TEXT,
+    latency_ms       REAL NOT NULL
+);
+"""
+
+
+class UnknownKeyError(LookupError):
+    """A key id that does not exist."""
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: str
+    name: str
+    scopes: tuple[str, ...]
+    last4: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def keys_path(store: str | Path) -> Path:
+    """Where the key file of ``store`` lives."""
+    p = Path(store)
+    return p.with_name(p.stem + ".keys.sqlite")
+
+
+def _hash(secret: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+
+
+def _split(token: str) -> tuple[str, str] | None:
+    if not token.startswith(_PREFIX) or len(token) > 200:
+        return None
+    key_id, sep, secret = token[len(_PREFIX) :].partition("_")
+    if not sep or len(key_id) != 12 or not secret:
+        return None
+    return key_id, secret
+
+
+def _row_info(row: tuple[str, str, str, str, str, str | None]) -> KeyInfo:
+    key_id, name, scopes, last4, created, revoked = row
+    return KeyInfo(
+        key_id=key_id,
+        name=name,
+        scopes=tuple(scopes.split()),
+        last4=last4,
+        created_at=datetime.fromisoformat(created),
+        revoked_at=datetime.fromisoformat(revoked) if revoked else None,
+    )
+
+
+class KeyStore:
+    """Create, list, revoke and verify API keys in one SQLite file (thread-safe)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._con = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._con.execute("PRAGMA journal_mode=WAL")
+            self._con.execute("PRAGMA busy_timeout=5000")
+            self._con.executescript(DDL)
+        # Tokens already checked with scrypt, by their SHA-256: the slow hash runs once per
+        # token and process, never per request.  Bounded; revocation is read from the table.
+        self._verified: OrderedDict[bytes, str | None] = OrderedDict()
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def create(self, scopes: tuple[str, ...] | list[str], name: str = "") -> tuple[str, KeyInfo]:
+        """A new key and its record; the key is returned once and stored only as a hash."""
+        bad = sorted(set(scopes) - set(SCOPES))
+        if bad or not scopes:
+            raise ValueError(f"scopes must be a non-empty subset of {SCOPES}, got {list(scopes)}")
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        token = f"{_PREFIX}{key_id}_{secret}"
+        salt = secrets.token_bytes(16)
+        now = datetime.now(UTC)
+        uniq = tuple(s for s in SCOPES if s in scopes)
+        with self._lock:
+            self._con.execute(
+                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                (
+                    key_id,
+                    name,
+                    salt,
+                    _hash(secret, salt),
+                    " ".join(uniq),
+                    token[-4:],
+                    now.isoformat(),
+                ),
+            )
+        return token, KeyInfo(key_id, name, uniq, token[-4:], now, None)
+
+    def list_keys(self) -> list[KeyInfo]:
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT key_id, name, scopes, last4, created_at, revoked_at FROM api_keys "
+                "ORDER BY created_at"
+            ).fetchall()
+        return [_row_info(r) for r in rows]
+
+    def revoke(self, key_id: str) -> KeyInfo:
+        """Mark ``key_id`` revoked (idempotent: the first revocation time is kept)."""
+        with self._lock:
+            cur = self._con.execute(
+                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE key_id = ?",
+                (datetime.now(UTC).isoformat(), key_id),
+            )
+            if cur.rowcount == 0:
+                raise UnknownKeyError(f"no API key with id {key_id!r}")
+            row = self._con.execute(
+                "SELECT key_id, name, scopes, last4, created_at, revoked_at FROM api_keys "
+                "WHERE key_id = ?",
+                (key_id,),
+            ).fetchone()
+        return _row_info(row)
+
+    def seen(self, token: str) -> bool:
+        """True when ``token`` was checked before (``verify`` will not run scrypt again)."""
+        return hashlib.sha256(token.encode()).digest() in self._verified
+
+    def verify(self, token: str) -> KeyInfo | None:
+        """The record of a valid, unrevoked ``token``; None for anything else."""
+        parts = _split(token)
+        if parts is None:
+            return None
+        key_id, secret = parts
+        with self._lock:
+            row = self._con.execute(
+                "SELECT key_id, name, scopes, last4, created_at, revoked_at, salt, hash "
+                "FROM api_keys WHERE key_id = ?",
+                (key_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        info = _row_info(row[:6])
+        digest = hashlib.sha256(token.encode()).digest()
+        cached = self._verified.get(digest, "")
+        if cached == "":
+            ok = hmac.compare_digest(_hash(secret, row[6]), row[7])
+            self._verified[digest] = key_id if ok else None
+            if len(self._verified) > 10_000:
+                self._verified.popitem(last=False)
+            cached = self._verified[digest]
+        if cached != key_id or not info.active:
+            return None
+        return info
+
+    def write_audit(self, rows: list[tuple[object, ...]]) -> None:
+        """Append audit rows (see ``api_audit``) in one transaction."""
+        if not rows:
+            return
+        with self._lock:
+            self._con.execute("BEGIN")
+            self._con.executemany("INSERT INTO api_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._con.execute("COMMIT")
+
+    def audit_rows(self, limit: int = 100) -> list[tuple[object, ...]]:
+        with self._lock:
+            return self._con.execute(
+                "SELECT * FROM api_audit ORDER BY rowid DESC LIMIT ?", (limit,)
+            ).fetchall()

@@ -1,0 +1,85 @@
+"""Prometheus metrics of one API instance (own registry, so several apps can share a process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+disable_created_metrics()  # the *_created series only add noise to every scrape
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 48, 64, 128)
+
+
+class Metrics:
+    def __init__(self, queue_depth: Callable[[], float]) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "quant_api_requests",
+            "HTTP requests answered",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "quant_api_request_seconds",
+            "time to answer, by route",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "quant_api_batch_size", "samples per forward pass", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.forward = Histogram(
+            "quant_api_forward_seconds",
+            "duration of one batched forward pass",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge("quant_api_queue_depth", "forecasts waiting", registry=r)
+        self.queue_depth.set_function(queue_depth)
+        self.rejected = Counter(
+            "quant_api_queue_rejections", "forecasts refused with 503 (queue full)", registry=r
+        )
+        self.model = Gauge(
+            "quant_api_model_info", "model version serving (1)", ["version"], registry=r
+        )
+        self.snapshot = Gauge(
+            "quant_api_snapshot_info", "snapshot version read (1)", ["version"], registry=r
+        )
+        self.reloads = Counter("quant_api_model_reloads", "champion switches", registry=r)
+        self._model_label: str | None = None
+        self._snapshot_label: str | None = None
+
+    def observe_batch(self, size: int, seconds: float) -> None:
+        self.batch_size.observe(size)
+        self.forward.observe(seconds)
+
+    def set_model(self, version: str | None) -> None:
+        if version != self._model_label:
+            if self._model_label is not None:
+                self.model.remove(self._model_label)
+                self.reloads.inc()
+            if version is not None:
+                self.model.labels(version).set(1)
+            self._model_label = version
+
+    def set_snapshot(self, version: str | None) -> None:
+        if version != self._snapshot_label:
+            if self._snapshot_label is not None:
+                self.snapshot.remove(self._snapshot_label)
+            if version is not None:
+                self.snapshot.labels(version).set(1)
+            self._snapshot_label = version
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,272 @@
+"""The HTTP routes: signals, forecast, models, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from feeds.calendar import next_trading_day
+from quant.api import champion, features
+from quant.api.auth import require
+from quant.api.bars import BarsError, check_daily, check_minutes, last_bar_ts
+from quant.api.batcher import QueueFullError
+from quant.api.keys import KeyInfo
+from quant.api.schemas import (
+    ErrorBody,
+    ForecastRequest,
+    ForecastResponse,
+    Health,
+    ModelsOut,
+    ModelVersionOut,
+    Ready,
+    SignalList,
+    SignalOut,
+)
+from quant.api.serving import ServiceState
+from quant.signals import signals_between
+
+router = APIRouter()
+ReadKey = Annotated[KeyInfo, Depends(require("signals:read"))]
+ForecastKey = Annotated[KeyInfo, Depends(require("forecast"))]
+
+SymbolPath = Annotated[
+    str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$", examples=["000300.SH"])
+]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    text = {
+        400: "malformed JSON",
+        401: "missing, invalid or revoked API key",
+        403: "the key lacks the scope",
+        404: "unknown symbol, or no signal published yet",
+        413: "request body too large",
+        422: "invalid request: schema, sessions, OHLC, order or history",
+        503: "not ready (no model or snapshot) or forecast queue full (see Retry-After)",
+    }
+    return {c: {"model": ErrorBody, "description": text[c]} for c in codes}
+
+
+def _state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.service
+    return state
+
+
+def _check_symbol(state: ServiceState, symbol: str) -> None:
+    if symbol not in state.known_symbols():
+        known = ", ".join(sorted(state.known_symbols())) or "none"
+        raise HTTPException(404, f"unknown symbol {symbol!r}; known: {known}")
+
+
+@router.get(
+    "/v1/signals/{symbol}/latest",
+    tags=["signals"],
+    summary="The newest published signal of a symbol",
+    response_model=SignalOut,
+    responses={
+        200: {"description": "latest session, newest version"},
+        **_errors(401, 403, 404, 422, 503),
+    },
+)
+async def latest(symbol: SymbolPath, request: Request, _: ReadKey) -> Response:
+    state = _state(request)
+    view = state.view
+    request.state.snapshot_version = view.version
+    _check_symbol(state, symbol)
+    body = view.latest.get(symbol)
+    if body is None:
+        if view.con is None:
+            raise HTTPException(503, f"no readable snapshot: {view.error}")
+        raise HTTPException(404, f"no signal published yet for {symbol}")
+    request.state.model_version = _model_of(body)
+    return Response(body, media_type="application/json")
+
+
+def _model_of(body: bytes) -> str | None:
+    key = b'"model_version":"'
+    i = body.find(key)
+    if i < 0:
+        return None
+    return body[i + len(key) : body.find(b'"', i + len(key))].decode()
+
+
+@router.get(
+    "/v1/signals/{symbol}",
+    tags=["signals"],
+    summary="Published signals of a symbol for sessions in [start, end]",
+    response_model=SignalList,
+    responses=_errors(401, 403, 404, 422, 503),
+)
+def signal_range(
+    symbol: SymbolPath,
+    request: Request,
+    _: ReadKey,
+    start: Annotated[date | None, Query(description="first session (YYYY-MM-DD)")] = None,
+    end: Annotated[date | None, Query(description="last session (YYYY-MM-DD)")] = None,
+    all_versions: Annotated[bool, Query(description="every version, not only the newest")] = False,
+) -> SignalList:
+    state = _state(request)
+    view = state.view
+    request.state.snapshot_version = view.version
+    _check_symbol(state, symbol)
+    if start and end and start > end:
+        raise HTTPException(422, f"start {start} is after end {end}")
+    if view.con is None:
+        raise HTTPException(503, f"no readable snapshot: {view.error}")
+    sigs = signals_between(view.cursor(), symbol, start, end, all_versions=all_versions)
+    if sigs:
+        request.state.model_version = sigs[-1].model_version
+    return SignalList(
+        symbol=symbol,
+        start=start,
+        end=end,
+        signals=[SignalOut.model_validate(s.as_dict()) for s in sigs],
+        snapshot_version=view.version,
+    )
+
+
+@router.post(
+    "/v1/forecast",
+    tags=["forecast"],
+    summary="P(up) of the next session from bars the caller sends",
+    response_model=ForecastResponse,
+    responses=_errors(400, 401, 403, 404, 413, 422, 503),
+)
+async def forecast(body: ForecastRequest, request: Request, _: ForecastKey) -> ForecastResponse:
+    state = _state(request)
+    settings = request.app.state.settings
+    model = state.model  # pinned: a hot reload from here on does not affect this request
+    if model is None:
+        raise HTTPException(
+            503, f"no model loaded: {state.model_error}", headers={"Retry-After": "5"}
+        )
+    request.state.model_version = model.version
+    if body.symbol not in state.served_symbols:
+        served = ", ".join(sorted(state.served_symbols))
+        raise HTTPException(404, f"unknown symbol {body.symbol!r}; the model serves {served}")
+    if len(body.daily) > settings.max_daily_bars:
+        raise HTTPException(
+            422, f"too many daily bars: {len(body.daily)} > {settings.max_daily_bars}"
+        )
+    minutes = body.intraday or []
+    if len(minutes) > settings.max_intraday_bars:
+        raise HTTPException(
+            422, f"too many intraday bars: {len(minutes)} > {settings.max_intraday_bars}"
+        )
+    try:
+        d = check_daily(body.daily, model.spec.warmup)
+        m = check_minutes(minutes, d.sessions) if minutes else None
+        if model.fast_features:
+            sample = features.sample(d, m, model.spec)
+        else:
+            sample = await asyncio.to_thread(features.reference_sample, d, m, model.spec)
+    except (BarsError, ValueError) as exc:
+        raise HTTPException(422, str(exc)) from None
+    try:
+        p, _gate = await request.app.state.batcher.submit(model, model.inputs(sample))
+    except QueueFullError as exc:
+        request.app.state.metrics.rejected.inc()
+        raise HTTPException(503, f"{exc}; retry shortly", headers={"Retry-After": "1"}) from None
+    t = d.sessions[-1]
+    return ForecastResponse(
+        request_id=request.state.request_id,
+        symbol=body.symbol,
+        decision_session=t,
+        session=next_trading_day(t),
+        p_up=p,
+        direction="up" if p > 0.5 else "down",
+        confidence=abs(p - 0.5) * 2,
+        used_intraday=sample.has_intra,
+        amount_estimated=d.amount_estimated,
+        model_version=model.version,
+        last_bar_ts=last_bar_ts(d, m),
+        generated_at=datetime.now(UTC),
+    )
+
+
+@router.get(
+    "/v1/models",
+    tags=["models"],
+    summary="Registered model versions and the champion",
+    response_model=ModelsOut,
+    responses=_errors(401, 403),
+)
+def models(request: Request, _: ReadKey) -> ModelsOut:
+    state = _state(request)
+    view, model = state.view, state.model
+    champ = champion.champion(view.con)
+    recs = champion.versions(view.con)
+    champ_id = champ.version_id if champ else None
+    return ModelsOut(
+        champion=champ_id,
+        serving=model.version if model else None,
+        feature_warmup=model.spec.warmup if model else None,
+        versions=[
+            ModelVersionOut(
+                version_id=r.version_id,
+                parent_id=r.parent_id,
+                config_hash=r.config_hash,
+                train_start=r.train_start,
+                train_end=r.train_end,
+                metrics={
+                    k: v
+                    for k, v in r.metrics.items()
+                    if isinstance(v, float | int | str) or v is None
+                },
+                sha256=r.sha256,
+                created_at=r.created_at,
+                champion=r.version_id == champ_id,
+            )
+            for r in recs
+        ],
+    )
+
+
+@router.get("/healthz", tags=["health"], summary="The process is up", response_model=Health)
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    tags=["health"],
+    summary="Model loaded and snapshot readable",
+    response_model=Ready,
+    responses={503: {"model": Ready, "description": "not ready"}},
+)
+def readyz(request: Request, response: Response) -> Ready:
+    state = _state(request)
+    view, model = state.view, state.model
+    checks = {"model": "ok" if model else (state.model_error or "not loaded")}
+    try:
+        view.cursor().execute("SELECT 1").fetchall()
+        checks["snapshot"] = "ok"
+    except Exception as exc:
+        checks["snapshot"] = str(exc)
+    ready = all(v == "ok" for v in checks.values())
+    response.status_code = 200 if ready else 503
+    return Ready(
+        ready=ready,
+        model_version=model.version if model else None,
+        snapshot_version=view.version,
+        checks=checks,
+    )
+
+
+@router.get(
+    "/metrics",
+    tags=["health"],
+    summary="Prometheus text format",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def metrics(request: Request) -> Response:
+    m = request.app.state.metrics
+    state = _state(request)
+    m.set_model(state.model.version if state.model else None)
+    m.set_snapshot(state.view.version)
+    return Response(m.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

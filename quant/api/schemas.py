@@ -1,0 +1,171 @@
+"""Request and response bodies of the API (pydantic; they are the OpenAPI schemas)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+
+Price = Annotated[float, Field(gt=0, allow_inf_nan=False, description="CNY index points, > 0")]
+Volume = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DailyBar(_Strict):
+    """One daily bar of an XSHG session."""
+
+    date: dt.date = Field(description="the XSHG session (exchange date)")
+    open: Price
+    high: Price
+    low: Price
+    close: Price
+    volume: Volume = Field(description="shares")
+    amount: Volume | None = Field(
+        None, description="turnover in CNY; estimated as volume x mean(OHLC) when omitted"
+    )
+
+
+class MinuteBar(_Strict):
+    """One 1-minute bar, stamped with its END time (UTC offset required)."""
+
+    ts: AwareDatetime = Field(description="bar end, e.g. 2024-06-28T09:31:00+08:00")
+    open: Price
+    high: Price
+    low: Price
+    close: Price
+    volume: Volume
+
+
+_DAILY_EXAMPLE: dict[str, JsonValue] = {
+    "date": "2024-06-28",
+    "open": 3461.2,
+    "high": 3479.0,
+    "low": 3455.1,
+    "close": 3461.7,
+    "volume": 1.1e10,
+}
+
+
+class ForecastRequest(_Strict):
+    """Recent bars of one symbol; the forecast is for the session after the last daily bar."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"symbol": "000300.SH", "daily": [_DAILY_EXAMPLE]}]},
+    )
+
+    symbol: Symbol = Field(description="the index the model serves, e.g. 000300.SH")
+    daily: list[DailyBar] = Field(
+        min_length=1,
+        description="consecutive XSHG sessions, ascending; at least the model's warm-up "
+        "(GET /v1/models names it, 40 by default)",
+    )
+    intraday: list[MinuteBar] | None = Field(
+        None, description="optional 1-minute bars of the last sessions, ascending"
+    )
+
+
+class ForecastResponse(BaseModel):
+    """P(close of ``session`` > close of ``decision_session``) from the champion model."""
+
+    request_id: str
+    symbol: str
+    decision_session: date = Field(description="the last daily session sent")
+    session: date = Field(description="the session the forecast is for (next XSHG session)")
+    p_up: float = Field(ge=0, le=1)
+    direction: Literal["up", "down"]
+    confidence: float = Field(ge=0, le=1, description="|p_up - 0.5| * 2")
+    used_intraday: bool
+    amount_estimated: bool = Field(description="true when amount was not sent")
+    model_version: str
+    last_bar_ts: datetime = Field(description="end of the last bar the model saw (UTC)")
+    generated_at: datetime
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "request_id": "5f0c8f3b9a8e4c0e",
+                    "symbol": "000300.SH",
+                    "decision_session": "2024-06-28",
+                    "session": "2024-07-01",
+                    "p_up": 0.54,
+                    "direction": "up",
+                    "confidence": 0.08,
+                    "used_intraday": False,
+                    "amount_estimated": True,
+                    "model_version": "v0003",
+                    "last_bar_ts": "2024-06-28T07:00:00Z",
+                    "generated_at": "2024-06-28T07:05:12.345Z",
+                }
+            ]
+        }
+    )
+
+
+class SignalOut(BaseModel):
+    """A published signal (immutable; a re-run adds ``version`` + 1)."""
+
+    symbol: str
+    session: date = Field(description="the session the signal applies to")
+    version: int
+    decision_session: date
+    p_up: float
+    direction: Literal["up", "down"]
+    confidence: float
+    model_version: str
+    last_bar_ts: datetime = Field(description="end of the last bar the model saw (UTC)")
+    generated_at: datetime
+
+
+class SignalList(BaseModel):
+    symbol: str
+    start: date | None
+    end: date | None
+    signals: list[SignalOut]
+    snapshot_version: str | None
+
+
+class ModelVersionOut(BaseModel):
+    version_id: str
+    parent_id: str | None = None
+    config_hash: str | None = None
+    train_start: date | None = None
+    train_end: date | None = None
+    metrics: dict[str, float | int | str | None] = Field(default_factory=dict)
+    sha256: str | None = None
+    created_at: datetime | None = None
+    champion: bool = False
+
+
+class ModelsOut(BaseModel):
+    champion: str | None = Field(description="version id answering forecasts now")
+    serving: str | None = Field(description="version loaded in this process")
+    feature_warmup: int | None = Field(description="daily bars a forecast needs at least")
+    versions: list[ModelVersionOut]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    ready: bool
+    model_version: str | None
+    snapshot_version: str | None
+    checks: dict[str, str]
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer."""
+
+    error: str = Field(description="machine-readable code, e.g. unauthorized, invalid_bars")
+    message: str = Field(description="what was wrong, for a human")
+    request_id: str | None = None
+    details: list[dict[str, object]] | None = None

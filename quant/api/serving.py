@@ -1,0 +1,168 @@
+"""What the API serves from: the current snapshot view and the current model, swapped atomically.
+
+``ServiceState.refresh`` (run every ``reload_poll_s`` in a thread) re-opens the published snapshot
+when ``feeds.snapshot.snapshot_version`` changes and loads the champion when its version changes.
+Requests read ``state.view`` / ``state.model`` once and keep that reference, so a swap never
+changes what an in-flight request uses; the old objects go away with their last reference.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import torch
+from torch import nn
+
+from feeds.snapshot import open_snapshot, snapshot_version
+from models.config import FeatureSpec
+from models.forecaster import Forecaster
+from models.normalise import NormStats
+from quant.api import champion
+from quant.api.features import Sample, agrees_with_reference
+from quant.registry import ModelVersion
+from quant.signals import Signal, latest_signal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded champion: network, feature spec and normalisation of one version."""
+
+    record: ModelVersion
+    net: nn.Module
+    spec: FeatureSpec
+    norm: NormStats
+    fast_features: bool  # numpy twin agreed with models.features on the canary
+
+    @property
+    def version(self) -> str:
+        return self.record.version_id
+
+    def inputs(self, s: Sample) -> tuple[np.ndarray, ...]:
+        """Standardised model inputs of one sample (absent intraday bars stay zero)."""
+        n = self.norm
+        xd = ((s.x_daily - n.daily_mean) / n.daily_std).astype(np.float32)
+        xi = np.where(s.m_intra[:, None], (s.x_intra - n.intra_mean) / n.intra_std, 0.0)
+        return xd, xi.astype(np.float32), s.m_intra, np.array(s.has_intra)
+
+
+def run_forward(model: ServedModel, xs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """P(up) and gate of a stacked batch (the batcher's runner; runs on the inference thread)."""
+    with torch.inference_mode():
+        logit, gate, _ = model.net(*(torch.from_numpy(x) for x in xs))
+        p = torch.sigmoid(logit).double().numpy()
+    if not np.isfinite(p).all() or ((p < 0) | (p > 1)).any():
+        raise ArithmeticError(f"model {model.version} produced a non-probability")
+    return p, gate.double().numpy()
+
+
+def serve_forecaster(record: ModelVersion, fc: Forecaster) -> ServedModel:
+    fast = agrees_with_reference(fc.spec)
+    if not fast:
+        log.error(
+            "numpy features differ from models.features for %s; using the slow path",
+            record.version_id,
+        )
+    return ServedModel(record, fc.model.eval(), fc.spec, fc.norm, fast)
+
+
+@dataclass(frozen=True)
+class SnapshotView:
+    """One published snapshot, opened read-only, with the latest signals pre-rendered."""
+
+    version: str | None
+    con: duckdb.DuckDBPyConnection | None
+    symbols: frozenset[str] = frozenset()
+    latest: dict[str, bytes] = field(default_factory=dict)  # symbol -> JSON body
+    error: str | None = None
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        if self.con is None:
+            raise FileNotFoundError(self.error or "no snapshot")
+        return self.con.cursor()
+
+
+def signal_json(sig: Signal, snapshot: str | None) -> bytes:
+    return json.dumps(
+        {**sig.as_dict(), "snapshot_version": snapshot}, separators=(",", ":")
+    ).encode()
+
+
+def _open_view(store: Path) -> SnapshotView:
+    version = snapshot_version(store)
+    try:
+        con = open_snapshot(store)
+    except (FileNotFoundError, duckdb.Error) as exc:
+        return SnapshotView(None, None, error=str(exc))
+    ver = None if version is None else format(version & (2**64 - 1), "x")
+    try:
+        has = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'signals'"
+        ).fetchall()[0][0]
+        syms = (
+            [r[0] for r in con.execute("SELECT DISTINCT symbol FROM signals").fetchall()]
+            if has
+            else []
+        )
+        latest: dict[str, bytes] = {}
+        for s in syms:
+            sig = latest_signal(con, s)
+            if sig is not None:
+                latest[s] = signal_json(sig, ver)
+    except duckdb.Error as exc:
+        con.close()
+        return SnapshotView(None, None, error=f"snapshot unreadable: {exc}")
+    return SnapshotView(ver, con, frozenset(syms), latest)
+
+
+class ServiceState:
+    """The snapshot view and champion model the API answers from; refreshed by polling."""
+
+    def __init__(self, store: Path, models_dir: Path, served_symbols: frozenset[str]) -> None:
+        self.store = store
+        self.models_dir = models_dir
+        self.served_symbols = served_symbols
+        self.view = SnapshotView(None, None, error="not loaded yet")
+        self.model: ServedModel | None = None
+        self.model_error: str | None = "not loaded yet"
+        self.reloads = 0
+        self._raw_version: int | str | None = "unset"
+        self._lock = threading.Lock()
+
+    def known_symbols(self) -> frozenset[str]:
+        return self.served_symbols | self.view.symbols
+
+    def refresh(self) -> bool:
+        """Re-open the snapshot and reload the champion if either changed; True if anything did."""
+        with self._lock:
+            changed = False
+            raw = snapshot_version(self.store)
+            if raw != self._raw_version or self.view.con is None:
+                view = _open_view(self.store)
+                if view.con is not None or self.view.con is None:
+                    self.view = view
+                    self._raw_version = raw
+                    changed = True
+            try:
+                rec = champion.champion(self.view.con)
+                if rec is None:
+                    self.model_error = "no champion model registered"
+                elif self.model is None or rec.version_id != self.model.version:
+                    loaded = champion.load(self.view.con, str(self.models_dir))
+                    if loaded is not None:
+                        self.model = serve_forecaster(*loaded)
+                        self.model_error = None
+                        self.reloads += 1
+                        changed = True
+                        log.info("serving model %s", self.model.version)
+            except Exception as exc:  # keep serving the previous model; readyz shows the error
+                self.model_error = f"champion could not be loaded: {exc}"
+                log.exception("champion reload failed")
+            return changed

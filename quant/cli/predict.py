@@ -1,0 +1,85 @@
+"""``quant predict``: the next-session signal from the store with the champion, published.
+
+Appends a new version of the signal (never overwrites) and publishes a snapshot so a running
+API serves it within ``api.reload_poll_s``.  The daily pipeline does the same after its other
+steps; this command serves before (or without) the scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import click
+
+from feeds.calendar import next_trading_day
+from feeds.read import NoDataError, daily_bars
+from feeds.snapshot import publish_snapshot
+from models.features import FeatureError
+from models.inputs import load_intraday
+from quant import registry
+from quant.cli._context import AppContext, pass_app
+from quant.signals import publish_signal
+
+
+def _date(_: object, __: object, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from exc
+
+
+@click.command("predict")
+@click.option("--symbol", default=None, help="Daily index (default: config data.symbol).")
+@click.option(
+    "--session", callback=_date, default=None, help="Decision session (default: the last stored)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the signal as JSON.")
+@pass_app
+def predict(app: AppContext, symbol: str | None, session: date | None, as_json: bool) -> None:
+    """Forecast the session after SESSION with the champion; publish signal and snapshot."""
+    cfg = app.config
+    sym = symbol or cfg.data.symbol
+    mdir = cfg.pipeline.models_dir or cfg.store.path.parent / "models"
+    con = app.connect()
+    try:
+        if registry.champion(con) is None:
+            raise click.ClickException("no champion model registered; run the pipeline first")
+        version, fc = registry.load_champion(con, mdir)
+        try:
+            daily = daily_bars(con, sym, end=session)
+        except NoDataError as exc:
+            raise click.ClickException(str(exc)) from exc
+        t = session or daily.get_column("session").max()
+        assert isinstance(t, date)
+        intra = load_intraday(con, cfg.data.intraday_symbol, fc.spec.intraday_minutes, end=t)
+        try:
+            f = fc.predict(daily, None if intra.is_empty() else intra, session=t)
+        except FeatureError as exc:
+            raise click.ClickException(f"cannot forecast from {t}: {exc}") from exc
+        last_ts = daily.filter(daily["session"] == t).get_column("ts")[0]
+        sig = publish_signal(
+            con,
+            symbol=sym,
+            session=next_trading_day(t),
+            decision_session=t,
+            p_up=f.p_up,
+            model_version=version.version_id,
+            last_bar_ts=last_ts,
+        )
+        publish_snapshot(con, cfg.store.path)
+    finally:
+        con.close()
+    if as_json:
+        click.echo(json.dumps(sig.as_dict(), indent=2))
+    else:
+        click.echo(
+            f"{sig.symbol} {sig.session} v{sig.version}: p_up {sig.p_up:.4f} {sig.direction} "
+            f"(model {sig.model_version}, decided at the close of {sig.decision_session})"
+        )
+
+
+def register(group: click.Group) -> None:
+    group.add_command(predict)

@@ -1,0 +1,67 @@
+"""``quant serve``: the broker signal API under uvicorn (loopback by default)."""
+
+from __future__ import annotations
+
+import click
+
+from quant.cli._context import AppContext, pass_app
+
+
+@click.command("serve")
+@click.option("--host", default=None, help="Bind address (default: config api.host, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="TCP port (default: config api.port, 8300).")
+@click.option(
+    "--max-batch", type=click.IntRange(1, 1024), default=None, help="1 disables batching."
+)
+@click.option("--max-wait-ms", type=click.FloatRange(0, 1000), default=None)
+@click.option("--access-log/--no-access-log", default=False, show_default=True)
+@pass_app
+def serve(
+    app: AppContext,
+    host: str | None,
+    port: int | None,
+    max_batch: int | None,
+    max_wait_ms: float | None,
+    access_log: bool,
+) -> None:
+    """Serve signals and forecasts from the published snapshot of the store.
+
+    The API never opens the store itself: it reads ``<store>.snapshot.duckdb`` (published by the
+    pipeline, `quant predict` or `quant main`) and re-opens it when a new one appears.  API keys
+    come from `quant keys create`.
+    """
+    import uvicorn
+
+    from quant.api.app import create_app
+
+    over = {
+        k: v
+        for k, v in {
+            "host": host,
+            "port": port,
+            "max_batch": max_batch,
+            "max_wait_ms": max_wait_ms,
+        }.items()
+        if v is not None
+    }
+    api_cfg = type(app.config.api).model_validate({**app.config.api.model_dump(), **over})
+    cfg = app.config.model_copy(update={"api": api_cfg})
+    api = cfg.api
+    click.echo(
+        f"serving {cfg.store.path} snapshot on http://{api.host}:{api.port} "
+        f"(batch {api.max_batch}, wait {api.max_wait_ms} ms)",
+        err=True,
+    )
+    uvicorn.run(
+        create_app(cfg),
+        host=api.host,
+        port=api.port,
+        access_log=access_log,
+        log_level="info",
+        loop="auto",
+        http="auto",
+    )
+
+
+def register(group: click.Group) -> None:
+    group.add_command(serve)
