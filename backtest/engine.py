@@ -20,6 +20,7 @@ from vectorbt.portfolio.enums import Direction, OrderSide
 from backtest.costs import (
     CostProfile,
     FuturesCosts,
+    StockCosts,
     lot_units,
     min_commission,
     proportional_rate,
@@ -75,6 +76,11 @@ def initial_costs(
     return CostArrays(rate * scale[None, :], np.zeros(sched.target.shape), slip)
 
 
+def _compact(a: np.ndarray) -> np.ndarray:
+    """One row when every row is equal (vectorbt broadcasts it; saves copying rows x variants)."""
+    return a[:1] if a.ndim == 2 and bool(np.all(a == a[:1])) else a
+
+
 def _run_vbt(
     lay: Layout, target: np.ndarray, costs: CostArrays, granularity: float, init_cash: float
 ) -> vbt.Portfolio:
@@ -84,12 +90,20 @@ def _run_vbt(
         size=target,
         size_type="targetpercent",
         direction="both",
-        fees=costs.rate,
-        fixed_fees=costs.fixed,
-        slippage=costs.slippage,
+        fees=_compact(costs.rate),
+        fixed_fees=_compact(costs.fixed),
+        slippage=_compact(costs.slippage),
         size_granularity=granularity,
         init_cash=init_cash,
+        max_orders=int(np.count_nonzero(~np.isnan(target))),  # at most one per scheduled target
     )
+
+
+def order_dependent(profile: CostProfile) -> bool:
+    """Costs that depend on the filled order: stamp duty on sells, a minimum commission."""
+    if isinstance(profile, FuturesCosts):
+        return False  # same rate both sides; close-today is known from the schedule
+    return isinstance(profile, StockCosts) or profile.min_commission > 0
 
 
 def simulate(
@@ -112,22 +126,21 @@ def simulate(
     gran = lot_units(profile)
     for n in range(1, MAX_PASSES + 1):
         pf = _run_vbt(lay, sched.target, costs, gran, init_cash)
+        if not order_dependent(profile):
+            return Simulation(pf, costs, n)  # the schedule fixed every rate: nothing to settle
         rec = pf.order_records
         i, c = rec["idx"], rec["col"]
         sell = rec["side"] == OrderSide.Sell
-        rate = costs.rate.copy()
-        rate[i, c] = (
-            proportional_rate(profile, lay.session[i], sell, sched.closes_today[i, c]) * scale[c]
-        )
-        fixed = costs.fixed.copy()
-        notional = rec["size"] * rec["price"]
-        fixed[i, c] = np.maximum(0.0, min_fee[c] - comm[c] * notional)
-        settled = np.array_equal(rate[i, c], costs.rate[i, c]) and bool(
-            np.all(np.abs(fixed[i, c] - costs.fixed[i, c]) <= _FIXED_TOL)
-        )
-        if settled:
+        rate = proportional_rate(profile, lay.session[i], sell, sched.closes_today[i, c]) * scale[c]
+        fixed = np.maximum(0.0, min_fee[c] - comm[c] * rec["size"] * rec["price"])
+        if np.array_equal(rate, costs.rate[i, c]) and bool(
+            np.all(np.abs(fixed - costs.fixed[i, c]) <= _FIXED_TOL)
+        ):
             return Simulation(pf, costs, n)
-        costs = CostArrays(rate, fixed, costs.slippage)
+        new_rate, new_fixed = costs.rate.copy(), costs.fixed.copy()
+        new_rate[i, c] = rate
+        new_fixed[i, c] = fixed
+        costs = CostArrays(new_rate, new_fixed, costs.slippage)
     raise CostResolutionError(f"order costs did not settle in {MAX_PASSES} passes")
 
 
