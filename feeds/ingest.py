@@ -60,10 +60,15 @@ def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
             yield p
 
 
-def _already(con: duckdb.DuckDBPyConnection, sha: str) -> bool:
+def _already(con: duckdb.DuckDBPyConnection, key: str) -> bool:
     return bool(
-        con.execute("SELECT count(*) FROM ingest_log WHERE file_sha256 = ?", [sha]).fetchall()[0][0]
+        con.execute("SELECT count(*) FROM ingest_log WHERE ingest_key = ?", [key]).fetchall()[0][0]
     )
+
+
+def ingest_key(content_sha256: str, profile: str, symbol: str | None) -> str:
+    """Identity of one ingest: the same bytes read another way (profile, symbol) is new work."""
+    return hashlib.sha256(f"{content_sha256}|{profile}|{symbol or ''}".encode()).hexdigest()
 
 
 def ingest_file(
@@ -76,13 +81,14 @@ def ingest_file(
     """Parse, validate and land one file atomically; raises ``IngestError`` if unreadable."""
     started = datetime.now(UTC)
     parsed = read_file(path, profile=profile, symbol=symbol)
-    if _already(con, parsed.sha256):
+    key = ingest_key(parsed.sha256, parsed.profile.name, symbol)
+    if _already(con, key):
         log.info("%s: unchanged (content already ingested)", parsed.path)
         return IngestReport(
             str(parsed.path), parsed.sha256, parsed.profile.name, parsed.profile.source, "unchanged"
         )
     checked = validate(parsed.rows, parsed.profile.frequency.minutes)
-    return _land(con, parsed, checked.bars, checked.rejected, started)
+    return _land(con, parsed, checked.bars, checked.rejected, started, key=key)
 
 
 def _land(
@@ -92,6 +98,7 @@ def _land(
     rejected: pl.DataFrame,
     started: datetime,
     *,
+    key: str,
     name: str | None = None,
 ) -> IngestReport:
     now = datetime.now(UTC)
@@ -116,8 +123,9 @@ def _land(
             con.unregister("_q")
         gaps = record_session_gaps(con, bars.filter(pl.col("frequency") != "1d"))
         con.execute(
-            "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
+                key,
                 parsed.sha256,
                 path,
                 parsed.profile.name,
@@ -256,7 +264,7 @@ def ingest_frame(
         rows=rows,
         dropped_lines=(),
     )
-    return _land(con, prof, pl.concat(good), pl.concat(bad), started, name=name)
+    return _land(con, prof, pl.concat(good), pl.concat(bad), started, key=sha, name=name)
 
 
 def ingest_synthetic(

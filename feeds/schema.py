@@ -96,7 +96,8 @@ CREATE TABLE IF NOT EXISTS bars_intraday (
     PRIMARY KEY (symbol, frequency, source, ts)
 );
 CREATE TABLE IF NOT EXISTS ingest_log (
-    file_sha256      VARCHAR PRIMARY KEY,
+    ingest_key       VARCHAR PRIMARY KEY, -- sha256 of content hash + profile + symbol override
+    file_sha256      VARCHAR NOT NULL,    -- sha256 of the file's bytes
     path             VARCHAR NOT NULL,
     profile          VARCHAR NOT NULL,
     source           VARCHAR NOT NULL,

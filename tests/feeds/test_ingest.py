@@ -271,12 +271,6 @@ def test_process_dying_mid_ingest_leaves_no_partial_rows(
         con.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: ingest identity is the file hash alone, so the same bytes ingested again "
-    "with another --symbol are reported 'unchanged' and never land (needs an ingest key that "
-    "includes profile/symbol overrides in ingest_log)",
-)
 def test_same_bytes_with_another_symbol_lands(
     store: duckdb.DuckDBPyConnection, write_csv: WriteCsv
 ) -> None:
