@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from backtest.config import BacktestConfig
 from feeds.read import DEFAULT_SOURCE_PRIORITY
 from models.config import ForecastConfig
-from quant.settings_pipeline import PipelineConfig
 from quant.api.settings import ApiConfig
+from quant.settings_pipeline import PipelineConfig
 
 
 class _Frozen(BaseModel):

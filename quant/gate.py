@@ -1,0 +1,115 @@
+"""Promotion gate: challenger against champion on a recent window neither trained on.
+
+Promote when the challenger's log loss is at most the champion's plus
+``max_log_loss_increase`` AND its accuracy is at least the champion's minus
+``max_accuracy_drop``; otherwise keep the champion and record why (``gate_decisions``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from models.forecaster import Forecaster
+from models.metrics import score_directional
+from models.normalise import apply_norm
+from models.train import predict
+from quant.finetune import MarketData
+from quant.settings_pipeline import GateSettings
+
+DDL = """
+CREATE TABLE IF NOT EXISTS gate_decisions (
+    run_date      DATE NOT NULL,
+    symbol        VARCHAR NOT NULL,
+    challenger_id VARCHAR NOT NULL,
+    champion_id   VARCHAR,
+    promoted      BOOLEAN NOT NULL,
+    reason        VARCHAR NOT NULL,
+    window_start  DATE NOT NULL,
+    window_end    DATE NOT NULL,
+    metrics       VARCHAR NOT NULL,   -- JSON: log loss and accuracy of both
+    decided_at    TIMESTAMPTZ NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class GateScore:
+    n: int
+    log_loss: float
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promote: bool
+    reason: str
+    challenger: GateScore
+    champion: GateScore | None
+
+    def metrics(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"challenger": self.challenger.__dict__}
+        if self.champion is not None:
+            out["champion"] = self.champion.__dict__
+        return out
+
+
+def score(fc: Forecaster, data: MarketData, idx: np.ndarray) -> GateScore:
+    """Log loss and accuracy of ``fc`` on the labelled sessions ``idx``."""
+    p, _ = predict(fc.model, apply_norm(data.windows.take(idx), fc.norm))
+    s = score_directional(data.labels[idx], p)
+    return GateScore(s.n, s.log_loss, s.accuracy)
+
+
+def decide(challenger: GateScore, champion: GateScore | None, s: GateSettings) -> GateDecision:
+    """The gate's rule (pure)."""
+    if champion is None:
+        return GateDecision(True, "no champion yet", challenger, None)
+    worse_loss = challenger.log_loss > champion.log_loss + s.max_log_loss_increase
+    worse_acc = challenger.accuracy < champion.accuracy - s.max_accuracy_drop
+    figures = (
+        f"log loss {challenger.log_loss:.4f} vs {champion.log_loss:.4f}, "
+        f"accuracy {challenger.accuracy:.3f} vs {champion.accuracy:.3f} on {challenger.n} sessions"
+    )
+    if worse_loss or worse_acc:
+        what = " and ".join(
+            w for w, bad in (("log loss higher", worse_loss), ("accuracy lower", worse_acc)) if bad
+        )
+        return GateDecision(
+            False, f"kept champion: challenger {what} ({figures})", challenger, champion
+        )
+    return GateDecision(True, f"promoted: not worse ({figures})", challenger, champion)
+
+
+def record(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_date: date,
+    symbol: str,
+    challenger_id: str,
+    champion_id: str | None,
+    decision: GateDecision,
+    window: tuple[date, date],
+) -> None:
+    """Insert the decision; the caller owns the transaction."""
+    con.execute(DDL).fetchall()
+    con.execute(
+        "INSERT INTO gate_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_date,
+            symbol,
+            challenger_id,
+            champion_id,
+            decision.promote,
+            decision.reason,
+            window[0],
+            window[1],
+            json.dumps(decision.metrics()),
+            datetime.now(UTC),
+        ],
+    ).fetchall()

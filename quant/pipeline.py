@@ -1,0 +1,221 @@
+"""The daily pipeline: ingest -> fine-tune -> gate -> signal -> backtest -> report.
+
+Each run is one ``pipeline_runs`` row (symbol, run date) with a JSON map of step statuses,
+timings and results.  A step's store writes commit in the same transaction as its "done" mark,
+so a crash (even SIGKILL) leaves either the step done with all its effects or neither.  Re-running
+a completed day does nothing; a failed or interrupted run resumes at its first unfinished step;
+a non-trading day is skipped with a log line.  The caller owns the store lock (``quant.lock``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import torch
+
+from feeds.calendar import is_trading_day
+from feeds.snapshot import publish_snapshot
+from feeds.store import transaction
+from quant import registry
+from quant.config import QuantConfig
+from quant.pipeline_steps import STEPS, RunState, StepError, headline
+
+log = logging.getLogger(__name__)
+
+STEP_ORDER = (*STEPS, "report")
+
+DDL = """
+CREATE TABLE IF NOT EXISTS pipeline_runs (
+    symbol      VARCHAR NOT NULL,
+    run_date    DATE NOT NULL,
+    status      VARCHAR NOT NULL,      -- running | done | failed
+    attempts    INTEGER NOT NULL,
+    started_at  TIMESTAMPTZ NOT NULL,  -- first attempt (UTC)
+    finished_at TIMESTAMPTZ,
+    steps       VARCHAR NOT NULL,      -- JSON {step: {status, seconds, detail | error}}
+    headline    VARCHAR,
+    error       VARCHAR,
+    PRIMARY KEY (symbol, run_date)
+);
+"""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_date: date
+    symbol: str
+    status: str  # done | already_done | skipped | failed | stopped
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    headline: str = ""
+    error: str | None = None
+
+
+def models_dir(cfg: QuantConfig) -> Path:
+    """Weights directory: configured, else ``models/`` beside the store."""
+    return cfg.pipeline.models_dir or Path(cfg.store.path).parent / "models"
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(DDL).fetchall()
+    registry.ensure_tables(con)
+
+
+def get_run(con: duckdb.DuckDBPyConnection, symbol: str, run_date: date) -> dict[str, Any] | None:
+    rows = con.execute(
+        "SELECT status, attempts, steps, headline, error FROM pipeline_runs "
+        "WHERE symbol = ? AND run_date = ?",
+        [symbol, run_date],
+    ).fetchall()
+    if not rows:
+        return None
+    status, attempts, steps, head, err = rows[0]
+    return {
+        "status": status,
+        "attempts": attempts,
+        "steps": json.loads(steps),
+        "headline": head,
+        "error": err,
+    }
+
+
+def last_done(con: duckdb.DuckDBPyConnection, symbol: str) -> date | None:
+    """The newest run date completed for ``symbol``."""
+    ensure_tables(con)
+    r = con.execute(
+        "SELECT max(run_date) FROM pipeline_runs WHERE symbol = ? AND status = 'done'", [symbol]
+    ).fetchall()[0][0]
+    return r
+
+
+def _save(con: duckdb.DuckDBPyConnection, symbol: str, run_date: date, **cols: Any) -> None:
+    sets = ", ".join(f"{k} = ?" for k in cols)
+    con.execute(
+        f"UPDATE pipeline_runs SET {sets} WHERE symbol = ? AND run_date = ?",
+        [*cols.values(), symbol, run_date],
+    ).fetchall()
+
+
+def _write_report(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_daily(
+    con: duckdb.DuckDBPyConnection,
+    cfg: QuantConfig,
+    run_date: date,
+    *,
+    symbol: str | None = None,
+    budget_s: float | None = None,
+    ingest: bool = True,
+    store_path: Path | None = None,
+    reports_dir: Path | None = None,
+    stop: threading.Event | None = None,
+) -> RunResult:
+    """Run (or resume) the pipeline for ``run_date``; publishes a snapshot when ``store_path``."""
+    sym = symbol or cfg.data.symbol
+    if not is_trading_day(run_date):
+        log.info("%s is not an XSHG trading day: skipped", run_date)
+        return RunResult(run_date, sym, "skipped")
+    ensure_tables(con)
+    row = get_run(con, sym, run_date)
+    if row is not None and row["status"] == "done":
+        log.info("%s %s already done: nothing to do", sym, run_date)
+        return RunResult(run_date, sym, "already_done", row["steps"], row["headline"] or "")
+    steps: dict[str, dict[str, Any]] = row["steps"] if row else {}
+    now = datetime.now(UTC)
+    with transaction(con):
+        if row is None:
+            con.execute(
+                "INSERT INTO pipeline_runs VALUES (?, ?, 'running', 1, ?, NULL, ?, NULL, NULL)",
+                [sym, run_date, now, json.dumps(steps)],
+            ).fetchall()
+        else:
+            _save(con, sym, run_date, status="running", attempts=row["attempts"] + 1, error=None)
+    mdir = models_dir(cfg)
+    for p in registry.sweep_temporary(mdir):
+        log.warning("removed half-written weights %s left by an interrupted run", p)
+    torch.set_num_threads(cfg.pipeline.threads)
+    _warm_up_torch()
+    budget = budget_s if budget_s is not None else cfg.pipeline.finetune.budget_s
+    st = RunState(con, cfg, mdir, run_date, sym, budget, ingest)
+    st.details = {k: v.get("detail", {}) for k, v in steps.items() if v["status"] == "done"}
+    for name in STEP_ORDER:
+        if steps.get(name, {}).get("status") == "done":
+            continue
+        if stop is not None and stop.is_set():
+            log.info("stop requested: run %s ends before step %s", run_date, name)
+            return RunResult(run_date, sym, "stopped", steps)
+        log.info("%s %s: step %s started", sym, run_date, name)
+        t0 = time.perf_counter()
+        try:
+            if name == "report":
+                detail, writes = _report(st, steps, reports_dir or cfg.pipeline.reports_dir)
+            else:
+                detail, writes = STEPS[name](st)
+        except Exception as exc:
+            msg = f"{name}: {type(exc).__name__}: {exc}"
+            log.error("%s %s failed at %s", sym, run_date, msg)
+            steps[name] = {"status": "failed", "seconds": time.perf_counter() - t0, "error": msg}
+            with transaction(con):
+                _save(con, sym, run_date, status="failed", steps=json.dumps(steps), error=msg)
+            if not isinstance(exc, StepError | registry.RegistryError):
+                log.debug("traceback", exc_info=True)
+            return RunResult(run_date, sym, "failed", steps, error=msg)
+        steps[name] = {
+            "status": "done",
+            "seconds": round(time.perf_counter() - t0, 3),
+            "detail": detail,
+        }
+        st.details[name] = detail
+        final = name == "report"
+        with transaction(con):
+            if writes is not None:
+                writes(con)
+            cols: dict[str, Any] = {"steps": json.dumps(steps, default=str)}
+            if final:
+                cols |= {"status": "done", "finished_at": datetime.now(UTC)}
+                cols["headline"] = detail["headline"]
+            _save(con, sym, run_date, **cols)
+        if name == "gate" and detail.get("promoted") and store_path is not None:
+            publish_snapshot(con, store_path)
+        log.info("%s %s: step %s done in %.2fs", sym, run_date, name, steps[name]["seconds"])
+    if store_path is not None:
+        publish_snapshot(con, store_path)
+    return RunResult(run_date, sym, "done", steps, st.details["report"]["headline"])
+
+
+def _warm_up_torch() -> None:
+    """Import torch's optimiser machinery now (the first AdamW imports torch._dynamo, several
+    seconds) so that the fine-tune budget measures training, not a one-off import."""
+    torch.optim.AdamW(torch.nn.Linear(1, 1).parameters())
+
+
+def _report(
+    st: RunState, steps: dict[str, dict[str, Any]], out: Path
+) -> tuple[dict[str, Any], None]:
+    head = headline(st)
+    path = out / st.symbol / f"{st.run_date.isoformat()}.json"
+    timings = {k: v.get("seconds") for k, v in steps.items()}
+    _write_report(
+        path,
+        {
+            "symbol": st.symbol,
+            "run_date": st.run_date.isoformat(),
+            "headline": head,
+            "timings_s": timings,
+            "steps": {k: v.get("detail") for k, v in steps.items()},
+        },
+    )
+    return {"headline": head, "path": str(path)}, None

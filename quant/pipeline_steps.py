@@ -1,0 +1,339 @@
+"""The steps of the daily pipeline.  Each does its slow work first and returns its result and
+the store writes that must commit together with the step's "done" mark.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from backtest.inputs import BacktestInputError
+from backtest.report import metrics_document
+from backtest.run import run_backtest
+from feeds.calendar import next_trading_day
+from feeds.ingest import IngestError, expand_paths, ingest_file, ingest_synthetic
+from feeds.read import NoDataError, daily_bars
+from models.normalise import apply_norm
+from models.train import predict
+from quant import gate, registry
+from quant.config import QuantConfig
+from quant.finetune import (
+    MarketData,
+    finetune,
+    finetune_indices,
+    finetune_settings,
+    gate_split,
+    load_market,
+    model_hash,
+    train_scratch,
+    window_of,
+)
+from quant.signals import publish_signal, signals_between
+
+log = logging.getLogger(__name__)
+
+Writes = Callable[[duckdb.DuckDBPyConnection], None] | None
+
+
+class StepError(RuntimeError):
+    """A step cannot complete today (retried on the next run)."""
+
+
+@dataclass
+class RunState:
+    """What one run shares between its steps (rebuilt by a retry in a new process)."""
+
+    con: duckdb.DuckDBPyConnection
+    cfg: QuantConfig
+    models_dir: Path
+    run_date: date
+    symbol: str
+    budget_s: float
+    ingest: bool = True
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)  # done steps' results
+    _data: MarketData | None = None
+
+    def data(self) -> MarketData:
+        if self._data is None:
+            p = self.cfg.pipeline
+            self._data = load_market(
+                self.con,
+                self.symbol,
+                self.cfg.forecast,
+                self.run_date,
+                intraday_symbol=self.cfg.data.intraday_symbol if p.use_intraday else None,
+            )
+        return self._data
+
+
+def step_ingest(st: RunState) -> tuple[dict[str, Any], Writes]:
+    counts = {"ingested": 0, "unchanged": 0, "failed": 0}
+    p, d = st.cfg.pipeline, st.cfg.data
+    if st.ingest and p.ingest_synthetic:
+        r = ingest_synthetic(
+            st.con,
+            start=date.fromisoformat(d.synthetic_start),
+            end=date.fromisoformat(d.synthetic_end),
+            seed=d.synthetic_seed,
+            minute_sessions=d.synthetic_minute_sessions,
+            symbol=d.symbol,
+        )
+        counts[r.status] += 1
+    if st.ingest and p.ingest_real and d.real_data_dir.is_dir():
+        for f in expand_paths([d.real_data_dir]):
+            try:
+                counts[ingest_file(st.con, f).status] += 1
+            except (IngestError, KeyError) as exc:
+                counts["failed"] += 1
+                log.warning("ingest %s failed: %s", f, exc)
+    try:
+        today = daily_bars(st.con, st.symbol, start=st.run_date, end=st.run_date)
+    except NoDataError as exc:
+        raise StepError(str(exc)) from exc
+    if today.is_empty():
+        raise StepError(f"no {st.symbol} daily bar for {st.run_date} in the store yet")
+    return {**counts, "source": today["source"][0]}, None
+
+
+def step_finetune(st: RunState) -> tuple[dict[str, Any], Writes]:
+    started = time.perf_counter()
+    p, fcfg = st.cfg.pipeline, st.cfg.forecast
+    data = st.data()
+    repaired = registry.repair_champion(st.con, st.models_dir)
+    n = len(data.windows)
+    training: dict[str, list[date]]
+    if repaired is None:
+        holdout = max(p.initial.holdout_sessions, p.gate.window_sessions)
+        if n - holdout < 100:
+            raise StepError(f"{n} labelled sessions: too few to train a first model")
+        idx = np.arange(n - holdout)
+        out = train_scratch(data, idx, fcfg, p.initial.model, budget_s=p.initial.budget_s)
+        kind, parent, budget = "initial", None, p.initial.budget_s
+        chash = model_hash(fcfg, p.initial.model, fcfg.train)
+        training = {"scratch": [data.sessions[i] for i in idx]}
+    else:
+        champ_v, champ = repaired
+        pool, _ = gate_split(n, p.gate.window_sessions)
+        recent, replay = finetune_indices(pool, p.finetune, st.run_date)
+        idx = np.sort(np.concatenate([replay, recent]))
+        out = finetune(champ, data, idx, fcfg, p.finetune, budget_s=st.budget_s, started=started)
+        kind, parent, budget = "finetune", champ_v.version_id, st.budget_s
+        chash = model_hash(fcfg, champ.name, finetune_settings(fcfg, p.finetune))
+        training = {
+            "recent": [data.sessions[i] for i in recent],
+            "replay": [data.sessions[i] for i in replay],
+        }
+    vid = registry.new_version_id()
+    path, sha = registry.write_weights(out.forecaster, st.models_dir, vid)
+    seconds = time.perf_counter() - started
+    start, end = window_of(data, idx)
+    metrics = {**out.metrics(), "budget_s": budget, "step_seconds": round(seconds, 3)}
+    v = registry.ModelVersion(
+        vid, parent, chash, start, end, metrics, sha, path, datetime.now(UTC), kind
+    )
+    detail = {
+        "challenger": vid,
+        "kind": kind,
+        "budget_s": budget,
+        "seconds": round(seconds, 3),
+        "overshoot_s": round(seconds - budget, 3),
+        "samples_per_s": metrics["samples_per_s"],
+        "samples_seen": out.samples_seen,
+        "n_recent": len(training.get("recent", [])),
+        "n_replay": len(training.get("replay", [])),
+        "train_start": start.isoformat(),
+        "train_end": end.isoformat(),
+    }
+    return detail, lambda con: registry.insert_version(con, v, training)
+
+
+def step_gate(st: RunState) -> tuple[dict[str, Any], Writes]:
+    data = st.data()
+    ch_id = st.details["finetune"]["challenger"]
+    ch_v = registry.get_version(st.con, ch_id)
+    _, gidx = gate_split(len(data.windows), st.cfg.pipeline.gate.window_sessions)
+    window = window_of(data, gidx)
+    cur = registry.champion(st.con)
+    champ_score = None
+    if cur is not None:
+        _, champ = registry.load_champion(st.con, st.models_dir)
+        champ_score = gate.score(champ, data, gidx)
+    try:
+        ch = registry.load_verified(ch_v, st.models_dir)
+        decision = gate.decide(gate.score(ch, data, gidx), champ_score, st.cfg.pipeline.gate)
+    except registry.RegistryError as exc:
+        decision = gate.GateDecision(
+            False, f"kept champion: {exc}", gate.GateScore(0, float("nan"), float("nan")), None
+        )
+
+    def writes(con: duckdb.DuckDBPyConnection) -> None:
+        gate.record(
+            con,
+            run_date=st.run_date,
+            symbol=st.symbol,
+            challenger_id=ch_id,
+            champion_id=cur.version_id if cur else None,
+            decision=decision,
+            window=window,
+        )
+        if decision.promote:
+            action = "initial" if cur is None else "promote"
+            registry.set_champion(con, ch_id, action=action, reason=decision.reason)
+
+    detail = {
+        "promoted": decision.promote,
+        "reason": decision.reason,
+        "champion_before": cur.version_id if cur else None,
+        "window": [window[0].isoformat(), window[1].isoformat()],
+        **decision.metrics(),
+    }
+    return detail, writes
+
+
+def step_signal(st: RunState) -> tuple[dict[str, Any], Writes]:
+    data = st.data()
+    got = registry.repair_champion(st.con, st.models_dir)
+    if got is None:
+        raise StepError("no champion to predict with")
+    v, fc = got
+    # Only the tail the window needs: the forecaster rebuilds features from the bars it gets.
+    daily = data.daily.tail(fc.spec.warmup + fc.spec.intraday_sessions + 5)
+    intraday = data.intraday
+    if intraday is not None:
+        intraday = intraday.filter(pl.col("session") >= daily["session"].min())
+    f = fc.predict(daily, intraday, session=st.run_date)
+    nxt = next_trading_day(st.run_date)
+    detail = {
+        "session": nxt.isoformat(),
+        "decision_session": st.run_date.isoformat(),
+        "p_up": f.p_up,
+        "direction": "up" if f.p_up > 0.5 else "down",
+        "model_version": v.version_id,
+        "last_bar_ts": data.last_bar_ts.isoformat(),
+    }
+
+    def writes(con: duckdb.DuckDBPyConnection) -> None:
+        publish_signal(
+            con,
+            symbol=st.symbol,
+            session=nxt,
+            decision_session=st.run_date,
+            p_up=f.p_up,
+            model_version=v.version_id,
+            last_bar_ts=data.last_bar_ts,
+        )
+
+    return detail, writes
+
+
+def _signal_record(st: RunState) -> pl.DataFrame:
+    """Published signals whose session closed by the run date, as backtest predictions."""
+    data = st.data()
+    sigs = signals_between(st.con, st.symbol, end=st.run_date)
+    if not sigs:
+        return pl.DataFrame()
+    labels = dict(zip(data.sessions, data.labels.tolist(), strict=True))
+    rows = [
+        (s.decision_session, s.p_up, labels[s.decision_session])
+        for s in sigs
+        if s.decision_session in labels
+    ]
+    df = pl.DataFrame(rows, schema=["session", "p_up", "label"], orient="row")
+    return df.tail(st.cfg.pipeline.report_window).with_columns(pl.lit("live").alias("model"))
+
+
+def _holdout(st: RunState) -> tuple[pl.DataFrame, str]:
+    """The serving champion's predictions on labelled sessions after its training window."""
+    data = st.data()
+    got = registry.repair_champion(st.con, st.models_dir)
+    if got is None:
+        raise StepError("no champion")
+    v, fc = got
+    idx = np.nonzero(data.windows.sessions > np.datetime64(v.train_end, "D"))[0]
+    idx = idx[-st.cfg.pipeline.report_window :]
+    p, _ = predict(fc.model, apply_norm(data.windows.take(idx), fc.norm))
+    df = pl.DataFrame(
+        {
+            "session": [data.sessions[i] for i in idx],
+            "p_up": p,
+            "label": data.labels[idx],
+            "model": v.version_id,
+        }
+    )
+    return df, v.version_id
+
+
+def step_backtest(st: RunState) -> tuple[dict[str, Any], Writes]:
+    data = st.data()
+    record = _signal_record(st)
+    bars = data.daily.select("session", "open", "high", "low", "close")
+    basis, version, result = "live signal record", "live", None
+    if record.height >= st.cfg.pipeline.min_signal_record:
+        try:
+            result = run_backtest(record, bars, st.cfg.backtest)
+        except BacktestInputError as exc:
+            log.info("signal record not backtestable (%s); scoring the holdout instead", exc)
+    if result is None:
+        preds, version = _holdout(st)
+        basis = "serving model's held-out sessions"
+        if preds.height < 2:
+            return {"basis": basis, "n": preds.height, "skipped": "too few sessions"}, None
+        result = run_backtest(preds, bars, st.cfg.backtest)
+    doc = metrics_document(result, symbol=st.symbol)
+    base = doc["baselines"]
+    beat = all(doc["accuracy"] > base[k] for k in base)
+    detail = {
+        "basis": basis,
+        "model_version": version,
+        "first_session": str(result.accuracy_sessions[0]),
+        "last_session": str(result.accuracy_sessions[-1]),
+        **{k: doc[k] for k in ("n_sessions", "accuracy", "ci_low", "ci_high", "p_value")},
+        "baselines": base,
+        "mcnemar_p_values": doc["mcnemar_p_values"],
+        "beat_baselines": beat,
+        **{k: doc.get(k) for k in ("total_return", "sharpe", "max_drawdown")},
+        "buy_and_hold_return": doc["buy_and_hold_return"],
+        "instrument": doc["instrument"],
+    }
+    return detail, None
+
+
+def headline(st: RunState) -> str:
+    b, s = st.details.get("backtest", {}), st.details.get("signal", {})
+    g = st.details.get("gate", {})
+    parts = [f"{st.symbol} {st.run_date}:"]
+    if s:
+        parts.append(
+            f"next session {s['session']} {s['direction']} (p_up {s['p_up']:.3f}, "
+            f"model {s['model_version']});"
+        )
+    parts.append("gate " + ("promoted the challenger;" if g.get("promoted") else "kept champion;"))
+    if b.get("n_sessions"):
+        verdict = "beats" if b["beat_baselines"] else "does not beat"
+        parts.append(
+            f"directional accuracy {100 * b['accuracy']:.1f}% "
+            f"[95% Wilson {100 * b['ci_low']:.1f}-{100 * b['ci_high']:.1f}] over "
+            f"{b['n_sessions']} sessions ({b['basis']}, "
+            f"{b['first_session']}..{b['last_session']}); "
+            f"{verdict} the baselines (persistence {100 * b['baselines']['persistence']:.1f}%, "
+            f"always-up {100 * b['baselines']['always_up']:.1f}%)"
+        )
+    return " ".join(parts)
+
+
+STEPS: dict[str, Callable[[RunState], tuple[dict[str, Any], Writes]]] = {
+    "ingest": step_ingest,
+    "finetune": step_finetune,
+    "gate": step_gate,
+    "signal": step_signal,
+    "backtest": step_backtest,
+}
