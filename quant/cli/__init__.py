@@ -46,6 +46,8 @@ def cli(ctx: click.Context, db: Path | None, config_path: Path | None, verbose: 
 def _register() -> None:
     from quant.cli import backtest, data, evaluate, main_job, predict, serve
     from quant.cli import keys as keys_cli
+    from quant.cli import models as models_cli
+    from quant.cli import pipeline as pipeline_cli
 
     data.register(cli)
     main_job.register(cli)
@@ -54,6 +56,8 @@ def _register() -> None:
     keys_cli.register(cli)
     serve.register(cli)
     predict.register(cli)
+    models_cli.register(cli)
+    pipeline_cli.register(cli)
 
 
 _register()

@@ -1,0 +1,168 @@
+"""Pipeline subcommands: run-daily, finetune, schedule, replay.
+
+Every writer takes the store lock (``quant.lock``) first: a second writer, or a command started
+while the scheduler runs, fails with the holder's pid instead of racing for DuckDB's write lock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+import duckdb
+
+from feeds.calendar import EXCHANGE_TZ
+from feeds.snapshot import publish_snapshot
+from feeds.store import StoreError, open_store, transaction
+from quant.cli._context import AppContext, pass_app
+from quant.lock import LockHeldError, StoreLock
+from quant.pipeline import ensure_tables, models_dir, run_daily
+from quant.pipeline_steps import RunState, StepError, step_finetune, step_gate
+
+
+def parse_date(_: object, __: object, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from exc
+
+
+@contextmanager
+def locked_store(app: AppContext, purpose: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The store opened for writing under its exclusive lock."""
+    path = app.config.store.path
+    try:
+        with StoreLock(path, purpose):
+            con = open_store(path)
+            try:
+                yield con
+            finally:
+                con.close()
+    except (LockHeldError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _today() -> date:
+    return datetime.now(EXCHANGE_TZ).date()
+
+
+@click.command("run-daily")
+@click.option("--date", "run_date", callback=parse_date, help="Session (default: today, Shanghai).")
+@click.option("--symbol", default=None, help="Default: config data.symbol.")
+@click.option("--budget", type=float, default=None, help="Fine-tune seconds (default: config).")
+@click.option("--no-ingest", is_flag=True, help="Skip landing files (bars already stored).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
+@pass_app
+def run_daily_cmd(
+    app: AppContext,
+    run_date: date | None,
+    symbol: str | None,
+    budget: float | None,
+    no_ingest: bool,
+    as_json: bool,
+) -> None:
+    """Ingest, fine-tune, gate, signal, backtest and report for one session (idempotent)."""
+    d = run_date or _today()
+    with locked_store(app, f"quant run-daily {d}") as con:
+        r = run_daily(
+            con,
+            app.config,
+            d,
+            symbol=symbol,
+            budget_s=budget,
+            ingest=not no_ingest,
+            store_path=app.config.store.path,
+        )
+    if as_json:
+        click.echo(json.dumps(r.__dict__, indent=2, default=str))
+    elif r.status == "skipped":
+        click.echo(f"{d} is not an XSHG trading day: nothing to do")
+    else:
+        click.echo(f"{r.status}: {r.headline or r.error}")
+    if r.status == "failed":
+        raise click.ClickException(f"run {d} failed ({r.error}); the next run resumes there")
+
+
+@click.command("finetune")
+@click.option("--date", "run_date", callback=parse_date, help="As-of session (default: today).")
+@click.option("--symbol", default=None)
+@click.option("--budget", type=float, default=None, help="Seconds (default: config, 600).")
+@pass_app
+def finetune_cmd(
+    app: AppContext, run_date: date | None, symbol: str | None, budget: float | None
+) -> None:
+    """Fine-tune the champion on data up to DATE, then gate the challenger (outside a run)."""
+    cfg = app.config
+    d = run_date or _today()
+    b = budget if budget is not None else cfg.pipeline.finetune.budget_s
+    with locked_store(app, f"quant finetune {d}") as con:
+        ensure_tables(con)
+        st = RunState(con, cfg, models_dir(cfg), d, symbol or cfg.data.symbol, b)
+        try:
+            for name, step in (("finetune", step_finetune), ("gate", step_gate)):
+                detail, writes = step(st)
+                st.details[name] = detail
+                with transaction(con):
+                    if writes is not None:
+                        writes(con)
+        except StepError as exc:
+            raise click.ClickException(str(exc)) from exc
+        publish_snapshot(con, cfg.store.path)
+    ft, g = st.details["finetune"], st.details["gate"]
+    click.echo(
+        f"challenger {ft['challenger']} ({ft['kind']}): {ft['seconds']:.1f}s of {b:.0f}s, "
+        f"{ft['samples_per_s']:.0f} samples/s, trained {ft['train_start']}..{ft['train_end']}"
+    )
+    click.echo(g["reason"])
+
+
+@click.command("schedule")
+@click.option("--symbol", default=None)
+@pass_app
+def schedule_cmd(app: AppContext, symbol: str | None) -> None:
+    """Run the daily pipeline after the close on XSHG trading days until SIGTERM/Ctrl-C."""
+    from quant.scheduler import serve
+
+    try:
+        serve(app.config, symbol=symbol)
+    except LockHeldError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command("replay")
+@click.option("--symbol", default=None)
+@click.option("--from", "start", callback=parse_date, required=True)
+@click.option("--to", "end", callback=parse_date, required=True)
+@click.option("--budget", type=float, required=True, help="Fine-tune seconds per day.")
+@click.option("--init-budget", type=float, default=30.0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@pass_app
+def replay_cmd(
+    app: AppContext,
+    symbol: str | None,
+    start: date,
+    end: date,
+    budget: float,
+    init_budget: float,
+    out: Path,
+) -> None:
+    """Replay the pipeline day by day over [FROM, TO]; writes OUT/replay.json and replay.md."""
+    from quant.replay import ReplayOptions, markdown, run_replay
+
+    o = ReplayOptions(symbol or app.config.data.symbol, start, end, budget, out, init_budget)
+    try:
+        doc = run_replay(app.config.store.path, app.config, o)
+    except LockHeldError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(markdown(doc))
+
+
+def register(group: click.Group) -> None:
+    for cmd in (run_daily_cmd, finetune_cmd, schedule_cmd, replay_cmd):
+        group.add_command(cmd)
