@@ -97,14 +97,8 @@ def random_preds(synthetic_bars: pl.DataFrame) -> pl.DataFrame:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def warm_vectorbt() -> None:
-    """JIT-compile (or load from numba's cache) vectorbt's kernels once per test session."""
-    from backtest.engine import simulate
-    from backtest.signals import layout, schedule
+def warm_vectorbt(week: list[date], week_bars: pl.DataFrame) -> None:
+    """JIT-compile (or load from numba's cache) every vectorbt kernel once per test session."""
+    from backtest.run import run_backtest
 
-    days = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]")
-    lay = layout(days, np.array([1.0, 1.0]), np.array([1.0, 1.0]), Execution())
-    sched = schedule(
-        np.array([[1.0]]), np.array([0]), lay, np.array([1]), intraday=False, t_plus_one=False
-    )
-    simulate(lay, sched, EtfCosts(), init_cash=1.0)
+    run_backtest(preds_frame(week[:4], [0.9, 0.8, 0.1, 0.2]), week_bars, tiny_config())
