@@ -58,8 +58,12 @@ def run_oracle(
     slip = (slippage_fraction(profile, price) * scale).tolist()
     px_l, mark_l, tgt_l = price.tolist(), mark.tolist(), target.tolist()
     # the dated rates of every bar, for a buy and for a sell (vectorised before the loop)
-    buy_rate = (scale * proportional_rate(profile, days, np.False_, closes_today)).tolist()
-    sell_rate = (scale * proportional_rate(profile, days, np.True_, closes_today)).tolist()
+    buy_rate = (
+        scale * proportional_rate(profile, days, np.zeros(days.shape, bool), closes_today)
+    ).tolist()
+    sell_rate = (
+        scale * proportional_rate(profile, days, np.ones(days.shape, bool), closes_today)
+    ).tolist()
     cash, pos, fees_paid, orders = float(init_cash), 0.0, 0.0, 0
     equity = [0.0] * len(px_l)
     for r in range(len(px_l)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import matplotlib
@@ -26,10 +27,14 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+def _days(sessions: list[date]) -> np.ndarray:
+    return np.array(sessions, dtype="datetime64[D]")
+
+
 def plot_equity(r: BacktestResult, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=_SIZE)
-    ax.plot(r.sessions, r.equity / r.equity[0], label=f"{r.model} on {r.instrument} (net)")
-    ax.plot(r.sessions, r.benchmark / r.benchmark[0], label="index buy-and-hold (no costs)")
+    ax.plot(_days(r.sessions), r.equity / r.equity[0], label=f"{r.model} on {r.instrument} (net)")
+    ax.plot(_days(r.sessions), r.benchmark / r.benchmark[0], label="index buy-and-hold (no costs)")
     ax.set_yscale("log")
     ax.set_ylabel("growth of 1 (log scale)")
     ax.set_title("Equity against buy-and-hold (index proxy)")
@@ -40,8 +45,10 @@ def plot_equity(r: BacktestResult, path: Path) -> Path:
 
 def plot_drawdown(r: BacktestResult, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=_SIZE)
-    ax.fill_between(r.sessions, drawdown(r.equity)[:, 0], 0, alpha=0.5, label="strategy")
-    ax.plot(r.sessions, drawdown(r.benchmark)[:, 0], color="grey", lw=0.8, label="buy-and-hold")
+    ax.fill_between(_days(r.sessions), drawdown(r.equity)[:, 0], 0, alpha=0.5, label="strategy")
+    ax.plot(
+        _days(r.sessions), drawdown(r.benchmark)[:, 0], color="grey", lw=0.8, label="buy-and-hold"
+    )
     ax.set_ylabel("drawdown")
     ax.set_title("Drawdown from the running peak")
     ax.legend()
@@ -52,9 +59,11 @@ def plot_drawdown(r: BacktestResult, path: Path) -> Path:
 def plot_rolling_accuracy(r: BacktestResult, path: Path) -> Path:
     w = r.accuracy["rolling_window"]
     fig, ax = plt.subplots(figsize=_SIZE)
-    ax.plot(r.accuracy_sessions, r.accuracy["rolling_accuracy"], label=r.model)
+    ax.plot(_days(r.accuracy_sessions), r.accuracy["rolling_accuracy"], label=r.model)
     up = r.labels > 0.5
-    ax.plot(r.accuracy_sessions, rolling_accuracy(up, w), lw=0.8, alpha=0.7, label="always up")
+    ax.plot(
+        _days(r.accuracy_sessions), rolling_accuracy(up, w), lw=0.8, alpha=0.7, label="always up"
+    )
     ax.axhline(0.5, color="black", lw=0.8, ls="--")
     ax.set_ylim(0, 1)
     ax.set_ylabel(f"accuracy, trailing {w} sessions")
