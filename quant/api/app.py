@@ -18,15 +18,18 @@ import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quant.api.audit import AuditLog
+from quant.api.auth import SCHEME, SECURITY_SCHEME
 from quant.api.batcher import Batcher
 from quant.api.keys import KeyStore, keys_path
 from quant.api.metrics import Metrics
 from quant.api.middleware import ServiceMiddleware
 from quant.api.routes import router
+from quant.api.schemas import ForecastRequest
 from quant.api.serving import ServedModel, ServiceState, run_forward
 from quant.config import QuantConfig
 
@@ -84,6 +87,27 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
     return _error(request, 500, "internal error; quote the request id to the operators")
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated document plus the bearer scheme and the forecast body's schema."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    comps = doc.setdefault("components", {})
+    comps.setdefault("securitySchemes", {})[SCHEME] = SECURITY_SCHEME
+    schemas = comps.setdefault("schemas", {})
+    body = ForecastRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(body.pop("$defs", {}))
+    schemas["ForecastRequest"] = body
+    for path, ops in doc["paths"].items():
+        if path.startswith("/v1/"):
+            for op in ops.values():
+                op["security"] = [{SCHEME: []}]
+    app.openapi_schema = doc
+    return doc
 
 
 def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
@@ -144,6 +168,7 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

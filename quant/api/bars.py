@@ -10,16 +10,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from feeds.calendar import is_trading_day, next_trading_day, session_close
+from feeds.calendar import all_trading_days, session_close
 from feeds.schema import InstrumentKind
 from quant.api.schemas import DailyBar, MinuteBar
 
 _LOCAL_OFFSET_S = 8 * 3600  # Asia/Shanghai is UTC+8 all year
 _AM_OPEN, _AM_CLOSE, _PM_OPEN, _PM_CLOSE = 9 * 60 + 30, 11 * 60 + 30, 13 * 60, 15 * 60
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+@lru_cache(maxsize=1)
+def _trading_days() -> np.ndarray:
+    return np.array(all_trading_days(), dtype="datetime64[D]")
 
 
 class BarsError(ValueError):
@@ -57,7 +67,7 @@ class MinuteArrays:
 
 
 def _ohlc(
-    o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, what: str, labels: list[str]
+    o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, what: str, labels: list[Any]
 ) -> None:
     bad_h = h < np.maximum(np.maximum(o, c), lo)
     bad_l = lo > np.minimum(o, c)
@@ -73,32 +83,39 @@ def _ohlc(
 def check_daily(bars: list[DailyBar], warmup: int) -> DailyArrays:
     """Consecutive XSHG sessions, ascending, OHLC-consistent, at least ``warmup`` of them."""
     sessions = [b.date for b in bars]
-    for i, s in enumerate(sessions):
-        try:
-            ok = is_trading_day(s)
-        except ValueError as exc:
-            raise BarsError(f"daily[{i}] ({s}): {exc}") from None
-        if not ok:
-            raise BarsError(f"daily[{i}] ({s}): not an XSHG trading day")
-        if i and s <= sessions[i - 1]:
-            raise BarsError(
-                f"daily[{i}] ({s}): sessions must be strictly ascending "
-                f"(previous bar is {sessions[i - 1]})"
-            )
-        if i and next_trading_day(sessions[i - 1]) != s:
-            raise BarsError(
-                f"daily[{i}] ({s}): trading day {next_trading_day(sessions[i - 1])} is missing; "
-                "send consecutive sessions"
-            )
+    days = _trading_days()
+    s = (np.array([d.toordinal() for d in sessions]) - _EPOCH_ORDINAL).astype("datetime64[D]")
+    outside = (s < days[0]) | (s > days[-1])
+    if outside.any():
+        i = int(np.argmax(outside))
+        raise BarsError(
+            f"daily[{i}] ({sessions[i]}): outside the XSHG calendar span {days[0]}..{days[-1]}"
+        )
+    pos = np.searchsorted(days, s)
+    off = days[pos] != s
+    if off.any():
+        i = int(np.argmax(off))
+        raise BarsError(f"daily[{i}] ({sessions[i]}): not an XSHG trading day")
+    step = np.diff(pos)
+    if (step <= 0).any():
+        i = int(np.argmax(step <= 0)) + 1
+        raise BarsError(
+            f"daily[{i}] ({sessions[i]}): sessions must be strictly ascending "
+            f"(previous bar is {sessions[i - 1]})"
+        )
+    if (step > 1).any():
+        i = int(np.argmax(step > 1)) + 1
+        raise BarsError(
+            f"daily[{i}] ({sessions[i]}): trading day {days[pos[i - 1] + 1]} is missing; "
+            "send consecutive sessions"
+        )
     if len(bars) < warmup:
         raise BarsError(
             f"too few daily bars: {len(bars)} sent, the model needs {warmup} consecutive sessions"
         )
-    o, h, lo, c, v = (
-        np.array([getattr(b, f) for b in bars], dtype=np.float64)
-        for f in ("open", "high", "low", "close", "volume")
-    )
-    _ohlc(o, h, lo, c, "daily", [s.isoformat() for s in sessions])
+    values = np.array([(b.open, b.high, b.low, b.close, b.volume) for b in bars], dtype=np.float64)
+    o, h, lo, c, v = values.T
+    _ohlc(o, h, lo, c, "daily", sessions)
     given = [b.amount is not None for b in bars]
     if any(given) and not all(given):
         raise BarsError(f"daily[{given.index(False)}]: send amount on every daily bar or on none")

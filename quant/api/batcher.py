@@ -2,8 +2,10 @@
 
 One asyncio task collects requests from a bounded queue: it takes the first waiting request,
 then whatever else arrives within ``max_wait_s`` or is already queued, up to ``max_batch``, and
-hands the batch to ONE inference thread.  While that thread runs a forward pass the next batch
-fills.  A full queue refuses new work at once (``QueueFullError``: the API answers 503).
+hands the batch to ONE inference thread.  It waits only while other requests are still being
+parsed (``admitting``): a lone request is not held back for company that cannot come.  While
+that thread runs a forward pass the next batch fills.  A full queue refuses new work at once
+(``QueueFullError``: the API answers 503).
 
 Each request carries the model it was admitted under, so a hot reload never changes the model
 under a request in flight: a batch that mixes versions runs one forward pass per version.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -62,6 +64,16 @@ class Batcher(Generic[M]):
         self._task: asyncio.Task[None] | None = None
         self.forward_passes = 0
         self.samples = 0
+        self.admitting = 0  # requests between arrival and submit (parsing, validation)
+
+    @contextlib.contextmanager
+    def admission(self) -> Iterator[None]:
+        """Mark a request as on its way to ``submit`` (lets the collector wait for it)."""
+        self.admitting += 1
+        try:
+            yield
+        finally:
+            self.admitting -= 1
 
     @property
     def depth(self) -> int:
@@ -83,14 +95,20 @@ class Batcher(Generic[M]):
             self._task = None
         self._pool.shutdown(wait=True)
 
-    async def submit(self, model: M, inputs: tuple[np.ndarray, ...]) -> tuple[float, float]:
-        """(p_up, gate) of one sample under ``model``; ``QueueFullError`` when saturated."""
+    def enqueue(
+        self, model: M, inputs: tuple[np.ndarray, ...]
+    ) -> asyncio.Future[tuple[float, float]]:
+        """Queue one sample under ``model``; ``QueueFullError`` at once when saturated."""
         fut: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
         try:
             self._queue.put_nowait(_Job(model, inputs, fut))
         except asyncio.QueueFull:
             raise QueueFullError(f"forecast queue full ({self._queue.maxsize} waiting)") from None
-        return await fut
+        return fut
+
+    async def submit(self, model: M, inputs: tuple[np.ndarray, ...]) -> tuple[float, float]:
+        """(p_up, gate) of one sample under ``model``."""
+        return await self.enqueue(model, inputs)
 
     async def _collect(self) -> list[_Job[M]]:
         batch = [await self._queue.get()]
@@ -102,7 +120,7 @@ class Batcher(Generic[M]):
             except asyncio.QueueEmpty:
                 pass
             left = deadline - time.perf_counter()
-            if left <= 0:
+            if left <= 0 or self.admitting == 0:
                 break
             try:
                 batch.append(await asyncio.wait_for(self._queue.get(), left))

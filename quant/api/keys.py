@@ -112,6 +112,8 @@ class KeyStore:
         # Tokens already checked with scrypt, by their SHA-256: the slow hash runs once per
         # token and process, never per request.  Bounded; revocation is read from the table.
         self._verified: OrderedDict[bytes, str | None] = OrderedDict()
+        self._cache: dict[str, tuple[KeyInfo, bytes, bytes]] | None = None
+        self._cache_version = -1
 
     def close(self) -> None:
         with self._lock:
@@ -141,6 +143,7 @@ class KeyStore:
                     now.isoformat(),
                 ),
             )
+            self._cache = None
         return token, KeyInfo(key_id, name, uniq, token[-4:], now, None)
 
     def list_keys(self) -> list[KeyInfo]:
@@ -158,6 +161,7 @@ class KeyStore:
                 "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE key_id = ?",
                 (datetime.now(UTC).isoformat(), key_id),
             )
+            self._cache = None
             if cur.rowcount == 0:
                 raise UnknownKeyError(f"no API key with id {key_id!r}")
             row = self._con.execute(
@@ -171,25 +175,33 @@ class KeyStore:
         """True when ``token`` was checked before (``verify`` will not run scrypt again)."""
         return hashlib.sha256(token.encode()).digest() in self._verified
 
+    def _rows(self) -> dict[str, tuple[KeyInfo, bytes, bytes]]:
+        """Every key row by id, re-read only when another connection committed a change."""
+        with self._lock:
+            version = self._con.execute("PRAGMA data_version").fetchone()[0]
+            if self._cache is None or version != self._cache_version:
+                rows = self._con.execute(
+                    "SELECT key_id, name, scopes, last4, created_at, revoked_at, salt, hash "
+                    "FROM api_keys"
+                ).fetchall()
+                self._cache = {r[0]: (_row_info(r[:6]), r[6], r[7]) for r in rows}
+                self._cache_version = version
+            return self._cache
+
     def verify(self, token: str) -> KeyInfo | None:
         """The record of a valid, unrevoked ``token``; None for anything else."""
         parts = _split(token)
         if parts is None:
             return None
         key_id, secret = parts
-        with self._lock:
-            row = self._con.execute(
-                "SELECT key_id, name, scopes, last4, created_at, revoked_at, salt, hash "
-                "FROM api_keys WHERE key_id = ?",
-                (key_id,),
-            ).fetchone()
+        row = self._rows().get(key_id)
         if row is None:
             return None
-        info = _row_info(row[:6])
+        info, salt, stored = row
         digest = hashlib.sha256(token.encode()).digest()
         cached = self._verified.get(digest, "")
         if cached == "":
-            ok = hmac.compare_digest(_hash(secret, row[6]), row[7])
+            ok = hmac.compare_digest(_hash(secret, salt), stored)
             self._verified[digest] = key_id if ok else None
             if len(self._verified) > 10_000:
                 self._verified.popitem(last=False)

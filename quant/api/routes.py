@@ -7,13 +7,15 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
+from pydantic import ValidationError
 
 from feeds.calendar import next_trading_day
 from quant.api import champion, features
 from quant.api.auth import require
 from quant.api.bars import BarsError, check_daily, check_minutes, last_bar_ts
-from quant.api.batcher import QueueFullError
+from quant.api.batcher import Batcher, QueueFullError
 from quant.api.keys import KeyInfo
 from quant.api.schemas import (
     ErrorBody,
@@ -26,7 +28,7 @@ from quant.api.schemas import (
     SignalList,
     SignalOut,
 )
-from quant.api.serving import ServiceState
+from quant.api.serving import ServedModel, ServiceState
 from quant.signals import signals_between
 
 router = APIRouter()
@@ -135,42 +137,63 @@ def signal_range(
     summary="P(up) of the next session from bars the caller sends",
     response_model=ForecastResponse,
     responses=_errors(400, 401, 403, 404, 413, 422, 503),
+    # The body is parsed with pydantic straight from bytes (one pass, no dict in between);
+    # the schema is declared here and added to the components in app.openapi.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ForecastRequest"}}
+            },
+        }
+    },
 )
-async def forecast(body: ForecastRequest, request: Request, _: ForecastKey) -> ForecastResponse:
+async def forecast(request: Request, _: ForecastKey) -> ForecastResponse:
     state = _state(request)
     settings = request.app.state.settings
+    batcher: Batcher[ServedModel] = request.app.state.batcher
     model = state.model  # pinned: a hot reload from here on does not affect this request
-    if model is None:
-        raise HTTPException(
-            503, f"no model loaded: {state.model_error}", headers={"Retry-After": "5"}
-        )
-    request.state.model_version = model.version
-    if body.symbol not in state.served_symbols:
-        served = ", ".join(sorted(state.served_symbols))
-        raise HTTPException(404, f"unknown symbol {body.symbol!r}; the model serves {served}")
-    if len(body.daily) > settings.max_daily_bars:
-        raise HTTPException(
-            422, f"too many daily bars: {len(body.daily)} > {settings.max_daily_bars}"
-        )
-    minutes = body.intraday or []
-    if len(minutes) > settings.max_intraday_bars:
-        raise HTTPException(
-            422, f"too many intraday bars: {len(minutes)} > {settings.max_intraday_bars}"
-        )
-    try:
-        d = check_daily(body.daily, model.spec.warmup)
-        m = check_minutes(minutes, d.sessions) if minutes else None
-        if model.fast_features:
-            sample = features.sample(d, m, model.spec)
-        else:
-            sample = await asyncio.to_thread(features.reference_sample, d, m, model.spec)
-    except (BarsError, ValueError) as exc:
-        raise HTTPException(422, str(exc)) from None
-    try:
-        p, _gate = await request.app.state.batcher.submit(model, model.inputs(sample))
-    except QueueFullError as exc:
-        request.app.state.metrics.rejected.inc()
-        raise HTTPException(503, f"{exc}; retry shortly", headers={"Retry-After": "1"}) from None
+    with batcher.admission():
+        try:
+            body = ForecastRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(
+                exc.errors(include_url=False, include_input=False)
+            ) from None
+        if model is None:
+            raise HTTPException(
+                503, f"no model loaded: {state.model_error}", headers={"Retry-After": "5"}
+            )
+        request.state.model_version = model.version
+        if body.symbol not in state.served_symbols:
+            served = ", ".join(sorted(state.served_symbols))
+            raise HTTPException(404, f"unknown symbol {body.symbol!r}; the model serves {served}")
+        if len(body.daily) > settings.max_daily_bars:
+            raise HTTPException(
+                422, f"too many daily bars: {len(body.daily)} > {settings.max_daily_bars}"
+            )
+        minutes = body.intraday or []
+        if len(minutes) > settings.max_intraday_bars:
+            raise HTTPException(
+                422, f"too many intraday bars: {len(minutes)} > {settings.max_intraday_bars}"
+            )
+        try:
+            d = check_daily(body.daily, model.spec.warmup)
+            m = check_minutes(minutes, d.sessions) if minutes else None
+            if model.fast_features:
+                sample = features.sample(d, m, model.spec)
+            else:
+                sample = await asyncio.to_thread(features.reference_sample, d, m, model.spec)
+        except (BarsError, ValueError) as exc:
+            raise HTTPException(422, str(exc)) from None
+        try:
+            pending = batcher.enqueue(model, model.inputs(sample))
+        except QueueFullError as exc:
+            request.app.state.metrics.rejected.inc()
+            raise HTTPException(
+                503, f"{exc}; retry shortly", headers={"Retry-After": "1"}
+            ) from None
+    p, _gate = await pending
     t = d.sessions[-1]
     return ForecastResponse(
         request_id=request.state.request_id,
