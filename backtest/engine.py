@@ -71,7 +71,11 @@ def initial_costs(
 ) -> CostArrays:
     """Cost arrays from the schedule alone (order sides guessed, no minimum-commission top-up)."""
     days = lay.session[:, None]
-    rate = proportional_rate(profile, days, expected_sells(sched.target), sched.closes_today)
+    # only stock costs differ by side (stamp duty); skip the guess where it cannot matter
+    sells = (
+        expected_sells(sched.target) if isinstance(profile, StockCosts) else np.zeros((1, 1), bool)
+    )
+    rate = proportional_rate(profile, days, sells, sched.closes_today)
     slip = slippage_fraction(profile, lay.price)[:, None] * scale[None, :]
     return CostArrays(rate * scale[None, :], np.zeros(sched.target.shape), slip)
 
