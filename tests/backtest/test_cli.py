@@ -165,3 +165,16 @@ def test_bad_predictions_fail_with_the_rows_named(store: Path, tmp_path: Path) -
     )
     assert res.exit_code == 1  # type: ignore[attr-defined]
     assert "row 1 (2023-03-02: 1.5)" in res.output  # type: ignore[attr-defined]
+
+
+def test_predictions_from_a_store_table(store: Path, predictions: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "with_table.duckdb"
+    copy.write_bytes(store.read_bytes())
+    con = duckdb.connect(str(copy))
+    con.execute(f"CREATE TABLE predictions AS SELECT * FROM read_parquet('{predictions}')")
+    con.close()
+    out = tmp_path / "t"
+    res = _quant("--db", str(copy), "backtest", "--model", "lstm", "--no-sweep", "--out", str(out))
+    assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["model"] == "lstm" and doc["n_sessions"] > 200

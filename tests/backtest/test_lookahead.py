@@ -53,3 +53,20 @@ def test_every_fill_is_after_its_signal_session(
     # no order on the first signal session, and every order session is a later bar
     assert first_signal in signal_sessions
     assert r.orders["session"].min() > first_signal
+
+
+@pytest.mark.parametrize("execution", [Execution(), Execution(price="next_close", lag=2)])
+def test_truncated_data_gives_the_same_equity(
+    execution: Execution, synthetic_bars: pl.DataFrame, random_preds: pl.DataFrame
+) -> None:
+    """Truncation invariance: a run that stops at session s agrees with the full run up to s."""
+    cfg = tiny_config(instrument="etf", init_cash=1e6, execution=execution)
+    full = run_backtest(random_preds, synthetic_bars, cfg)
+    for cut in (60, 131):
+        last = random_preds["session"][cut - 1]
+        short = run_backtest(
+            random_preds.head(cut), synthetic_bars.filter(pl.col("session") <= last), cfg
+        )
+        n = len(short.sessions)
+        assert short.sessions == full.sessions[:n]
+        np.testing.assert_array_equal(short.equity, full.equity[:n])
