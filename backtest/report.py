@@ -32,6 +32,7 @@ TRADING_KEYS = (
     "slippage_paid",
     "costs_paid",
 )
+_SCORE_KEYS = ("n", "accuracy", "ci_low", "ci_high", "p_value")
 
 
 def config_hash(r: BacktestResult) -> str:
@@ -116,9 +117,9 @@ def _table(head: list[str], rows: list[list[Any]]) -> str:
 def _accuracy_tables(doc: dict[str, Any]) -> str:
     d = doc["accuracy_detail"]
     head = ["predictor", "n", "accuracy", "CI 95% low", "CI 95% high", "p vs 50%", "McNemar p"]
-    rows = [["model: " + doc["model"], *[d["model"][k] for k in head_keys()], "-"]]
+    rows = [["model: " + doc["model"], *[d["model"][k] for k in _SCORE_KEYS], "-"]]
     for name, b in d["baselines"].items():
-        rows.append([name, *[b[k] for k in head_keys()], b["mcnemar_p_value_vs_model"]])
+        rows.append([name, *[b[k] for k in _SCORE_KEYS], b["mcnemar_p_value_vs_model"]])
     years = sorted(d["per_year"])
     per_year = [
         [y, d["per_year"][y]["n"], d["per_year"][y]["accuracy"]]
@@ -146,10 +147,6 @@ def _accuracy_tables(doc: dict[str, Any]) -> str:
         + "<h3>Per year</h3>"
         + _table(["year", "n", "model", *d["baselines"].keys()], per_year)
     )
-
-
-def head_keys() -> list[str]:
-    return ["n", "accuracy", "ci_low", "ci_high", "p_value"]
 
 
 def _trading_table(doc: dict[str, Any]) -> str:

@@ -30,7 +30,7 @@ PROXY_NOTE = (
 )
 INSTRUMENT_NAMES = {
     "if": "CSI 300 index futures (CFFEX IF)",
-    "etf": "CSI 300 ETF (SSE 510300)",
+    "etf": "CSI 300 ETF (SSE 510300, listed 2012-05-28; earlier sessions are hypothetical)",
     "stock": "an A-share stock",
 }
 
