@@ -24,8 +24,8 @@ from backtest.trading import performance, scalar
 from models.labels import next_direction
 
 PROXY_NOTE = (
-    "Proxy backtest: the CSI 300 index series stands in for the traded instrument ({name}); "
-    "fills use index prices with the instrument's costs. Futures basis, roll costs, ETF "
+    "Proxy backtest: the CSI 300 index series stands in for the traded instrument, {name}. "
+    "Fills use index prices with the instrument's costs. Futures basis, roll costs, ETF "
     "tracking error and dividends are not modelled."
 )
 INSTRUMENT_NAMES = {
