@@ -61,8 +61,10 @@ def sweep_equity(
     intraday: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Session-close equity (sessions x variants) and orders per variant, one vectorbt call."""
-    short = 1.0 - variants.threshold if rule.mode == "long_short" else None
-    targets = target_positions(p_up, rule, long_above=variants.threshold, short_below=short)
+    # long_short: short below the mirror image 1 - t (never above t, so the bands cannot cross)
+    t = variants.threshold
+    short = np.minimum(1.0 - t, t) if rule.mode == "long_short" else None
+    targets = target_positions(p_up, rule, long_above=t, short_below=short)
     sched = schedule(
         targets,
         signal_index,

@@ -55,3 +55,21 @@ def test_sweep_columns_equal_single_runs(
     for t in GRID.thresholds:
         pair = s.table.filter(pl.col("threshold") == t).sort("cost_multiplier")
         assert pair["total_return"][1] < pair["total_return"][0]
+
+
+def test_long_short_sweep_mirrors_the_threshold(
+    synthetic_bars: pl.DataFrame, random_preds: pl.DataFrame
+) -> None:
+    cfg = tiny_config(instrument="if", init_cash=1e7, rule=SignalRule(mode="long_short"))
+    grid = SweepGrid(thresholds=(0.45, 0.6), cost_multipliers=(1.0,), lags=(1,))
+    s = run_sweep(random_preds, synthetic_bars, cfg, grid=grid)
+    single = run_backtest(
+        random_preds,
+        synthetic_bars,
+        cfg.model_copy(
+            update={"rule": SignalRule(mode="long_short", long_above=0.6, short_below=0.4)}
+        ),
+    )
+    row = s.table.filter(pl.col("threshold") == 0.6)
+    assert row["orders"][0] == single.trading["orders"]
+    assert row["total_return"][0] == pytest.approx(single.trading["total_return"], rel=1e-12)
