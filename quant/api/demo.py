@@ -92,12 +92,19 @@ def register_champion(
     return v.version_id
 
 
-def build_demo(directory: Path, *, cfg: ForecastConfig | None = None, seed: int = 5) -> Demo:
+def build_demo(
+    directory: Path,
+    *,
+    cfg: ForecastConfig | None = None,
+    seed: int = 5,
+    start: date = date(2022, 6, 1),
+    end: date = date(2024, 6, 28),
+) -> Demo:
     """Store, champion, three published signals (one re-run: two versions) and a snapshot."""
     cfg = cfg or ForecastConfig()
     directory.mkdir(parents=True, exist_ok=True)
     store, models_dir = directory / "quant.duckdb", directory / "models"
-    m = synthetic_market(date(2022, 6, 1), date(2024, 6, 28), seed=seed, minute_sessions=60)
+    m = synthetic_market(start, end, seed=seed, minute_sessions=60)
     con = open_store(store)
     with transaction(con):
         write_bars(con, pl.concat([m.daily, m.minute]), file_sha256=None)

@@ -1,0 +1,110 @@
+"""Authentication matrix: no key, bad header, bad key, revoked key, wrong scope, right scope."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from quant.api.app import create_app
+from quant.api.demo import request_body
+from quant.api.keys import KeyStore, keys_path
+from tests.api.conftest import Deployment
+
+LATEST = "/v1/signals/000300.SH/latest"
+
+
+@pytest.fixture
+def client(deployment: Deployment) -> TestClient:
+    with TestClient(create_app(deployment.config())) as c:
+        yield c
+
+
+def _forecast(client: TestClient, dep: Deployment, headers: dict[str, str]) -> int:
+    body = request_body(dep.daily, None, dep.daily["session"][-1])
+    return client.post("/v1/forecast", json=body, headers=headers).status_code
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, 401),
+        ({"Authorization": "Bearer"}, 401),
+        ({"Authorization": "Bearer not-a-key"}, 401),
+        ({"Authorization": "Bearer qk_000000000000_wrongsecret"}, 401),
+    ],
+)
+def test_missing_or_bad_key_is_401(
+    client: TestClient, deployment: Deployment, headers: dict[str, str], status: int
+) -> None:
+    r = client.get(LATEST, headers=headers)
+    assert r.status_code == status
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert r.json()["error"] == "unauthorized"
+    assert _forecast(client, deployment, headers) == status
+
+
+def test_right_key_with_wrong_secret_is_401(client: TestClient, deployment: Deployment) -> None:
+    key = deployment.keys["both"]
+    tampered = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    assert client.get(LATEST, headers={"Authorization": f"Bearer {tampered}"}).status_code == 401
+
+
+def test_revoked_key_is_401(client: TestClient, deployment: Deployment) -> None:
+    r = client.get(LATEST, headers=deployment.headers("revoked"))
+    assert r.status_code == 401
+    assert "revoked" in r.json()["message"]
+    assert _forecast(client, deployment, deployment.headers("revoked")) == 401
+
+
+def test_revocation_applies_to_a_running_server_at_once(
+    client: TestClient, deployment: Deployment
+) -> None:
+    ks = KeyStore(keys_path(deployment.store))  # another connection, as `quant keys revoke`
+    key, info = ks.create(["signals:read"], "short-lived")
+    assert client.get(LATEST, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    ks.revoke(info.key_id)
+    ks.close()
+    assert client.get(LATEST, headers={"Authorization": f"Bearer {key}"}).status_code == 401
+
+
+def test_scopes(client: TestClient, deployment: Deployment) -> None:
+    read, fc = deployment.headers("read"), deployment.headers("forecast")
+    assert client.get(LATEST, headers=read).status_code == 200
+    assert client.get("/v1/models", headers=read).status_code == 200
+    r = client.get(LATEST, headers=fc)
+    assert r.status_code == 403
+    assert "signals:read" in r.json()["message"]
+    assert _forecast(client, deployment, read) == 403
+    assert _forecast(client, deployment, fc) == 200
+    assert _forecast(client, deployment, deployment.headers("both")) == 200
+
+
+def test_keys_never_reach_logs_or_audit(
+    client: TestClient, deployment: Deployment, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for which in ("both", "forecast", "revoked"):
+        client.get(LATEST, headers=deployment.headers(which))
+        _forecast(client, deployment, deployment.headers(which))
+    client.app.state.audit.flush()  # type: ignore[attr-defined]
+    text = caplog.text
+    rows = KeyStore(keys_path(deployment.store)).audit_rows(1000)
+    for key in deployment.keys.values():
+        secret = key.split("_", 2)[2]
+        assert secret not in text
+        assert all(secret not in str(r) for r in rows)
+    assert {r[2] for r in rows} >= {
+        k.key_id for k in KeyStore(keys_path(deployment.store)).list_keys()[:2]
+    }
+
+
+def test_key_store_holds_only_hashes(deployment: Deployment) -> None:
+    raw = keys_path(deployment.store).read_bytes()
+    for key in deployment.keys.values():
+        assert key.split("_", 2)[2].encode() not in raw
+    listed = KeyStore(keys_path(deployment.store)).list_keys()
+    assert {k.last4 for k in listed} >= {key[-4:] for key in deployment.keys.values()}
+    assert sum(not k.active for k in listed) == 1
