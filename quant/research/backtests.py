@@ -62,8 +62,8 @@ def latest_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def logistic_predictions(bars: pl.DataFrame, *, test_sessions: int) -> pl.DataFrame:
-    """Out-of-sample P(up) of the last ``test_sessions`` labelled sessions from one logistic fit
-    on every earlier sample whose label settled before the first of them."""
+    """Out-of-sample P(up) of the last ``test_sessions`` labelled sessions (at most half of them)
+    from one logistic fit on every earlier sample whose label settled before the first of them."""
     fc = load_config().forecast
     w = build_windows(bars, None, fc.features)
     lab = next_direction(bars, fc.features.horizon)
@@ -71,6 +71,7 @@ def logistic_predictions(bars: pl.DataFrame, *, test_sessions: int) -> pl.DataFr
     w = w.take(np.nonzero(keep)[0])
     lab = lab.filter(pl.col("session").is_in(w.sessions.tolist()))
     y = lab["label"].to_numpy().astype(np.int64)
+    test_sessions = min(test_sessions, len(w) // 2)
     first = w.sessions[-test_sessions]
     tr = np.nonzero(lab["label_session"].to_numpy() < first)[0]
     te = np.arange(len(w) - test_sessions, len(w))
