@@ -171,9 +171,11 @@ def load_backtest_run(
 ) -> BacktestRun:
     """Run ``run_id`` (default: the newest) from the store; records one first when none exists.
 
-    Recording needs the write lock for a moment; the snapshot is then republished.
+    Reads the store file itself unless a writer holds it (``quant backtest`` records runs without
+    republishing the snapshot).  Recording needs the write lock for a moment; the snapshot is
+    then republished.
     """
-    db = open_store_readonly(store, small=small)
+    db = open_store_readonly(store, small=small, prefer_store=True)
     try:
         rid = run_id or latest_run_id(db.con)
         if rid is not None:

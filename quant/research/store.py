@@ -8,14 +8,14 @@ exists, else the store itself read-only.  When neither exists (a fresh clone wit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
 from feeds.ingest import ingest_synthetic
 from feeds.snapshot import open_snapshot, snapshot_path
-from feeds.store import open_store
+from feeds.store import StoreError, open_store
 from feeds.synthetic import SYNTHETIC_SOURCE
 from quant.config import load_config
 
@@ -76,17 +76,38 @@ def synthetic_stand_in(*, small: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def open_store_readonly(store: str | Path, *, small: bool = False) -> ResearchStore:
-    """Open ``store`` for reading (snapshot, else the file, else a synthetic stand-in)."""
-    path = resolve_store(store)
+def _published(snap: Path) -> str:
+    at = datetime.fromtimestamp(snap.stat().st_mtime, UTC)
+    return f"snapshot published {at:%Y-%m-%d %H:%M} UTC"
+
+
+def _connect(
+    path: Path, *, small: bool, prefer_store: bool
+) -> tuple[duckdb.DuckDBPyConnection, str, str]:
     snap = snapshot_path(path)
+    if path.exists() and (prefer_store or not snap.exists()):
+        try:
+            return open_store(path, read_only=True), str(path), "store, read-only"
+        except StoreError:  # a writer holds the store: read its snapshot
+            if not snap.exists():
+                raise
     if snap.exists():
-        con, opened, how = open_snapshot(path), str(snap), "published snapshot"
-    elif path.exists():
-        con, opened, how = open_store(path, read_only=True), str(path), "store, read-only"
-    else:
-        con, opened = synthetic_stand_in(small=small), ":memory:"
-        how = f"no store at {path}: an in-memory SYNTHETIC market stands in"
+        return open_snapshot(path), str(snap), _published(snap)
+    how = f"no store at {path}: an in-memory SYNTHETIC market stands in"
+    return synthetic_stand_in(small=small), ":memory:", how
+
+
+def open_store_readonly(
+    store: str | Path, *, small: bool = False, prefer_store: bool = False
+) -> ResearchStore:
+    """Open ``store`` for reading: its snapshot, else the file, else a synthetic stand-in.
+
+    A connection held across notebook cells reads the snapshot, so that it never blocks the
+    writer.  ``prefer_store`` reads the store file itself unless a writer holds it (fresher; for
+    reads that close at once), and the snapshot when one does.
+    """
+    path = resolve_store(store)
+    con, opened, how = _connect(path, small=small, prefer_store=prefer_store)
     real = has_real_bars(con)
     data = (
         "real vendor bars present"

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
+from feeds.snapshot import snapshot_path
 from models.factory import build, model_config
 from models.normalise import apply_norm, fit_norm
 from models.train import fit
+from quant.cli import cli
 from quant.research import backtests, forecasting, market, model_plots, store
 from quant.research.hooks import LossCurve, attention_weights
 from tests.notebooks.conftest import build_store
@@ -118,3 +123,34 @@ def test_backtest_run_created_once_and_replayed(tmp_path: Path) -> None:
     acc = backtests.accuracy_table(again)
     assert acc["scope"].to_list() == ["model: logistic", "always_up", "persistence"]
     assert acc["n"][0] == run.run["n_sessions"]
+
+
+def test_run_recorded_by_quant_backtest_is_read_and_replayed(tmp_path: Path) -> None:
+    path = build_store(tmp_path / "q.duckdb", real=False)  # snapshot published before the run
+    args = ["--db", str(path), "backtest", "--predictor", "persistence", "--no-sweep"]
+    res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    run = backtests.load_backtest_run(path, small=True)  # the store itself: the snapshot is older
+    assert run.run["model_version"] == "rule:persistence" and "held no" not in run.note
+    assert backtests.replay_check(run, backtests.replay(run))["agree"].all()
+
+
+def test_reader_falls_back_to_the_snapshot_while_a_writer_holds_the_store(
+    tmp_path: Path,
+) -> None:
+    path = build_store(tmp_path / "q.duckdb", real=False)
+    hold = (
+        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+        "print('held', flush=True); time.sleep(60)"
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", hold, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "held"
+        db = store.open_store_readonly(path, prefer_store=True)
+        assert db.opened == str(snapshot_path(path)) and "snapshot published" in db.note
+        db.close()
+    finally:
+        writer.terminate()
+        writer.wait(timeout=30)
