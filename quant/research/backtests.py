@@ -30,7 +30,7 @@ from backtest.runs import config_json, ensure_tables, record_run
 from backtest.sweep import SweepResult, run_sweep
 from feeds.read import daily_bars
 from feeds.snapshot import publish_snapshot
-from feeds.store import open_store
+from feeds.store import StoreError, open_store
 from models.features import build_windows
 from models.labels import next_direction
 from models.logistic import fit_logistic
@@ -179,14 +179,19 @@ def load_backtest_run(
     try:
         rid = run_id or latest_run_id(db.con)
         if rid is not None:
-            return _read_run(db.con, rid, f"{db.note}; newest recorded run")
+            which = "the newest recorded run" if run_id is None else "run"
+            return _read_run(db.con, rid, f"{db.note}; {which} {rid[:12]}")
         if db.opened == ":memory:":  # the synthetic stand-in is ours and writable
             ensure_tables(db.con)
             rid, note = create_research_run(db.con, small=small)
             return _read_run(db.con, rid, f"{db.note}; {note}")
     finally:
         db.close()
-    con = open_store(db.path)
+    try:
+        con = open_store(db.path)
+    except StoreError as exc:
+        msg = f"no backtest run in {db.opened}, and recording one needs the write lock"
+        raise LookupError(f"{msg}: {exc}") from exc
     try:
         rid, note = create_research_run(con, small=small)
         publish_snapshot(con, db.path)
