@@ -16,9 +16,6 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from backtest.inputs import BacktestInputError
-from backtest.report import metrics_document
-from backtest.run import run_backtest
 from feeds.calendar import next_trading_day
 from feeds.ingest import IngestError, expand_paths, ingest_file, ingest_synthetic
 from feeds.read import NoDataError, daily_bars
@@ -273,6 +270,11 @@ def _holdout(st: RunState) -> tuple[pl.DataFrame, str]:
 
 
 def step_backtest(st: RunState) -> tuple[dict[str, Any], Writes]:
+    # Imported here: vectorbt and matplotlib take seconds to import, and only this step uses them.
+    from backtest.inputs import BacktestInputError
+    from backtest.report import metrics_document
+    from backtest.run import run_backtest
+
     data = st.data()
     record = _signal_record(st)
     bars = data.daily.select("session", "open", "high", "low", "close")

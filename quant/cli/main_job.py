@@ -1,24 +1,27 @@
-"""``quant main``: the service's main job end to end on the configured store."""
+"""``quant main``: the service's main job end to end on the configured store.
+
+Ingest the synthetic market and the real files, make sure a champion exists (a first model is
+trained from scratch when the registry is empty), run one daily pipeline for the latest stored
+session, publish the snapshot and print the report's headline.
+"""
 
 from __future__ import annotations
 
+import time
+
 import click
 
+from feeds.read import NoDataError, daily_bars, resolve_source
 from feeds.stats import store_stats
+from feeds.store import open_store
+from quant import registry
 from quant.cli._context import AppContext, pass_app
 from quant.cli.data import _print_report, _stats_table, ingest_paths, ingest_synthetic_default
+from quant.lock import LockHeldError, StoreLock
+from quant.pipeline import ensure_tables, run_daily
 
 
-@click.command("main")
-@click.option("--no-real", is_flag=True, help="Skip the real vendor files even when present.")
-@pass_app
-def main_job(app: AppContext, no_real: bool) -> None:
-    """Create the store, ingest the SYNTHETIC market and the real files, print a summary.
-
-    The real files are read in place from ``data.real_data_dir`` (default ../shared/data/real)
-    when that directory exists.
-    """
-    click.echo(f"store: {app.config.store.path}")
+def _ingest(app: AppContext, no_real: bool) -> None:
     _print_report(ingest_synthetic_default(app))
     real = app.config.data.real_data_dir
     if no_real:
@@ -28,6 +31,79 @@ def main_job(app: AppContext, no_real: bool) -> None:
             raise click.ClickException(f"some files under {real} could not be ingested")
     else:
         click.echo(f"real data: {real} not found; the store holds the synthetic market only")
+
+
+def _pipeline(app: AppContext, budget: float) -> None:
+    cfg, sym = app.config, app.config.data.symbol
+    p = cfg.pipeline
+    con = open_store(cfg.store.path)
+    try:
+        try:
+            src = resolve_source(con, sym, "1d", cfg.store.source_priority)
+        except NoDataError:
+            click.echo(f"pipeline: skipped, no daily bars of {sym}")
+            return
+        bars = daily_bars(con, sym, source=src)
+        first, latest = bars["session"].min(), bars["session"].max()
+        kind = "SYNTHETIC" if src == "synthetic" else "REAL"
+        click.echo(
+            f"\ndata: {sym} daily bars from '{src}' ({kind}), {bars.height} sessions "
+            f"{first}..{latest}"
+        )
+        need = cfg.forecast.features.warmup + max(
+            p.initial.holdout_sessions, p.gate.window_sessions
+        )
+        if bars.height < need + 110:
+            click.echo(
+                f"pipeline: skipped, {bars.height} sessions of '{src}' are too few to train a "
+                f"first model (need about {need + 110})"
+            )
+            return
+        ensure_tables(con)
+        if registry.champion(con) is None:
+            click.echo(
+                f"registry empty: training a first model from scratch (budget "
+                f"{p.initial.budget_s:.0f}s; the newest {p.initial.holdout_sessions} labelled "
+                "sessions are held out, so the report below is out of sample)"
+            )
+        else:
+            click.echo(f"fine-tuning the champion for at most {budget:.0f}s")
+        t0 = time.perf_counter()
+        r = run_daily(
+            con, cfg, latest, symbol=sym, budget_s=budget, ingest=False, store_path=cfg.store.path
+        )
+    finally:
+        con.close()
+    timings = ", ".join(f"{k} {v.get('seconds', 0):.1f}s" for k, v in r.steps.items())
+    click.echo(f"pipeline {latest}: {r.status} in {time.perf_counter() - t0:.1f}s ({timings})")
+    if r.status == "failed":
+        raise click.ClickException(f"pipeline failed: {r.error}")
+    click.echo(f"\n{r.headline}")
+
+
+@click.command("main")
+@click.option("--no-real", is_flag=True, help="Skip the real vendor files even when present.")
+@click.option(
+    "--budget",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Fine-tune seconds for this run (the scheduler uses pipeline.finetune.budget_s, 600).",
+)
+@pass_app
+def main_job(app: AppContext, no_real: bool, budget: float) -> None:
+    """Ingest the SYNTHETIC market and the real files, run one daily pipeline, print its report.
+
+    The real files are read in place from ``data.real_data_dir`` (default ../shared/data/real)
+    when that directory exists; real bars are preferred over synthetic ones for the forecast.
+    """
+    click.echo(f"store: {app.config.store.path}")
+    try:
+        with StoreLock(app.config.store.path, "quant main"):
+            _ingest(app, no_real)
+            _pipeline(app, budget)
+    except LockHeldError as exc:
+        raise click.ClickException(str(exc)) from exc
     with app.connect(read_only=True) as con:
         click.echo("\nstore summary (rows per symbol, frequency and source):")
         click.echo(_stats_table(store_stats(con)))

@@ -1,0 +1,167 @@
+"""Daily pipeline: end to end, idempotent, resumable, non-trading days, gate rule, budget."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from feeds.snapshot import open_snapshot
+from feeds.store import open_store
+from quant import gate, pipeline_steps, registry
+from quant.config import QuantConfig
+from quant.gate import GateScore
+from quant.pipeline import get_run, models_dir, run_daily
+from quant.settings_pipeline import GateSettings
+from quant.signals import latest_signal, signals_between
+from tests.quant.conftest import LAST
+
+D1, D2 = date(2022, 12, 29), LAST
+
+
+def test_daily_run_end_to_end_then_idempotent(make_env: Callable[..., QuantConfig]) -> None:
+    cfg = make_env()
+    path = Path(cfg.store.path)
+    con = open_store(path)
+    r = run_daily(con, cfg, D1, store_path=path)
+    assert r.status == "done", r.error
+    assert list(r.steps) == ["ingest", "finetune", "gate", "signal", "backtest", "report"]
+    sig = latest_signal(con, cfg.data.symbol)
+    champ = registry.champion(con)
+    assert sig is not None and champ is not None
+    assert (sig.session, sig.decision_session) == (D2, D1)  # the next session, made at D1's close
+    assert sig.model_version == champ.version_id
+    assert sig.last_bar_ts.date() == D1
+    assert r.steps["finetune"]["detail"]["kind"] == "initial"  # empty registry: first model
+    assert "directional accuracy" in r.headline and "Wilson" in r.headline
+    report = json.loads(Path(r.steps["report"]["detail"]["path"]).read_text())
+    assert report["headline"] == r.headline
+    again = run_daily(con, cfg, D1, store_path=path)
+    assert again.status == "already_done"
+    assert len(signals_between(con, cfg.data.symbol, all_versions=True)) == 1
+    run = get_run(con, cfg.data.symbol, D1)
+    assert run is not None and (run["status"], run["attempts"]) == ("done", 1)
+    con.close()
+    snap = open_snapshot(path)  # readers see the run through the published snapshot
+    assert registry.champion(snap) == champ
+    snap.close()
+
+
+def test_second_day_finetunes_from_champion_and_records_what_it_saw(
+    make_env: Callable[..., QuantConfig],
+) -> None:
+    cfg = make_env()
+    con = open_store(cfg.store.path)
+    assert run_daily(con, cfg, D1).status == "done"
+    first = registry.champion(con)
+    r = run_daily(con, cfg, D2)
+    assert r.status == "done", r.error
+    ft = r.steps["finetune"]["detail"]
+    assert ft["kind"] == "finetune"
+    v = registry.get_version(con, ft["challenger"])
+    assert first is not None and v.parent_id == first.version_id
+    assert (ft["n_recent"], ft["n_replay"]) == (120, 60)
+    rows = con.execute(
+        "SELECT role, count(*), max(session) FROM model_training_data WHERE version_id = ? "
+        "GROUP BY role ORDER BY role",
+        [v.version_id],
+    ).fetchall()
+    window_start = date.fromisoformat(r.steps["gate"]["detail"]["window"][0])
+    assert [(role, n) for role, n, _ in rows] == [("recent", 120), ("replay", 60)]
+    assert all(last < window_start for _, _, last in rows)  # the gate window is never trained on
+    decided = con.execute("SELECT promoted, reason FROM gate_decisions").fetchall()
+    assert len(decided) == 2 and decided[-1][1] == r.steps["gate"]["detail"]["reason"]
+    con.close()
+
+
+def test_finetune_honours_its_budget(make_env: Callable[..., QuantConfig]) -> None:
+    cfg = make_env(finetune={"budget_s": 1.5, "patience": 100})
+    con = open_store(cfg.store.path)
+    assert run_daily(con, cfg, D1).status == "done"
+    ft = run_daily(con, cfg, D2).steps["finetune"]["detail"]
+    assert ft["seconds"] <= 1.5 * 1.05 + 0.25, ft  # 5%, plus one batch on a loaded CI box
+    assert ft["seconds"] >= 1.0  # patience 100: it trained until the budget
+    con.close()
+
+
+def test_failed_step_resumes_where_it_failed(
+    make_env: Callable[..., QuantConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = make_env()
+    con = open_store(cfg.store.path)
+
+    def broken(st: pipeline_steps.RunState) -> None:
+        raise pipeline_steps.StepError("vendor late")
+
+    monkeypatch.setitem(pipeline_steps.STEPS, "signal", broken)
+    r = run_daily(con, cfg, D1)
+    assert r.status == "failed" and "vendor late" in (r.error or "")
+    assert [k for k, s in r.steps.items() if s["status"] == "done"] == [
+        "ingest",
+        "finetune",
+        "gate",
+    ]
+    assert latest_signal(con, cfg.data.symbol) is None
+    n_versions = len(registry.list_versions(con))
+    monkeypatch.undo()
+    again = run_daily(con, cfg, D1)
+    assert again.status == "done", again.error
+    assert len(registry.list_versions(con)) == n_versions  # fine-tune was not re-run
+    run = get_run(con, cfg.data.symbol, D1)
+    assert run is not None and (run["status"], run["attempts"]) == ("done", 2)
+    con.close()
+
+
+def test_missing_bar_fails_ingest_and_non_trading_day_is_skipped(
+    make_env: Callable[..., QuantConfig], caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = make_env()
+    con = open_store(cfg.store.path)
+    r = run_daily(con, cfg, date(2023, 1, 3))  # a trading day after the data ends
+    assert r.status == "failed" and "no 000300.SH daily bar for 2023-01-03" in (r.error or "")
+    with caplog.at_level("INFO"):
+        assert run_daily(con, cfg, date(2023, 1, 2)).status == "skipped"  # New Year holiday
+    assert "not an XSHG trading day" in caplog.text
+    assert get_run(con, cfg.data.symbol, date(2023, 1, 2)) is None
+    con.close()
+
+
+def test_corrupt_champion_weights_previous_champion_serves(
+    make_env: Callable[..., QuantConfig],
+) -> None:
+    cfg = make_env(gate={"max_log_loss_increase": 10.0, "max_accuracy_drop": 1.0})
+    con = open_store(cfg.store.path)
+    assert run_daily(con, cfg, date(2022, 12, 28)).status == "done"
+    old = registry.champion(con)
+    assert run_daily(con, cfg, D1).status == "done"  # this gate always promotes
+    new = registry.champion(con)
+    assert old is not None and new is not None and new.version_id != old.version_id
+    (models_dir(cfg) / new.path).write_bytes(b"\0" * 64)
+    r = run_daily(con, cfg, D2)
+    assert r.status == "done", r.error
+    assert r.steps["finetune"]["detail"]["challenger"] != new.version_id
+    hist = registry.champion_history(con)
+    assert any(h["action"] == "fallback" and h["version_id"] == old.version_id for h in hist)
+    con.close()
+
+
+@pytest.mark.parametrize(
+    ("ch", "champ", "promote", "why"),
+    [
+        (GateScore(20, 0.690, 0.55), GateScore(20, 0.693, 0.55), True, "promoted: not worse"),
+        (GateScore(20, 0.700, 0.60), GateScore(20, 0.693, 0.55), False, "log loss higher"),
+        (GateScore(20, 0.690, 0.45), GateScore(20, 0.693, 0.55), False, "accuracy lower"),
+        (GateScore(20, 0.690, 0.50), GateScore(20, 0.693, 0.55), True, "promoted"),  # one in 20
+    ],
+)
+def test_gate_rule(ch: GateScore, champ: GateScore, promote: bool, why: str) -> None:
+    d = gate.decide(ch, champ, GateSettings())
+    assert d.promote is promote and why in d.reason
+
+
+def test_gate_without_champion_promotes() -> None:
+    d = gate.decide(GateScore(20, 0.7, 0.5), None, GateSettings())
+    assert d.promote and d.reason == "no champion yet"
