@@ -113,7 +113,9 @@ def step_finetune(st: RunState) -> tuple[dict[str, Any], Writes]:
         if n - holdout < 100:
             raise StepError(f"{n} labelled sessions: too few to train a first model")
         idx = np.arange(n - holdout)
-        out = train_scratch(data, idx, fcfg, p.initial.model, budget_s=p.initial.budget_s)
+        out = train_scratch(
+            data, idx, fcfg, p.initial.model, budget_s=p.initial.budget_s, started=started
+        )
         kind, parent, budget = "initial", None, p.initial.budget_s
         chash = model_hash(fcfg, p.initial.model, fcfg.train)
         training = {"scratch": [data.sessions[i] for i in idx]}
@@ -143,6 +145,9 @@ def step_finetune(st: RunState) -> tuple[dict[str, Any], Writes]:
         "budget_s": budget,
         "seconds": round(seconds, 3),
         "overshoot_s": round(seconds - budget, 3),
+        "prep_seconds": round(out.seconds - out.fit_seconds, 3),  # bars, windows, champion
+        "fit_seconds": round(out.fit_seconds, 3),
+        "save_seconds": round(seconds - out.seconds, 3),  # weights written and fsynced
         "samples_per_s": metrics["samples_per_s"],
         "samples_seen": out.samples_seen,
         "n_recent": len(training.get("recent", [])),

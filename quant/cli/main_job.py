@@ -8,6 +8,7 @@ session, publish the snapshot and print the report's headline.
 from __future__ import annotations
 
 import time
+from datetime import date
 
 import click
 
@@ -44,7 +45,8 @@ def _pipeline(app: AppContext, budget: float) -> None:
             click.echo(f"pipeline: skipped, no daily bars of {sym}")
             return
         bars = daily_bars(con, sym, source=src)
-        first, latest = bars["session"].min(), bars["session"].max()
+        sessions: list[date] = bars["session"].to_list()
+        first, latest = sessions[0], sessions[-1]
         kind = "SYNTHETIC" if src == "synthetic" else "REAL"
         click.echo(
             f"\ndata: {sym} daily bars from '{src}' ({kind}), {bars.height} sessions "
