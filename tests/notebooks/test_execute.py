@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.notebooks.conftest import NOTEBOOKS, ROOT
+from tests.notebooks.conftest import NOTEBOOKS, REAL, ROOT
 
 CELL_TIMEOUT_S = 150
 TOTAL_BUDGET_S = 180.0
@@ -59,6 +59,11 @@ def test_notebook_executes(
     assert [_pngs(c) for c in plot_cells] == [1] * len(plot_cells)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    printed = "".join(
+        o.text for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream"
+    )
+    data_line = "real vendor bars present" if REAL.exists() else "SYNTHETIC market"
+    assert data_line in printed  # each notebook says which data its figures show
 
 
 def test_notebooks_run_in_under_three_minutes() -> None:

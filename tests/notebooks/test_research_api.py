@@ -31,9 +31,11 @@ def stand_in() -> Iterator[store.ResearchStore]:
 
 
 @pytest.fixture(scope="module")
-def data(stand_in: store.ResearchStore) -> forecasting.ResearchData:
-    torch.set_num_threads(1)
-    return forecasting.load_research_data(stand_in.con, small=True)
+def data(stand_in: store.ResearchStore) -> Iterator[forecasting.ResearchData]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the CI box has 2 shared cores
+    yield forecasting.load_research_data(stand_in.con, small=True)
+    torch.set_num_threads(before)
 
 
 def test_missing_store_falls_back_to_synthetic(stand_in: store.ResearchStore) -> None:
