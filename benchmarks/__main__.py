@@ -9,6 +9,7 @@ BENCHMARKS = {
     "ingest": "benchmarks.bench_ingest",
     "models": "benchmarks.bench_models",
     "backtest": "benchmarks.bench_backtest",
+    "pipeline": "benchmarks.bench_pipeline",
 }
 
 
