@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import click
 import duckdb
 
+from feeds.snapshot import publish_snapshot
 from feeds.store import StoreError, open_store
 from quant.config import QuantConfig
 
@@ -20,6 +21,11 @@ class AppContext:
             return open_store(self.config.store.path, read_only=read_only)
         except StoreError as exc:
             raise click.ClickException(str(exc)) from exc
+
+    def publish(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Publish the read-only snapshot readers use (API, notebooks) after a write."""
+        if str(self.config.store.path) != ":memory:":
+            publish_snapshot(con, self.config.store.path)
 
 
 pass_app = click.make_pass_decorator(AppContext)

@@ -33,7 +33,7 @@ def _print_report(r: IngestReport) -> None:
 def ingest_synthetic_default(app: AppContext) -> IngestReport:
     d = app.config.data
     with app.connect() as con:
-        return ingest_synthetic(
+        report = ingest_synthetic(
             con,
             start=date.fromisoformat(d.synthetic_start),
             end=date.fromisoformat(d.synthetic_end),
@@ -41,6 +41,9 @@ def ingest_synthetic_default(app: AppContext) -> IngestReport:
             minute_sessions=d.synthetic_minute_sessions,
             symbol=d.symbol,
         )
+        if report.status == "ingested":
+            app.publish(con)
+        return report
 
 
 def ingest_paths(
@@ -56,6 +59,7 @@ def ingest_paths(
             except (IngestError, KeyError) as exc:
                 failures += 1
                 click.echo(f"error      {exc}", err=True)
+        app.publish(con)
     return failures
 
 
@@ -198,6 +202,7 @@ def fetch_cmd(app: AppContext, adapter: str, symbol: str, start: datetime, end: 
             ) from exc
         except (IngestError, KeyError) as exc:
             raise click.ClickException(str(exc)) from exc
+        app.publish(con)
     _print_report(report)
 
 
