@@ -170,6 +170,7 @@ def register(group: click.Group) -> None:
                     out_dir=str(out_dir),
                     sweep=swept.table if swept else None,
                 )
+                app.publish(con)
                 click.echo(f"recorded run {run_id} in backtest_runs", err=True)
         except (BacktestInputError, NoDataError) as exc:
             raise click.ClickException(str(exc)) from exc
