@@ -221,8 +221,9 @@ async def forecast(request: Request, _: ForecastKey) -> ForecastResponse:
 def models(request: Request, _: ReadKey) -> ModelsOut:
     state = _state(request)
     view, model = state.view, state.model
-    champ = champion.champion(view.con)
-    recs = champion.versions(view.con)
+    cur = view.cursor() if view.con is not None else None  # own cursor: the poller shares con
+    champ = champion.champion(cur)
+    recs = champion.versions(cur)
     champ_id = champ.version_id if champ else None
     return ModelsOut(
         champion=champ_id,

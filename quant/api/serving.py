@@ -86,6 +86,7 @@ class SnapshotView:
     error: str | None = None
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of this snapshot for one thread (DuckDB connections are not shared)."""
         if self.con is None:
             raise FileNotFoundError(self.error or "no snapshot")
         return self.con.cursor()
@@ -178,11 +179,14 @@ class ServiceState:
                     self._raw_version = raw
                     changed = True
             try:
-                rec = champion.champion(self.view.con)
+                # A cursor of its own: request threads use the same snapshot connection, and
+                # one DuckDB connection must not run two queries at once.
+                cur = self.view.cursor() if self.view.con is not None else None
+                rec = champion.champion(cur)
                 if rec is None:
                     self.model_error = "no champion model registered"
                 elif self.model is None or rec.version_id != self.model.version:
-                    loaded = champion.load(self.view.con, str(self.models_dir))
+                    loaded = champion.load(cur, str(self.models_dir))
                     if loaded is not None:
                         self.model = serve_forecaster(*loaded)
                         self.model_error = None
