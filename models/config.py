@@ -88,7 +88,7 @@ class EvalSettings(_Frozen):
     warm_start: bool = Field(
         default=True, description="each retrain starts from the previous window's weights"
     )
-    warm_epochs: int = Field(default=8, ge=1, description="max epochs of a warm-started retrain")
+    warm_epochs: int = Field(default=3, ge=1, description="max epochs of a warm-started retrain")
     logistic_lags: int = Field(
         default=2, ge=1, description="daily tokens fed to logistic regression"
     )

@@ -32,11 +32,12 @@ class ProbabilityHead(nn.Module):
 
 
 def export_torchscript(model: nn.Module, example: Windows, path: str | Path) -> Path:
-    """Trace ``model`` (eval mode) on ``example`` windows and save it as TorchScript."""
-    wrapped = ProbabilityHead(copy.deepcopy(model).eval())
+    """Trace ``model`` (eval mode) on ``example`` windows, freeze and save it as TorchScript."""
+    wrapped = ProbabilityHead(copy.deepcopy(model)).eval()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes about data-dependent shapes (nonzero)
         traced = torch.jit.trace(wrapped, tensors(example), check_trace=False)
+        traced = torch.jit.freeze(traced)  # constants folded: about twice eager throughput
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     torch.jit.save(traced, str(p))

@@ -23,14 +23,13 @@ Intraday tokens (one per bar slot of the last K sessions on the cash-market grid
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import polars as pl
 
-from feeds.calendar import next_trading_day
+from feeds.calendar import all_trading_days
 from models.config import FeatureSpec
 
 DAILY_FEATURES = ("ret", "range", "close_pos", "volume_z", "amount_z", "realised_vol")
@@ -98,8 +97,10 @@ def daily_feature_table(daily: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
     if d.get_column("session").is_duplicated().any():
         raise FeatureError("daily bars hold duplicate sessions")
     _check_values(d, ("open", "high", "low", "close", "volume", "amount"), "daily bars")
-    sessions = d.get_column("session").to_list()
-    gap = [False] + [next_trading_day(a) != b for a, b in itertools.pairwise(sessions)]
+    # Position of each session in the XSHG calendar: a step of more than one is a gap.
+    cal = np.array(all_trading_days(), dtype="datetime64[D]")
+    pos = np.searchsorted(cal, d.get_column("session").to_numpy().astype("datetime64[D]"))
+    gap = np.concatenate([[False], np.diff(pos) > 1])
     ret = (pl.col("close") / pl.col("close").shift(1)).log()
     hl = pl.col("high") - pl.col("low")
 

@@ -19,15 +19,15 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import torch
 from torch import nn
 
 from feeds.calendar import session_close
 from feeds.schema import InstrumentKind
 from models.checkpoint import Checkpoint, load
 from models.config import FeatureSpec
-from models.factory import config_from_dict, config_to_dict
 from models.features import FeatureError, Windows, build_windows
+from models.lstm import LSTMConfig
+from models.multiscale import MultiScaleConfig
 from models.normalise import NormStats, apply_norm
 from models.train import predict
 
@@ -75,7 +75,10 @@ class Forecaster:
         return cls(ck.model(), ck.spec, ck.norm, ck.name, ck.meta)
 
     def checkpoint(self, **meta: Any) -> Checkpoint:
-        cfg = config_from_dict(config_to_dict(self.model.cfg))  # type: ignore[arg-type]
+        """This forecaster as a checkpoint (``meta`` is merged into its metadata)."""
+        cfg = self.model.cfg
+        if not isinstance(cfg, MultiScaleConfig | LSTMConfig):
+            raise TypeError(f"model {type(self.model).__name__} has no forecaster config")
         return Checkpoint(
             self.name, cfg, self.spec, self.norm, self.model.state_dict(), {**self.meta, **meta}
         )
@@ -102,11 +105,7 @@ class Forecaster:
         assert isinstance(t, date)
         d, i = visible(daily, intraday, t)
         w = self.windows(d, i, [t])
-        torch.set_grad_enabled(False)
-        try:
-            p, g = predict(self.model, w)
-        finally:
-            torch.set_grad_enabled(True)
+        p, g = predict(self.model, w)
         if not np.isfinite(p).all() or not ((p >= 0) & (p <= 1)).all():
             raise FeatureError(f"model produced a non-probability {p} for {t}")
         return Forecast(t, float(p[0]), float(g[0]), bool(w.has_intra[0]))

@@ -55,14 +55,17 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(d, 3 * d)
         self.proj = nn.Linear(d, d)
 
-    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor | None]:
         B, T, D = x.shape
         q, k, v = self.qkv(x).split(D, dim=2)
         q, k, v = (t.view(B, T, self.heads, D // self.heads).transpose(1, 2) for t in (q, k, v))
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(D // self.heads)  # [B, H, T, T]
-        # Masked keys get -inf; a row with no key at all (no intraday bars) gets a flat row
-        # instead of NaN, and the branch output is zeroed by the caller.
+        # Masked keys are excluded; a row with no key at all (no intraday bars) attends to every
+        # (zero) token instead of producing NaN, and the branch output is zeroed by the caller.
         key_ok = mask[:, None, None, :] | ~mask.any(dim=1)[:, None, None, None]
+        if not self.training:  # serving: fused kernel, the weights are only needed for the loss
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_ok)
+            return self.proj(y.transpose(1, 2).reshape(B, T, D)), None
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(D // self.heads)  # [B, H, T, T]
         att = att.masked_fill(~key_ok, float("-inf")).softmax(dim=-1)
         # No dropout on the weights themselves: it cost a fifth of a training step on CPU.
         y = (att @ v).transpose(1, 2).reshape(B, T, D)
@@ -86,7 +89,7 @@ class Branch(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor | None]:
         h = self.embed(x * mask[..., None].to(x.dtype)) + self.pos  # absent bars read as 0
         a, att = self.attn(self.ln1(h), mask)
         h = h + self.drop(a)
@@ -128,16 +131,18 @@ class MultiScaleForecaster(nn.Module):
     def forward(
         self, x_daily: Tensor, x_intra: Tensor, m_intra: Tensor, has_intra: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Returns the logit of P(up) [B], the gate g [B] and the attention concentration [B]."""
+        """Logit of P(up) [B], gate g [B], attention concentration [B] (0 outside training)."""
         long, _ = self.long(x_daily, torch.ones_like(x_daily[..., 0], dtype=torch.bool))
         # The short branch runs only on samples that have intraday bars (most of the daily
         # history has none); the others get a zero summary: the masked branch adds nothing.
         idx = has_intra.nonzero().squeeze(1)
         short_sub, att = self.short(x_intra.index_select(0, idx), m_intra.index_select(0, idx))
         short = torch.zeros_like(long).index_copy(0, idx, short_sub)
-        conc = torch.zeros_like(long[:, 0]).index_copy(
-            0, idx, attention_concentration(att, m_intra.index_select(0, idx))
-        )
+        conc = torch.zeros_like(long[:, 0])  # only computed in training, where the loss needs it
+        if att is not None:
+            conc = conc.index_copy(
+                0, idx, attention_concentration(att, m_intra.index_select(0, idx))
+            )
         avail = has_intra.to(long.dtype)
         g = torch.sigmoid(self.gate(torch.cat([short, long], dim=1))).squeeze(1)
         if self.cfg.mode == "daily_only":

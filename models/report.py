@@ -52,6 +52,7 @@ def score_models(pred: pl.DataFrame) -> dict[str, dict[str, Any]]:
                 float(intra.get_column("gate").mean()) if not intra.is_empty() else None  # type: ignore[arg-type]
             )
         rec["intraday_sessions"] = int(df.get_column("has_intra").sum())
+        rec["up_share"] = float(np.mean(p > 0.5))  # share of sessions called 'up'
         out[m] = rec
     return out
 
@@ -63,13 +64,18 @@ def int8_summary(int8: pl.DataFrame) -> dict[str, Any]:
     y = int8.get_column("label").to_numpy()
     a32 = float(np.mean((int8.get_column("p_fp32").to_numpy() > 0.5) == (y > 0)))
     a8 = float(np.mean((int8.get_column("p_int8").to_numpy() > 0.5) == (y > 0)))
-    diff = np.abs(int8.get_column("p_fp32").to_numpy() - int8.get_column("p_int8").to_numpy())
+    p32, p8 = int8.get_column("p_fp32").to_numpy(), int8.get_column("p_int8").to_numpy()
+    diff = np.abs(p32 - p8)
+    flipped = (p32 > 0.5) != (p8 > 0.5)
     return {
         "n": int(y.size),
         "accuracy_fp32": a32,
         "accuracy_int8": a8,
         "change_points": 100 * (a8 - a32),
         "max_abs_p_diff": float(diff.max()),
+        "mean_abs_p_diff": float(diff.mean()),
+        "flipped_calls": int(flipped.sum()),
+        "flips_now_right": int((flipped & ((p8 > 0.5) == (y > 0))).sum()),
         "claim_under_1_2_points_lost": bool(100 * (a32 - a8) < 1.2),
     }
 
@@ -157,7 +163,10 @@ def markdown(doc: dict[str, Any]) -> str:
         f"n = {i8.get('n')}; accuracy fp32 {100 * i8.get('accuracy_fp32', float('nan')):.2f}% "
         f"→ int8 {100 * i8.get('accuracy_int8', float('nan')):.2f}% "
         f"(change {i8.get('change_points', float('nan')):+.2f} points; max |ΔP| "
-        f"{i8.get('max_abs_p_diff', float('nan')):.2e}). Claim 'under 1.2 points lost': "
+        f"{i8.get('max_abs_p_diff', float('nan')):.2e}, "
+        f"mean {i8.get('mean_abs_p_diff', float('nan')):.2e}; "
+        f"{i8.get('flipped_calls')} calls flipped, {i8.get('flips_now_right')} of them now right). "
+        "Claim 'under 1.2 points lost': "
         f"{'holds' if i8.get('claim_under_1_2_points_lost') else 'does not hold'}.",
         "",
     ]

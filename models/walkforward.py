@@ -15,7 +15,6 @@ from datetime import date
 
 import numpy as np
 import polars as pl
-import torch
 from torch import Tensor
 
 from models.baselines import always_up, persistence
@@ -130,6 +129,7 @@ def walk_forward(
                     sub_y,
                     ts,
                     init_state=states.get(name) if warm else None,
+                    progress=progress,
                     max_epochs=min(ev.warm_epochs, max_epochs or ev.warm_epochs)
                     if warm
                     else max_epochs,
@@ -175,7 +175,6 @@ def walk_forward(
             block.size,
             time.perf_counter() - t_start,
         )
-    torch.set_grad_enabled(True)
     return WalkForwardResult(
         predictions=pl.concat(frames) if frames else pl.DataFrame(),
         int8=pl.concat(int8_frames) if int8_frames else pl.DataFrame(),

@@ -128,6 +128,8 @@ def register(group: click.Group) -> None:
         out.mkdir(parents=True, exist_ok=True)
         pred = res.predictions.sort("session", "model")
         pred.write_parquet(out / "predictions.parquet")
+        if not res.int8.is_empty():
+            res.int8.write_parquet(out / "int8_predictions.parquet")
         meta: dict[str, Any] = {
             "command": "quant " + shlex.join(sys.argv[1:]),
             "created_at": datetime.now().astimezone().isoformat(),

@@ -97,7 +97,12 @@ def test_real_intraday_windows_cover_the_ablation_span_and_ignore_roll_gaps(tmp_
     from feeds.ingest import ingest_file
 
     con = open_store(tmp_path / "real.duckdb")
-    for f in ("csi300_daily_wind_rlcsi300.csv", "if_main_5min_wondertrader_2014-2019.csv"):
+    files = (
+        "csi300_daily_wind_rlcsi300.csv",
+        "if_main_5min_wondertrader_2014-2019.csv",
+        "if_futures_1min_sina_expiryweeks.csv",
+    )
+    for f in files:
         ingest_file(con, REAL / f)
     daily, intra = load_daily(con, "000300.SH"), load_intraday(con, "IF.CFE", 5)
     con.close()
@@ -105,7 +110,9 @@ def test_real_intraday_windows_cover_the_ablation_span_and_ignore_roll_gaps(tmp_
     s = w.sessions.astype("datetime64[D]")
     span = (s >= np.datetime64("2015-01-01")) & (s <= np.datetime64("2019-10-31"))
     assert span.sum() > 1150 and w.has_intra[span].all()
-    assert not w.has_intra[s > np.datetime64("2019-10-31")].any()
+    # after 2019-10 only the 1-minute expiry weeks (resampled to 5 minutes) have intraday bars
+    late = w.has_intra[s > np.datetime64("2019-10-31")]
+    assert 150 < late.sum() < 0.2 * late.size
     # first bars read open -> close of the bar, so no roll or overnight gap shows as a move
     first_ret = w.x_intra[:, 0, INTRADAY_FEATURES.index("ret")]
     assert np.abs(first_ret[w.m_intra[:, 0]]).max() < 0.05
