@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -35,6 +36,10 @@ def _one_thread() -> Iterator[None]:
 
 def tiny_config(root: Path, **pipeline: Any) -> QuantConfig:
     """Small windows and model; fine-tune and first-fit budgets of about a second."""
+    return QuantConfig.model_validate(tiny_config_dict(root, **pipeline))
+
+
+def tiny_config_dict(root: Path, **pipeline: Any) -> dict[str, Any]:
     p: dict[str, Any] = {
         "reports_dir": str(root / "reports"),
         "report_window": 60,
@@ -45,23 +50,31 @@ def tiny_config(root: Path, **pipeline: Any) -> QuantConfig:
     }
     for k, v in pipeline.items():
         p[k] = {**p[k], **v} if isinstance(v, dict) else v
-    return QuantConfig.model_validate(
-        {
-            "store": {"path": str(root / "q.duckdb")},
-            "data": {
-                "synthetic_start": SYN_START.isoformat(),
-                "synthetic_end": SYN_END.isoformat(),
-                "synthetic_minute_sessions": 0,
-                "real_data_dir": str(root / "no-real-data"),
-            },
-            "forecast": {
-                "features": {"daily_window": 10, "zscore_window": 10, "vol_window": 10},
-                "model": {"d_model": 8, "short_heads": 2, "lstm_hidden": 8},
-                "train": {"max_epochs": 4, "patience": 2},
-            },
-            "pipeline": p,
-        }
-    )
+    return {
+        "store": {"path": str(root / "q.duckdb")},
+        "data": {
+            "synthetic_start": SYN_START.isoformat(),
+            "synthetic_end": SYN_END.isoformat(),
+            "synthetic_minute_sessions": 0,
+            "real_data_dir": str(root / "no-real-data"),
+        },
+        "forecast": {
+            "features": {"daily_window": 10, "zscore_window": 10, "vol_window": 10},
+            "model": {"d_model": 8, "short_heads": 2, "lstm_hidden": 8},
+            "train": {"max_epochs": 4, "patience": 2},
+        },
+        "pipeline": p,
+    }
+
+
+def to_toml(d: dict[str, Any], prefix: str = "") -> str:
+    """TOML for nested dicts of scalars (enough for the test configurations)."""
+    scalars = [f"{k} = {json.dumps(v)}" for k, v in d.items() if not isinstance(v, dict)]
+    out = ([f"[{prefix}]"] if prefix and scalars else []) + scalars
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.append(to_toml(v, f"{prefix}.{k}" if prefix else k))
+    return "\n".join(out)
 
 
 @pytest.fixture(scope="session")

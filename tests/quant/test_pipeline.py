@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
 from feeds.snapshot import open_snapshot
 from feeds.store import open_store
 from quant import gate, pipeline_steps, registry
+from quant.cli import cli
 from quant.config import QuantConfig
 from quant.gate import GateScore
 from quant.pipeline import get_run, models_dir, run_daily
 from quant.settings_pipeline import GateSettings
 from quant.signals import latest_signal, signals_between
-from tests.quant.conftest import LAST
+from tests.quant.conftest import LAST, tiny_config_dict, to_toml
 
 D1, D2 = date(2022, 12, 29), LAST
 
@@ -165,3 +168,35 @@ def test_gate_rule(ch: GateScore, champ: GateScore, promote: bool, why: str) -> 
 def test_gate_without_champion_promotes() -> None:
     d = gate.decide(GateScore(20, 0.7, 0.5), None, GateSettings())
     assert d.promote and d.reason == "no champion yet"
+
+
+def test_cli_run_daily_models_and_finetune(
+    make_env: Callable[..., QuantConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = make_env()
+    toml = tmp_path / "quant.toml"
+    toml.write_text(to_toml(tiny_config_dict(tmp_path)))
+    for key in [k for k in os.environ if k.startswith("QUANT")]:
+        monkeypatch.delenv(key)
+    db = str(cfg.store.path)
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["--db", db, "--config", str(toml), *args])
+
+    res = run("run-daily", "--date", D1.isoformat())
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("done: 000300.SH 2022-12-29: next session 2022-12-30")
+    listed = json.loads(run("models", "list", "--json").stdout)
+    assert [v["champion"] for v in listed] == [True]
+    first = listed[0]["version_id"]
+    assert "no previous champion" in run("models", "rollback").output
+    res = run("finetune", "--date", D2.isoformat(), "--budget", "1")
+    assert res.exit_code == 0, res.output
+    assert "challenger v" in res.stdout
+    listed = json.loads(run("models", "list", "--json").stdout)
+    second = listed[-1]["version_id"]
+    assert run("models", "promote", second).exit_code == 0
+    assert json.loads(run("models", "show").stdout)["version_id"] == second
+    assert run("models", "rollback").exit_code == 0
+    assert json.loads(run("models", "show").stdout)["version_id"] == first
+    assert run("run-daily", "--date", "2023-01-02").stdout.startswith("2023-01-02 is not")
