@@ -18,6 +18,7 @@ from functools import cached_property
 import duckdb
 import numpy as np
 import polars as pl
+import torch
 
 from feeds.read import daily_bars
 from models.config import ForecastConfig, TrainSettings
@@ -197,6 +198,7 @@ def train_scratch(
     t0 = time.perf_counter() if started is None else started
     raw = data.windows.take(train_idx)
     norm = fit_norm(raw)
+    torch.manual_seed(cfg.train.seed)  # the initial weights too, not only the batches
     model = build(model_config(name, cfg.features, cfg.model))
     t_fit = time.perf_counter()
     r = fit(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
@@ -16,6 +17,7 @@ from feeds.store import open_store
 from quant import gate, pipeline_steps, registry
 from quant.cli import cli
 from quant.config import QuantConfig
+from quant.finetune import load_market, train_scratch
 from quant.gate import GateScore
 from quant.pipeline import get_run, models_dir, run_daily
 from quant.settings_pipeline import GateSettings
@@ -200,3 +202,15 @@ def test_cli_run_daily_models_and_finetune(
     assert run("models", "rollback").exit_code == 0
     assert json.loads(run("models", "show").stdout)["version_id"] == first
     assert run("run-daily", "--date", "2023-01-02").stdout.startswith("2023-01-02 is not")
+
+
+def test_training_from_scratch_is_reproducible(make_env: Callable[..., QuantConfig]) -> None:
+    cfg = make_env()
+    con = open_store(cfg.store.path, read_only=True)
+    data = load_market(con, cfg.data.symbol, cfg.forecast, D1, intraday_symbol=None)
+    con.close()
+    idx = np.arange(200)
+    a, b = (train_scratch(data, idx, cfg.forecast, "fused", budget_s=60.0) for _ in range(2))
+    assert a.stopped != "budget"
+    for k, t in a.forecaster.model.state_dict().items():
+        assert t.equal(b.forecaster.model.state_dict()[k]), k
