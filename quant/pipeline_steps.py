@@ -105,7 +105,11 @@ def step_finetune(st: RunState) -> tuple[dict[str, Any], Writes]:
     started = time.perf_counter()
     p, fcfg = st.cfg.pipeline, st.cfg.forecast
     data = st.data()
-    repaired = registry.repair_champion(st.con, st.models_dir)
+    try:
+        repaired = registry.repair_champion(st.con, st.models_dir)
+    except registry.RegistryError as exc:  # no champion verifies: start again from scratch
+        log.error("%s; training a new first model", exc)
+        repaired = None
     n = len(data.windows)
     training: dict[str, list[date]]
     if repaired is None:
@@ -167,8 +171,11 @@ def step_gate(st: RunState) -> tuple[dict[str, Any], Writes]:
     cur = registry.champion(st.con)
     champ_score = None
     if cur is not None:
-        _, champ = registry.load_champion(st.con, st.models_dir)
-        champ_score = gate.score(champ, data, gidx)
+        try:
+            _, champ = registry.load_champion(st.con, st.models_dir)
+            champ_score = gate.score(champ, data, gidx)
+        except registry.RegistryError as exc:
+            log.error("no champion to compare with (%s): the challenger is promoted", exc)
     try:
         ch = registry.load_verified(ch_v, st.models_dir)
         decision = gate.decide(gate.score(ch, data, gidx), champ_score, st.cfg.pipeline.gate)

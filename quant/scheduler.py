@@ -79,6 +79,7 @@ class DailyRunner:
     catch_up_sessions: int = 20
     stop: threading.Event = field(default_factory=threading.Event)
     _busy: threading.Lock = field(default_factory=threading.Lock)
+    _pending: threading.Event = field(default_factory=threading.Event)
 
     def due_days(self) -> list[date]:
         """Trading days whose run time has passed and that follow the last completed run."""
@@ -102,19 +103,35 @@ class DailyRunner:
             self._busy.release()
 
     def catch_up(self) -> list[RunResult]:
-        """Run every due day in order; stop at the first failure (retried next time)."""
-        out: list[RunResult] = []
+        """Run every due day in order; stop at the first failure (retried next time).
+
+        A call while another catch-up runs returns at once, and the running one looks for due
+        days again when it finishes, so a firing during a long catch-up is not lost.
+        """
+        if not self._busy.acquire(blocking=False):
+            log.info("a pipeline is already running; its catch-up will pick up new due days")
+            self._pending.set()
+            return []
+        try:
+            out: list[RunResult] = []
+            while True:
+                self._pending.clear()
+                failed = self._run_due(out)
+                if failed or self.stop.is_set() or not self._pending.is_set():
+                    return out
+        finally:
+            self._busy.release()
+
+    def _run_due(self, out: list[RunResult]) -> bool:
         for d in self.due_days():
             if self.stop.is_set():
-                break
-            r = self.run(d)
-            if r is None:
-                break
+                return False
+            r = self.run_day(d)
             out.append(r)
             log.info("%s: %s %s", d, r.status, r.headline or r.error or "")
             if r.status not in ("done", "already_done", "skipped"):
-                break
-        return out
+                return True
+        return False
 
 
 _RUNNERS: dict[str, DailyRunner] = {}  # process-local: the one scheduler's runner, by job key

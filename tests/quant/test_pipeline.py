@@ -214,3 +214,20 @@ def test_training_from_scratch_is_reproducible(make_env: Callable[..., QuantConf
     assert a.stopped != "budget"
     for k, t in a.forecaster.model.state_dict().items():
         assert t.equal(b.forecaster.model.state_dict()[k]), k
+
+
+def test_no_verifiable_champion_trains_a_new_first_model(
+    make_env: Callable[..., QuantConfig],
+) -> None:
+    cfg = make_env()
+    con = open_store(cfg.store.path)
+    assert run_daily(con, cfg, D1).status == "done"
+    lost = registry.champion(con)
+    assert lost is not None
+    (models_dir(cfg) / lost.path).unlink()
+    r = run_daily(con, cfg, D2)
+    assert r.status == "done", r.error
+    assert r.steps["finetune"]["detail"]["kind"] == "initial"
+    champ = registry.champion(con)
+    assert champ is not None and champ.version_id == r.steps["finetune"]["detail"]["challenger"]
+    con.close()

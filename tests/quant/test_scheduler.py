@@ -132,7 +132,7 @@ def test_catch_up_stops_at_a_failure_and_retries_it_next_time() -> None:
 
 def test_never_runs_two_pipelines_at_once() -> None:
     started, release = threading.Event(), threading.Event()
-    active, peak = [0], [0]
+    active, peak, done = [0], [0], []
 
     def run_day(d: date) -> RunResult:
         active[0] += 1
@@ -140,16 +140,21 @@ def test_never_runs_two_pipelines_at_once() -> None:
         started.set()
         release.wait(5)
         active[0] -= 1
+        done.append(d)
         return RunResult(d, "000300.SH", "done")
 
-    r = DailyRunner(TRIGGER, run_day, lambda: None, now=Clock(sh(2024, 10, 9, 16, 0)))
+    clock = Clock(sh(2024, 10, 9, 16, 0))
+    r = DailyRunner(TRIGGER, run_day, lambda: max(done, default=None), now=clock)
     t = threading.Thread(target=r.catch_up)
     t.start()
     assert started.wait(5)
-    assert r.run(date(2024, 10, 9)) is None  # a second trigger while one runs is refused
+    assert r.run(date(2024, 10, 9)) is None  # a second pipeline while one runs is refused
+    clock.t = sh(2024, 10, 10, 15, 30)  # the next firing arrives while 9 Oct still runs
+    assert r.catch_up() == []  # ... returns at once
     release.set()
     t.join(5)
-    assert peak[0] == 1
+    assert not t.is_alive() and peak[0] == 1
+    assert done == [date(2024, 10, 9), date(2024, 10, 10)]  # ... and is not lost
 
 
 def test_job_is_persistent_coalesced_single_instance(tmp_path: Path) -> None:
