@@ -77,8 +77,13 @@ async def _exchange(
 
 
 async def _client(
-    port: int, requests: list[bytes], stop_at: float, warm_until: float, lat: list[float],
-    errors: list[int], offset: int,
+    port: int,
+    requests: list[bytes],
+    stop_at: float,
+    warm_until: float,
+    lat: list[float],
+    errors: list[int],
+    offset: int,
 ) -> None:
     reader, writer = await asyncio.open_connection(HOST, port)
     i = offset
@@ -98,17 +103,16 @@ async def _client(
         writer.close()
 
 
-async def _load(port: int, requests: list[bytes], clients: int, seconds: float) -> tuple[list[float], list[int], float]:
+async def _load(
+    port: int, requests: list[bytes], clients: int, seconds: float
+) -> tuple[list[float], list[int], float]:
     lat: list[float] = []
     errors: list[int] = []
     start = time.perf_counter()
     warm_until = start + min(1.0, seconds / 3)
     stop_at = warm_until + seconds
     await asyncio.gather(
-        *(
-            _client(port, requests, stop_at, warm_until, lat, errors, k * 7)
-            for k in range(clients)
-        )
+        *(_client(port, requests, stop_at, warm_until, lat, errors, k * 7) for k in range(clients))
     )
     return lat, errors, seconds
 
@@ -125,9 +129,23 @@ def _metrics(port: int) -> tuple[float, float]:
 def _server(store: Path, max_batch: int, max_wait_ms: float) -> Iterator[int]:
     port = _free_port()
     cmd = [
-        "nice", "-n", str(NICE), sys.executable, "-c", "from quant.cli import main; main()",
-        "--db", str(store), "serve", "--host", HOST, "--port", str(port),
-        "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms),
+        "nice",
+        "-n",
+        str(NICE),
+        sys.executable,
+        "-c",
+        "from quant.cli import main; main()",
+        "--db",
+        str(store),
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--max-batch",
+        str(max_batch),
+        "--max-wait-ms",
+        str(max_wait_ms),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -155,16 +173,23 @@ def _server(store: Path, max_batch: int, max_wait_ms: float) -> Iterator[int]:
             proc.wait()
 
 
-def _run(port: int, route: str, mode: str, reqs: list[bytes], clients: int, seconds: float) -> Result:
+def _run(
+    port: int, route: str, mode: str, reqs: list[bytes], clients: int, seconds: float
+) -> Result:
     s0, c0 = _metrics(port)
     lat, errors, dur = asyncio.run(_load(port, reqs, clients, seconds))
     s1, c1 = _metrics(port)
     a = np.array(lat) * 1e3
     return Result(
-        route, mode, clients, len(lat), dur,
+        route,
+        mode,
+        clients,
+        len(lat),
+        dur,
         float(np.percentile(a, 50)) if a.size else float("nan"),
         float(np.percentile(a, 99)) if a.size else float("nan"),
-        len(errors), (s1 - s0) / (c1 - c0) if c1 > c0 else None,
+        len(errors),
+        (s1 - s0) / (c1 - c0) if c1 > c0 else None,
     )
 
 
@@ -182,14 +207,21 @@ def table(results: list[Result]) -> str:
     by = {(r.route, r.mode, r.clients): r for r in results}
     rows.append("")
     for c in sorted({r.clients for r in results}):
-        b, u = by.get(("POST /v1/forecast", "batched", c)), by.get(("POST /v1/forecast", "unbatched", c))
+        b, u = (
+            by.get(("POST /v1/forecast", "batched", c)),
+            by.get(("POST /v1/forecast", "unbatched", c)),
+        )
         if b and u:
-            rows.append(f"forecast throughput batched / unbatched at {c:>2} clients: {b.rps / u.rps:.2f}x")
+            rows.append(
+                f"forecast throughput batched / unbatched at {c:>2} clients: {b.rps / u.rps:.2f}x"
+            )
     return "\n".join(rows)
 
 
 def main(argv: list[str]) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell")
     ap.add_argument("--clients", default="1,8,64")
     ap.add_argument("--max-wait-ms", type=float, default=3.0)
@@ -204,12 +236,16 @@ def main(argv: list[str]) -> None:
         from quant.api.keys import KeyStore, keys_path
 
         t0 = time.perf_counter()
-        demo = build_demo(root) if not (root / "quant.duckdb.snapshot").exists() and not (root / "quant.snapshot.duckdb").exists() else None
+        demo = (
+            build_demo(root)
+            if not (root / "quant.duckdb.snapshot").exists()
+            and not (root / "quant.snapshot.duckdb").exists()
+            else None
+        )
         if demo is None:
             from feeds.snapshot import open_snapshot
             from models.inputs import load_daily
             from quant.api.demo import SYMBOL
-            import polars as pl
 
             con = open_snapshot(root / "quant.duckdb")
             daily = load_daily(con, SYMBOL)
@@ -245,9 +281,11 @@ def main(argv: list[str]) -> None:
                         )
                         print(table(results[-1:]).splitlines()[1], flush=True)
         print()
-        print(f"forecast body: 45 daily bars{' + 240 1-minute bars' if args.intraday else ''}; "
-              f"{args.seconds:.0f} s per cell after warm-up; max wait {args.max_wait_ms} ms; "
-              f"{os.cpu_count()} CPUs shared by server and client")
+        print(
+            f"forecast body: 45 daily bars{' + 240 1-minute bars' if args.intraday else ''}; "
+            f"{args.seconds:.0f} s per cell after warm-up; max wait {args.max_wait_ms} ms; "
+            f"{os.cpu_count()} CPUs shared by server and client"
+        )
         print(table(results))
 
 

@@ -10,9 +10,9 @@ falls back to the reference path if they ever differ (tests/api/test_features.py
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from models.config import FeatureSpec
 from models.features import DAILY_FEATURES, INTRADAY_FEATURES, slots_per_session
@@ -32,10 +32,24 @@ class Sample:
         return bool(self.m_intra.any())
 
 
+@lru_cache(maxsize=64)
+def _window_index(w: int, rows: int) -> np.ndarray:
+    """[rows, w] indices of the trailing windows of length ``w`` in an array of rows + w - 1."""
+    return np.arange(rows)[:, None] + np.arange(w)[None, :]
+
+
+def _rolling(x: np.ndarray, w: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (ddof 1) of the windows ending at the last ``rows`` entries."""
+    a = x[-(rows + w - 1) :][_window_index(w, rows)]
+    mean = a.sum(axis=1) / w
+    dev = a - mean[:, None]
+    return mean, np.sqrt((dev * dev).sum(axis=1) / (w - 1))
+
+
 def _zscore(x: np.ndarray, w: int, rows: int) -> np.ndarray:
     """Rolling z-score (window ``w``, ddof 1) of the last ``rows`` entries of ``x``."""
-    win = sliding_window_view(x[-(rows + w - 1) :], w)
-    return (win[:, -1] - win.mean(axis=1)) / (win.std(axis=1, ddof=1) + 1e-6)
+    mean, std = _rolling(x, w, rows)
+    return (x[-rows:] - mean) / (std + 1e-6)
 
 
 def daily_window(d: DailyArrays, spec: FeatureSpec) -> np.ndarray:
@@ -43,21 +57,20 @@ def daily_window(d: DailyArrays, spec: FeatureSpec) -> np.ndarray:
     L = spec.daily_window
     c, h, lo = d.close[-spec.warmup :], d.high[-spec.warmup :], d.low[-spec.warmup :]
     ret = np.log(c[1:] / c[:-1])
-    hl = h - lo
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pos = np.where(hl > 0, (c - lo) / hl, 0.5)
-    vol = sliding_window_view(ret[-(L + spec.vol_window - 1) :], spec.vol_window).std(
-        axis=1, ddof=1
-    )
+    hl = h[-L:] - lo[-L:]
+    pos = (c[-L:] - lo[-L:]) / np.where(hl > 0, hl, 1.0)
+    out = np.empty((L, len(DAILY_FEATURES)), dtype=np.float64)
     cols = {
         "ret": ret[-L:],
-        "range": np.log(h / lo)[-L:],
-        "close_pos": pos[-L:],
-        "volume_z": _zscore(np.log1p(d.volume), spec.zscore_window, L),
-        "amount_z": _zscore(np.log1p(d.amount), spec.zscore_window, L),
-        "realised_vol": vol,
+        "range": np.log(h[-L:] / lo[-L:]),
+        "close_pos": np.where(hl > 0, pos, 0.5),
+        "volume_z": _zscore(np.log1p(d.volume[-spec.warmup :]), spec.zscore_window, L),
+        "amount_z": _zscore(np.log1p(d.amount[-spec.warmup :]), spec.zscore_window, L),
+        "realised_vol": _rolling(ret, spec.vol_window, L)[1],
     }
-    return np.stack([cols[f] for f in DAILY_FEATURES], axis=1).astype(np.float32)
+    for j, f in enumerate(DAILY_FEATURES):
+        out[:, j] = cols[f]
+    return out.astype(np.float32)
 
 
 def _resample(m: MinuteArrays, minutes: int) -> MinuteArrays:

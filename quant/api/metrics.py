@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -57,8 +58,21 @@ class Metrics:
             "quant_api_snapshot_info", "snapshot version read (1)", ["version"], registry=r
         )
         self.reloads = Counter("quant_api_model_reloads", "champion switches", registry=r)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._model_label: str | None = None
         self._snapshot_label: str | None = None
+
+    def count(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One answered request (label children cached: ``labels()`` is slow per call)."""
+        key = (route, method, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+        child[0].inc()
+        child[1].observe(seconds)
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)

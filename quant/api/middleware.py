@@ -8,8 +8,8 @@ the app; a larger body is answered 413 before any parsing.
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,7 +48,7 @@ class ServiceMiddleware:
             await self.app(scope, receive, send)
             return
         t0 = time.perf_counter()
-        rid = uuid.uuid4().hex[:16]
+        rid = os.urandom(8).hex()
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = rid
         status = [500]
@@ -113,8 +113,7 @@ class ServiceMiddleware:
         route_obj = scope.get("route")
         route = getattr(route_obj, "path", None) or "unmatched"
         method = scope["method"]
-        self.metrics.requests.labels(route, method, str(status)).inc()
-        self.metrics.latency.labels(route, method).observe(seconds)
+        self.metrics.count(route, method, status, seconds)
         if route.startswith(AUDITED):
             self.audit.record(
                 request_id=state["request_id"],

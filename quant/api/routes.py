@@ -148,7 +148,7 @@ def signal_range(
         }
     },
 )
-async def forecast(request: Request, _: ForecastKey) -> ForecastResponse:
+async def forecast(request: Request, _: ForecastKey) -> Response:
     state = _state(request)
     settings = request.app.state.settings
     batcher: Batcher[ServedModel] = request.app.state.batcher
@@ -195,7 +195,7 @@ async def forecast(request: Request, _: ForecastKey) -> ForecastResponse:
             ) from None
     p, _gate = await pending
     t = d.sessions[-1]
-    return ForecastResponse(
+    answer = ForecastResponse(
         request_id=request.state.request_id,
         symbol=body.symbol,
         decision_session=t,
@@ -209,6 +209,8 @@ async def forecast(request: Request, _: ForecastKey) -> ForecastResponse:
         last_bar_ts=last_bar_ts(d, m),
         generated_at=datetime.now(UTC),
     )
+    # Serialised once by pydantic (the declared response_model documents it).
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.get(
