@@ -343,11 +343,13 @@ def repair_champion(
 
 
 def rollback(con: duckdb.DuckDBPyConnection, reason: str) -> ModelVersion:
-    """Make the champion's predecessor champion again (``RegistryError`` if there is none)."""
+    """Make the most recent champion other than the current one champion again
+    (``RegistryError`` if there is none)."""
     hist = champion_history(con)
-    if not hist or hist[0]["previous_id"] is None:
+    others = [h["version_id"] for h in hist[1:] if h["version_id"] != hist[0]["version_id"]]
+    if not others:
         raise RegistryError("no previous champion to roll back to")
-    target = hist[0]["previous_id"]
+    target = others[0]
     with transaction(con):
         set_champion(con, target, action="rollback", reason=reason)
     return get_version(con, target)

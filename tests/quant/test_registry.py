@@ -100,7 +100,13 @@ def test_rollback_and_promote_move_the_pointer(
     assert registry.rollback(con, "b misbehaves").version_id == a.version_id
     assert registry.champion(con) == a
     assert registry.promote(con, b.version_id, "b fixed").version_id == b.version_id
+    registry.promote(con, b.version_id, "again")  # promoting the champion changes nothing ...
+    assert registry.rollback(con, "undo").version_id == a.version_id  # ... for a rollback
+    registry.promote(con, b.version_id, "b fixed")
     assert [h["action"] for h in registry.champion_history(con)] == [
+        "promote",
+        "rollback",
+        "promote",
         "promote",
         "rollback",
         "promote",
