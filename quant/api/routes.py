@@ -126,7 +126,10 @@ def signal_range(
         symbol=symbol,
         start=start,
         end=end,
-        signals=[SignalOut.model_validate(s.as_dict()) for s in sigs],
+        signals=[
+            SignalOut.model_validate({**s.as_dict(), "snapshot_version": view.version})
+            for s in sigs
+        ],
         snapshot_version=view.version,
     )
 

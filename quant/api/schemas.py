@@ -122,6 +122,7 @@ class SignalOut(BaseModel):
     model_version: str
     last_bar_ts: datetime = Field(description="end of the last bar the model saw (UTC)")
     generated_at: datetime
+    snapshot_version: str | None = Field(None, description="the published snapshot read")
 
 
 class SignalList(BaseModel):

@@ -9,7 +9,6 @@ changes what an in-flight request uses; the old objects go away with their last 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 import threading
@@ -93,9 +92,14 @@ class SnapshotView:
 
 
 def signal_json(sig: Signal, snapshot: str | None) -> bytes:
-    return json.dumps(
-        {**sig.as_dict(), "snapshot_version": snapshot}, separators=(",", ":")
-    ).encode()
+    """The /latest body of ``sig`` (rendered once per snapshot)."""
+    from quant.api.schemas import SignalOut
+
+    return (
+        SignalOut.model_validate({**sig.as_dict(), "snapshot_version": snapshot})
+        .model_dump_json()
+        .encode()
+    )
 
 
 _opened = itertools.count()

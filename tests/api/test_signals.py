@@ -39,7 +39,7 @@ def test_latest_is_the_newest_version_of_the_newest_session(
         "symbol", "session", "p_up", "direction", "confidence", "model_version",
         "last_bar_ts", "generated_at", "decision_session", "snapshot_version",
     }  # fmt: skip
-    assert sig["last_bar_ts"].endswith("+00:00")
+    assert sig["last_bar_ts"].endswith("Z")
     assert r.headers["x-request-id"]
 
 
