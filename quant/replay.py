@@ -273,7 +273,7 @@ def _document(
         "budget_overshoot_max_s": max(over) if over else None,
         "budget_overshoot_median_s": round(statistics.median(over), 3) if over else None,
         "sessions_per_minute": round(60 * len(runs) / loop_s, 2) if loop_s else None,
-        "finetune_samples_per_s_median": statistics.median(rate) if rate else None,
+        "finetune_samples_per_s_median": round(statistics.median(rate), 1) if rate else None,
         "pipeline_s_per_day_excl_finetune_median": round(statistics.median(other), 3)
         if other
         else None,
