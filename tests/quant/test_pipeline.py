@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -12,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
-from feeds.snapshot import open_snapshot
+from feeds.snapshot import open_snapshot, snapshot_path
 from feeds.store import open_store
 from quant import gate, pipeline_steps, registry
 from quant.cli import cli
@@ -49,10 +52,54 @@ def test_daily_run_end_to_end_then_idempotent(make_env: Callable[..., QuantConfi
     assert len(signals_between(con, cfg.data.symbol, all_versions=True)) == 1
     run = get_run(con, cfg.data.symbol, D1)
     assert run is not None and (run["status"], run["attempts"]) == ("done", 1)
+    # While this process holds the store for writing, another process cannot open it, but it
+    # reads the published snapshot: the signal and the champion of the run.
+    blocked = _read_in_other_process(path, "SELECT 1")
+    assert blocked.returncode != 0 and "lock" in blocked.stderr.lower()
+    seen = _read_in_other_process(
+        snapshot_path(path), "SELECT model_version FROM signals ORDER BY session DESC LIMIT 1"
+    )
+    assert seen.returncode == 0 and seen.stdout.strip() == champ.version_id
     con.close()
-    snap = open_snapshot(path)  # readers see the run through the published snapshot
+    snap = open_snapshot(path)
     assert registry.champion(snap) == champ
     snap.close()
+
+
+def _read_in_other_process(db: Path, sql: str) -> subprocess.CompletedProcess[str]:
+    code = (
+        "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+        "print(c.execute(sys.argv[2]).fetchall()[0][0])"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, str(db), sql], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_stop_request_ends_the_run_at_a_step_boundary(
+    make_env: Callable[..., QuantConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = make_env()
+    con = open_store(cfg.store.path)
+    stop = threading.Event()
+    real = pipeline_steps.STEPS["finetune"]
+
+    def finetune_then_sigterm(st: pipeline_steps.RunState) -> object:
+        out = real(st)
+        stop.set()  # what the scheduler's SIGTERM handler does, mid-step
+        return out
+
+    monkeypatch.setitem(pipeline_steps.STEPS, "finetune", finetune_then_sigterm)
+    r = run_daily(con, cfg, D1, stop=stop)
+    assert r.status == "stopped"
+    assert [k for k, s in r.steps.items() if s["status"] == "done"] == ["ingest", "finetune"]
+    run = get_run(con, cfg.data.symbol, D1)
+    assert run is not None and run["status"] == "running"  # not done, resumable
+    assert len(registry.list_versions(con)) == 1  # the step finished whole
+    monkeypatch.undo()
+    assert run_daily(con, cfg, D1).status == "done"
+    assert len(registry.list_versions(con)) == 1  # resumed at the gate
+    con.close()
 
 
 def test_second_day_finetunes_from_champion_and_records_what_it_saw(
