@@ -55,21 +55,23 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(d, 3 * d)
         self.proj = nn.Linear(d, d)
 
-    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         B, T, D = x.shape
         q, k, v = self.qkv(x).split(D, dim=2)
         q, k, v = (t.view(B, T, self.heads, D // self.heads).transpose(1, 2) for t in (q, k, v))
-        # Masked keys are excluded; a row with no key at all (no intraday bars) attends to every
-        # (zero) token instead of producing NaN, and the branch output is zeroed by the caller.
+        # Masked keys get -inf; a row with no key at all (no intraday bars) gets a flat row
+        # instead of NaN, and the branch output is zeroed by the caller.
         key_ok = mask[:, None, None, :] | ~mask.any(dim=1)[:, None, None, None]
-        if not self.training:  # serving: fused kernel, the weights are only needed for the loss
+        if not self.training and not self._forward_hooks:
+            # Serving: the fused kernel, 2-3x the batch throughput on CPU.  The weights are
+            # materialised only for the loss (training) or for an observer (a forward hook).
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_ok)
-            return self.proj(y.transpose(1, 2).reshape(B, T, D)), None
+            return self.proj(y.transpose(1, 2).reshape(B, T, D)), y.new_zeros(0)
         att = (q @ k.transpose(-2, -1)) / math.sqrt(D // self.heads)  # [B, H, T, T]
         att = att.masked_fill(~key_ok, float("-inf")).softmax(dim=-1)
         # No dropout on the weights themselves: it cost a fifth of a training step on CPU.
         y = (att @ v).transpose(1, 2).reshape(B, T, D)
-        return self.proj(y), att
+        return self.proj(y), att  # the weights: for the loss and for inspection (research hooks)
 
 
 class Branch(nn.Module):
@@ -89,7 +91,7 @@ class Branch(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         h = self.embed(x * mask[..., None].to(x.dtype)) + self.pos  # absent bars read as 0
         a, att = self.attn(self.ln1(h), mask)
         h = h + self.drop(a)
@@ -139,7 +141,7 @@ class MultiScaleForecaster(nn.Module):
         short_sub, att = self.short(x_intra.index_select(0, idx), m_intra.index_select(0, idx))
         short = torch.zeros_like(long).index_copy(0, idx, short_sub)
         conc = torch.zeros_like(long[:, 0])  # only computed in training, where the loss needs it
-        if att is not None:
+        if self.training:
             conc = conc.index_copy(
                 0, idx, attention_concentration(att, m_intra.index_select(0, idx))
             )

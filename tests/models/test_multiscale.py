@@ -80,3 +80,19 @@ def test_constraint_strength_comes_from_the_config_and_unconstrained_has_none() 
         MultiScaleConfig(**{**constrained.cfg.__dict__, "gate_penalty": 1.0})
     )
     assert stronger.penalty(g, c, hi) > constrained.penalty(g, c, hi)
+
+
+def test_serving_kernel_equals_the_explicit_weights_path_and_hooks_see_weights() -> None:
+    m = _model()
+    xd, xi, mi, hi = _batch()
+    seen: list[torch.Tensor] = []
+    with torch.no_grad():
+        fast = m(xd, xi, mi, hi)[0]  # fused scaled_dot_product_attention
+        h = m.short.attn.register_forward_hook(lambda _m, _a, out: seen.append(out[1]))
+        try:
+            explicit = m(xd, xi, mi, hi)[0]  # an observer: weights are materialised
+        finally:
+            h.remove()
+    assert torch.allclose(fast, explicit, atol=1e-6)
+    assert seen[0].shape == (int(hi.sum()), m.short.attn.heads, 48, 48)
+    assert torch.allclose(seen[0].sum(-1), torch.ones(()))
