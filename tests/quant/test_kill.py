@@ -39,9 +39,10 @@ if mode == "finetune":  # killed 0.3 s into training
 
     real_fit = target.fit
 
-    def fit(*a, **k):
+    def fit(model, train, labels, settings, **k):  # would train for 30 s: dies at 0.3 s
+        endless = settings.model_copy(update={"patience": 10**6, "max_epochs": 10**6})
         threading.Timer(0.3, die).start()
-        return real_fit(*a, **{**k, "budget_s": 30.0})
+        return real_fit(model, train, labels, endless, **{**k, "budget_s": 30.0})
 
     target.fit = fit
 elif mode == "promotion":  # killed after the champion row is written, before the commit
