@@ -45,6 +45,7 @@ class Result:
     p99_ms: float
     errors: int
     avg_batch: float | None
+    forward_ms: float | None  # mean duration of one forward pass
 
     @property
     def rps(self) -> float:
@@ -117,12 +118,21 @@ async def _load(
     return lat, errors, seconds
 
 
-def _metrics(port: int) -> tuple[float, float]:
+def _metrics(port: int) -> tuple[float, float, float]:
+    """Samples, forward passes and forward seconds so far (from the server's /metrics)."""
     import httpx
 
     text = httpx.get(f"http://{HOST}:{port}/metrics", timeout=10).text
-    get = lambda name: float(re.search(rf"^{name} (\S+)$", text, re.M).group(1))  # type: ignore[union-attr]  # noqa: E731
-    return get("quant_api_batch_size_sum"), get("quant_api_batch_size_count")
+
+    def get(name: str) -> float:
+        m = re.search(rf"^{name} (\S+)$", text, re.M)
+        return float(m.group(1)) if m else 0.0
+
+    return (
+        get("quant_api_batch_size_sum"),
+        get("quant_api_batch_size_count"),
+        get("quant_api_forward_seconds_sum"),
+    )
 
 
 @contextmanager
@@ -176,9 +186,9 @@ def _server(store: Path, max_batch: int, max_wait_ms: float) -> Iterator[int]:
 def _run(
     port: int, route: str, mode: str, reqs: list[bytes], clients: int, seconds: float
 ) -> Result:
-    s0, c0 = _metrics(port)
+    s0, c0, f0 = _metrics(port)
     lat, errors, dur = asyncio.run(_load(port, reqs, clients, seconds))
-    s1, c1 = _metrics(port)
+    s1, c1, f1 = _metrics(port)
     a = np.array(lat) * 1e3
     return Result(
         route,
@@ -190,19 +200,21 @@ def _run(
         float(np.percentile(a, 99)) if a.size else float("nan"),
         len(errors),
         (s1 - s0) / (c1 - c0) if c1 > c0 else None,
+        (f1 - f0) / (c1 - c0) * 1e3 if c1 > c0 else None,
     )
 
 
 def table(results: list[Result]) -> str:
     rows = [
         f"{'route':<30} {'mode':<10} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'errors':>6} {'avg batch':>9}"
+        f"{'errors':>6} {'avg batch':>9} {'fwd ms':>7}"
     ]
     for r in results:
         ab = f"{r.avg_batch:.1f}" if r.avg_batch is not None else "-"
+        fw = f"{r.forward_ms:.2f}" if r.forward_ms is not None else "-"
         rows.append(
             f"{r.route:<30} {r.mode:<10} {r.clients:>7} {r.rps:>8.0f} {r.p50_ms:>8.1f} "
-            f"{r.p99_ms:>8.1f} {r.errors:>6} {ab:>9}"
+            f"{r.p99_ms:>8.1f} {r.errors:>6} {ab:>9} {fw:>7}"
         )
     by = {(r.route, r.mode, r.clients): r for r in results}
     rows.append("")
@@ -236,13 +248,7 @@ def main(argv: list[str]) -> None:
         from quant.api.keys import KeyStore, keys_path
 
         t0 = time.perf_counter()
-        demo = (
-            build_demo(root)
-            if not (root / "quant.duckdb.snapshot").exists()
-            and not (root / "quant.snapshot.duckdb").exists()
-            else None
-        )
-        if demo is None:
+        if (root / "quant.snapshot.duckdb").exists():  # --dir of an earlier run: reuse it
             from feeds.snapshot import open_snapshot
             from models.inputs import load_daily
             from quant.api.demo import SYMBOL
@@ -252,6 +258,7 @@ def main(argv: list[str]) -> None:
             minute = con.execute("SELECT * FROM bars_intraday WHERE frequency = '1m'").pl()
             con.close()
         else:
+            demo = build_demo(root)
             daily, minute = demo.daily, demo.minute
         print(f"demo deployment ready in {time.perf_counter() - t0:.1f} s ({root})")
         ks = KeyStore(keys_path(root / "quant.duckdb"))

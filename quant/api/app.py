@@ -122,6 +122,7 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
         max_batch=settings.max_batch,
         max_wait_s=settings.max_wait_ms / 1e3,
         queue_size=settings.queue_size,
+        thread_init=lambda: torch.set_num_threads(settings.torch_threads),
     )
     metrics = Metrics(lambda: batcher.depth)
     batcher._on_batch = metrics.observe_batch

@@ -54,13 +54,18 @@ class Batcher(Generic[M]):
         max_wait_s: float = 0.003,
         queue_size: int = 512,
         on_batch: Observer | None = None,
+        thread_init: Callable[[], None] | None = None,
     ) -> None:
         self._runner = runner
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._queue: asyncio.Queue[_Job[M]] = asyncio.Queue(maxsize=queue_size)
         self._on_batch = on_batch
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        # thread_init runs on the inference thread itself: per-thread settings such as torch's
+        # OpenMP thread count must be made there, not on the thread that built the batcher.
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="inference", initializer=thread_init
+        )
         self._task: asyncio.Task[None] | None = None
         self.forward_passes = 0
         self.samples = 0
