@@ -333,13 +333,16 @@ def headline(st: RunState) -> str:
     parts.append("gate " + ("promoted the challenger;" if g.get("promoted") else "kept champion;"))
     if b.get("n_sessions"):
         verdict = "beats" if b["beat_baselines"] else "does not beat"
+        mc = b["mcnemar_p_values"]
+        sig = "significantly" if max(mc.values()) < 0.05 else "not significantly"
         parts.append(
             f"directional accuracy {100 * b['accuracy']:.1f}% "
             f"[95% Wilson {100 * b['ci_low']:.1f}-{100 * b['ci_high']:.1f}] over "
             f"{b['n_sessions']} sessions ({b['basis']}, "
             f"{b['first_session']}..{b['last_session']}); "
             f"{verdict} the baselines (persistence {100 * b['baselines']['persistence']:.1f}%, "
-            f"always-up {100 * b['baselines']['always_up']:.1f}%)"
+            f"always-up {100 * b['baselines']['always_up']:.1f}%), {sig} "
+            f"(McNemar p {mc['persistence']:.2f} and {mc['always_up']:.2f})"
         )
     return " ".join(parts)
 

@@ -19,7 +19,7 @@ from quant import registry
 from quant.cli._context import AppContext, pass_app
 from quant.cli.data import _print_report, _stats_table, ingest_paths, ingest_synthetic_default
 from quant.lock import LockHeldError, StoreLock
-from quant.pipeline import ensure_tables, run_daily
+from quant.pipeline import ensure_tables, get_run, run_daily
 
 
 def _ingest(app: AppContext, no_real: bool) -> None:
@@ -62,7 +62,10 @@ def _pipeline(app: AppContext, budget: float) -> None:
             )
             return
         ensure_tables(con)
-        if registry.champion(con) is None:
+        prior = get_run(con, sym, latest)
+        if prior is not None and prior["status"] == "done":
+            click.echo(f"the pipeline for {latest} already ran; its report:")
+        elif registry.champion(con) is None:
             click.echo(
                 f"registry empty: training a first model from scratch (budget "
                 f"{p.initial.budget_s:.0f}s; the newest {p.initial.holdout_sessions} labelled "
