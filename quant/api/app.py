@@ -116,7 +116,9 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
     store = Path(config.store.path)
     models_dir = config.pipeline.models_dir or store.parent / "models"  # as the pipeline
     key_store = keys or KeyStore(keys_path(store))
-    state = ServiceState(store, models_dir, frozenset({config.data.symbol}))
+    state = ServiceState(
+        store, models_dir, frozenset({config.data.symbol}), torchscript=settings.torchscript
+    )
     batcher: Batcher[ServedModel] = Batcher(
         run_forward,
         max_batch=settings.max_batch,

@@ -8,12 +8,15 @@ changes what an in-flight request uses; the old objects go away with their last 
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -22,10 +25,11 @@ from torch import nn
 
 from feeds.snapshot import open_snapshot, snapshot_path, snapshot_version
 from models.config import FeatureSpec
+from models.export import ProbabilityHead
 from models.forecaster import Forecaster
 from models.normalise import NormStats
 from quant.api import champion
-from quant.api.features import Sample, agrees_with_reference
+from quant.api.features import Sample, agrees_with_reference, canary, sample
 from quant.registry import ModelVersion
 from quant.signals import Signal, latest_signal
 
@@ -41,6 +45,7 @@ class ServedModel:
     spec: FeatureSpec
     norm: NormStats
     fast_features: bool  # numpy twin agreed with models.features on the canary
+    scripted: Any = None  # frozen TorchScript trace returning P(up), when it matched eager
 
     @property
     def version(self) -> str:
@@ -55,23 +60,66 @@ class ServedModel:
 
 
 def run_forward(model: ServedModel, xs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """P(up) and gate of a stacked batch (the batcher's runner; runs on the inference thread)."""
+    """P(up) and gate of a stacked batch (the batcher's runner; runs on the inference thread).
+
+    The TorchScript trace runs the whole graph in C++ without the GIL, so the event loop keeps
+    parsing requests meanwhile; eager mode re-takes the GIL at every op.  The trace returns no
+    gate (the API does not report it): zeros then.
+    """
     with torch.inference_mode():
-        logit, gate, _ = model.net(*(torch.from_numpy(x) for x in xs))
-        p = torch.sigmoid(logit).double().numpy()
+        tensors = [torch.from_numpy(x) for x in xs]
+        if model.scripted is not None:
+            p = model.scripted(*tensors).double().numpy()
+            gate = np.zeros_like(p)
+        else:
+            logit, g, _ = model.net(*tensors)
+            p, gate = torch.sigmoid(logit).double().numpy(), g.double().numpy()
     if not np.isfinite(p).all() or ((p < 0) | (p > 1)).any():
         raise ArithmeticError(f"model {model.version} produced a non-probability")
-    return p, gate.double().numpy()
+    return p, gate
 
 
-def serve_forecaster(record: ModelVersion, fc: Forecaster) -> ServedModel:
+def _canary_batch(m: ServedModel) -> tuple[torch.Tensor, ...]:
+    """Two standardised canary samples: one with intraday bars, one without."""
+    d, mm = canary(m.spec)
+    with_intra = m.inputs(sample(d, mm, m.spec))
+    without = m.inputs(sample(d, None, m.spec))
+    return tuple(torch.from_numpy(np.stack(x)) for x in zip(with_intra, without, strict=True))
+
+
+def trace(m: ServedModel) -> Any:
+    """A frozen TorchScript trace of ``m`` if it reproduces eager P(up) on the canary, else None."""
+    try:
+        example = _canary_batch(m)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes about data-dependent shapes
+            traced = torch.jit.freeze(
+                torch.jit.trace(ProbabilityHead(copy.deepcopy(m.net)).eval(), example)
+            )
+            for xs in (example, tuple(x[:1] for x in example), tuple(x[1:] for x in example)):
+                eager = torch.sigmoid(m.net(*xs)[0])
+                if not torch.allclose(traced(*xs), eager, atol=1e-6, rtol=1e-5):
+                    log.warning(
+                        "TorchScript trace of %s differs from eager; serving eager", m.version
+                    )
+                    return None
+        return traced
+    except Exception:  # any model the tracer cannot handle is served eagerly
+        log.warning("TorchScript trace of %s failed; serving eager", m.version, exc_info=True)
+        return None
+
+
+def serve_forecaster(
+    record: ModelVersion, fc: Forecaster, *, torchscript: bool = True
+) -> ServedModel:
     fast = agrees_with_reference(fc.spec)
     if not fast:
         log.error(
             "numpy features differ from models.features for %s; using the slow path",
             record.version_id,
         )
-    return ServedModel(record, fc.model.eval(), fc.spec, fc.norm, fast)
+    m = ServedModel(record, fc.model.eval(), fc.spec, fc.norm, fast)
+    return replace(m, scripted=trace(m)) if torchscript else m
 
 
 @dataclass(frozen=True)
@@ -157,7 +205,15 @@ def _open_view(store: Path) -> SnapshotView:
 class ServiceState:
     """The snapshot view and champion model the API answers from; refreshed by polling."""
 
-    def __init__(self, store: Path, models_dir: Path, served_symbols: frozenset[str]) -> None:
+    def __init__(
+        self,
+        store: Path,
+        models_dir: Path,
+        served_symbols: frozenset[str],
+        *,
+        torchscript: bool = True,
+    ) -> None:
+        self.torchscript = torchscript
         self.store = store
         self.models_dir = models_dir
         self.served_symbols = served_symbols
@@ -192,7 +248,7 @@ class ServiceState:
                 elif self.model is None or rec.version_id != self.model.version:
                     loaded = champion.load(cur, str(self.models_dir))
                     if loaded is not None:
-                        self.model = serve_forecaster(*loaded)
+                        self.model = serve_forecaster(*loaded, torchscript=self.torchscript)
                         self.model_error = None
                         self.reloads += 1
                         changed = True

@@ -33,6 +33,11 @@ class ApiConfig(BaseModel):
         1.0, gt=0.0, description="seconds between checks for a new snapshot (signals, champion)"
     )
     torch_threads: int = Field(1, ge=1, description="intra-op threads of the inference worker")
+    torchscript: bool = Field(
+        True,
+        description="serve through a frozen TorchScript trace of the champion (checked against "
+        "eager mode on a canary at load; eager when it differs or cannot be traced)",
+    )
     audit_flush_s: float = Field(
         0.5, gt=0.0, description="seconds between flushes of the audit buffer to SQLite"
     )
