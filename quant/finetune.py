@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from feeds.read import daily_bars
+from feeds.read import DEFAULT_SOURCE_PRIORITY, daily_bars, resolve_source
 from models.config import ForecastConfig, TrainSettings
 from models.factory import build, config_to_dict, model_config
 from models.features import Windows, build_windows
@@ -58,9 +58,12 @@ def load_market(
     as_of: date,
     *,
     intraday_symbol: str | None,
+    source_priority: tuple[str, ...] = DEFAULT_SOURCE_PRIORITY,
 ) -> MarketData:
-    """Bars of ``symbol`` with session <= ``as_of`` and labelled model inputs from them."""
-    daily = daily_bars(con, symbol, end=as_of)
+    """Bars of ``symbol`` (its preferred source) with session <= ``as_of`` and labelled model
+    inputs built from them."""
+    source = resolve_source(con, symbol, "1d", source_priority)
+    daily = daily_bars(con, symbol, end=as_of, source=source)
     intraday = None
     if intraday_symbol is not None:
         got = load_intraday(con, intraday_symbol, spec_cfg.features.intraday_minutes, end=as_of)

@@ -18,7 +18,7 @@ import polars as pl
 
 from feeds.calendar import next_trading_day
 from feeds.ingest import IngestError, expand_paths, ingest_file, ingest_synthetic
-from feeds.read import NoDataError, daily_bars
+from feeds.read import NoDataError, daily_bars, resolve_source
 from models.normalise import apply_norm
 from models.train import predict
 from quant import gate, registry
@@ -68,6 +68,7 @@ class RunState:
                 self.cfg.forecast,
                 self.run_date,
                 intraday_symbol=self.cfg.data.intraday_symbol if p.use_intraday else None,
+                source_priority=self.cfg.store.source_priority,
             )
         return self._data
 
@@ -93,7 +94,8 @@ def step_ingest(st: RunState) -> tuple[dict[str, Any], Writes]:
                 counts["failed"] += 1
                 log.warning("ingest %s failed: %s", f, exc)
     try:
-        today = daily_bars(st.con, st.symbol, start=st.run_date, end=st.run_date)
+        src = resolve_source(st.con, st.symbol, "1d", st.cfg.store.source_priority)
+        today = daily_bars(st.con, st.symbol, start=st.run_date, end=st.run_date, source=src)
     except NoDataError as exc:
         raise StepError(str(exc)) from exc
     if today.is_empty():

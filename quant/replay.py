@@ -30,7 +30,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from feeds.read import daily_bars
+from feeds.read import daily_bars, resolve_source
 from feeds.store import open_store
 from models.baselines import persistence
 from models.forecaster import Forecaster
@@ -104,7 +104,7 @@ def _replay_config(cfg: QuantConfig, o: ReplayOptions) -> QuantConfig:
 
 def _bootstrap(con: duckdb.DuckDBPyConnection, cfg: QuantConfig, o: ReplayOptions) -> str:
     """The first champion: trained from scratch on data to D1, gate window held out."""
-    data = load_market(con, o.symbol, cfg.forecast, o.start, intraday_symbol=_intra(cfg))
+    data = _market(con, cfg, o.symbol, o.start)
     pool, _ = gate_split(len(data.windows), cfg.pipeline.gate.window_sessions)
     out = train_scratch(
         data, pool, cfg.forecast, cfg.pipeline.initial.model, budget_s=o.init_budget_s
@@ -125,8 +125,18 @@ def _bootstrap(con: duckdb.DuckDBPyConnection, cfg: QuantConfig, o: ReplayOption
     return v.version_id
 
 
-def _intra(cfg: QuantConfig) -> str | None:
-    return cfg.data.intraday_symbol if cfg.pipeline.use_intraday else None
+def _market(
+    con: duckdb.DuckDBPyConnection, cfg: QuantConfig, symbol: str, as_of: date
+) -> MarketData:
+    intraday = cfg.data.intraday_symbol if cfg.pipeline.use_intraday else None
+    return load_market(
+        con,
+        symbol,
+        cfg.forecast,
+        as_of,
+        intraday_symbol=intraday,
+        source_priority=cfg.store.source_priority,
+    )
 
 
 def _retrain_predictions(
@@ -139,7 +149,7 @@ def _retrain_predictions(
     out: dict[date, float] = {}
     for b in range(0, len(sessions), o.retrain_every):
         block = sessions[b : b + o.retrain_every]
-        data = load_market(con, o.symbol, cfg.forecast, block[0], intraday_symbol=_intra(cfg))
+        data = _market(con, cfg, o.symbol, block[0])
         fit = train_scratch(
             data,
             np.arange(len(data.windows)),
@@ -192,7 +202,8 @@ def run_replay(store: Path, cfg: QuantConfig, o: ReplayOptions) -> dict[str, Any
             con = working_copy(src, o.out / "replay_store.duckdb")
         finally:
             src.close()
-    bars = daily_bars(con, o.symbol, start=o.start, end=o.end)
+    source = resolve_source(con, o.symbol, "1d", cfg.store.source_priority)
+    bars = daily_bars(con, o.symbol, start=o.start, end=o.end, source=source)
     sessions: list[date] = bars["session"].to_list()
     if len(sessions) < 2:
         raise ValueError(f"fewer than two {o.symbol} sessions in [{o.start}, {o.end}]")
@@ -211,9 +222,9 @@ def run_replay(store: Path, cfg: QuantConfig, o: ReplayOptions) -> dict[str, Any
     loop_s = time.perf_counter() - t_loop
     t_arms = time.perf_counter()
     # Scoring only: labels of sessions up to D2 may settle after D2 (the next session's close).
-    last = daily_bars(con, o.symbol)["session"].max()
+    last = daily_bars(con, o.symbol, source=source)["session"].max()
     assert isinstance(last, date)
-    full = load_market(con, o.symbol, rcfg.forecast, last, intraday_symbol=_intra(rcfg))
+    full = _market(con, rcfg, o.symbol, last)
     labelled = [s for s in sessions if s in set(full.sessions)]
     frozen_fc = registry.load_verified(registry.get_version(con, frozen_id), models_dir(rcfg))
     frozen = _predict_on(frozen_fc, full, labelled)
