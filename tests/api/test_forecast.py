@@ -185,3 +185,16 @@ def test_no_champion_is_503(deployment: Deployment) -> None:
         ready = c.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["ready"] is False
+
+
+def test_torchscript_and_eager_serve_the_same_answer(deployment: Deployment) -> None:
+    end = deployment.minute["session"].unique().sort()[-2]
+    body = request_body(deployment.daily, deployment.minute, end)
+    answers = {}
+    for ts in (True, False):
+        with TestClient(create_app(deployment.config(torchscript=ts))) as c:
+            assert (c.app.state.service.model.scripted is not None) is ts  # type: ignore[attr-defined]
+            r = c.post("/v1/forecast", json=body, headers=deployment.headers())
+            assert r.status_code == 200
+            answers[ts] = r.json()["p_up"]
+    assert answers[True] == pytest.approx(answers[False], abs=1e-6)
