@@ -24,7 +24,7 @@ Intraday tokens (one per bar slot of the last K sessions on the cash-market grid
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
@@ -35,7 +35,6 @@ from models.config import FeatureSpec
 DAILY_FEATURES = ("ret", "range", "close_pos", "volume_z", "amount_z", "realised_vol")
 INTRADAY_FEATURES = ("ret", "range", "log_volume", "session_pos", "afternoon")
 
-_EXCHANGE_TZ = "Asia/Shanghai"
 _MORNING_OPEN, _MORNING_CLOSE = 9 * 60 + 30, 11 * 60 + 30
 _AFTERNOON_OPEN, _AFTERNOON_CLOSE = 13 * 60, 15 * 60  # the afternoon close is decision time
 
@@ -140,8 +139,10 @@ def intraday_feature_table(intraday: pl.DataFrame, minutes: int) -> pl.DataFrame
             }
         )
     _check_values(intraday, ("open", "high", "low", "close", "volume"), "intraday bars")
-    local = pl.col("ts").dt.convert_time_zone(_EXCHANGE_TZ)
-    mod = local.dt.hour().cast(pl.Int32) * 60 + local.dt.minute().cast(pl.Int32)
+    # Exchange time is UTC+8 all year (no DST since 1991): shifting is exact and much cheaper
+    # than a time-zone conversion.
+    local = pl.col("ts").dt.replace_time_zone(None) + timedelta(hours=8)
+    mod = pl.col("_mod")
     half = 120 // minutes
     slot = (
         pl.when((mod > _MORNING_OPEN) & (mod <= _MORNING_CLOSE))
@@ -150,19 +151,24 @@ def intraday_feature_table(intraday: pl.DataFrame, minutes: int) -> pl.DataFrame
         .then(half + (mod - _AFTERNOON_OPEN) // minutes - 1)
         .otherwise(None)
     )
-    on_grid = (mod % minutes == 0) & (local.dt.date() == pl.col("session"))
     bars = (
         intraday.sort("ts")
-        .with_columns(slot.cast(pl.Int32).alias("slot"), on_grid.alias("_on_grid"))
-        .filter(pl.col("slot").is_not_null() & pl.col("_on_grid"))
-        .unique(subset=["ts"], keep="first", maintain_order=True)
+        .with_columns(
+            (local.dt.hour().cast(pl.Int32) * 60 + local.dt.minute().cast(pl.Int32)).alias("_mod"),
+            (local.dt.date() == pl.col("session")).alias("_same_day"),
+        )
+        .filter((mod % minutes == 0) & pl.col("_same_day") & pl.col("ts").is_first_distinct())
+        .with_columns(slot.cast(pl.Int32).alias("slot"))
+        .filter(pl.col("slot").is_not_null())
     )
-    prev_close = pl.col("close").shift(1).over("session")
+    # Previous close within the same session only (bars are sorted, sessions contiguous).
+    same_session = pl.col("session") == pl.col("session").shift(1)
+    prev_close = pl.when(same_session).then(pl.col("close").shift(1)).otherwise(pl.col("open"))
     lv = (pl.col("volume") + 1.0).log()
     return bars.select(
         "session",
         "slot",
-        (pl.col("close") / pl.coalesce(prev_close, pl.col("open"))).log().alias("ret"),
+        (pl.col("close") / prev_close).log().alias("ret"),
         (pl.col("high") / pl.col("low")).log().alias("range"),
         (lv - lv.mean().over("session")).alias("log_volume"),
         (pl.col("slot").cast(pl.Float64) / n_slots).alias("session_pos"),
