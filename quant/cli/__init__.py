@@ -1,7 +1,13 @@
-"""The one ``quant`` command line.  Each subsystem registers its subcommands from its own module."""
+"""The one ``quant`` command line.  Each subsystem registers its subcommands from its own module.
+
+Subcommand modules are imported only when their command runs (torch and vectorbt take seconds to
+import), so ``quant --help`` and ``quant ingest`` stay fast.  ``COMMANDS`` names each command's
+module and its one-line help; a test checks the lines against the commands' own docstrings.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -11,8 +17,84 @@ import click
 from quant.cli._context import AppContext
 from quant.config import ConfigError, load_config
 
+COMMANDS: dict[str, tuple[str, str]] = {
+    "main": (
+        "main_job",
+        "Ingest the SYNTHETIC market and the real files, run one daily pipeline, print...",
+    ),
+    "ingest": (
+        "data",
+        "Ingest vendor files or directories into the store (one transaction per file).",
+    ),
+    "fetch": (
+        "data",
+        "Fetch SYMBOL with a vendor ADAPTER (needs internet and the optional extra)...",
+    ),
+    "sources": ("data", "List the source profiles (vendor layouts) the ingester understands."),
+    "reconcile": (
+        "data",
+        "Compare every pair of daily sources of SYMBOL on their common sessions.",
+    ),
+    "db": ("data", "Inspect the store."),
+    "evaluate": (
+        "evaluate",
+        "Walk-forward evaluation; writes OUT/evaluation.json and OUT/predictions.parquet.",
+    ),
+    "backtest": (
+        "backtest",
+        "Backtest P(up) predictions: accuracy report, trading figures, HTML/PNG/JSON,...",
+    ),
+    "models": ("models", "Model versions and the champion pointer."),
+    "finetune": (
+        "pipeline",
+        "Fine-tune the champion on data up to DATE, then gate the challenger (outside...",
+    ),
+    "run-daily": (
+        "pipeline",
+        "Ingest, fine-tune, gate, signal, backtest and report for one session...",
+    ),
+    "schedule": (
+        "pipeline",
+        "Run the daily pipeline after the close on XSHG trading days until...",
+    ),
+    "replay": (
+        "pipeline",
+        "Replay the pipeline day by day over [FROM, TO]; writes OUT/replay.json and...",
+    ),
+    "predict": (
+        "predict",
+        "Forecast the session after SESSION with the champion; publish signal and...",
+    ),
+    "serve": ("serve", "Serve signals and forecasts from the published snapshot of the store."),
+    "keys": ("keys", "API keys of the signal API (bearer tokens with scopes; stored as salted..."),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+def load_command(name: str) -> click.Command | None:
+    """Import the module that defines ``name`` and return the command (None if unknown)."""
+    if name not in COMMANDS:
+        return None
+    module = importlib.import_module(f"quant.cli.{COMMANDS[name][0]}")
+    group = click.Group()
+    module.register(group)
+    return group.commands.get(name)
+
+
+class LazyGroup(click.Group):
+    """Lists commands from ``COMMANDS``; imports a command's module only to run or document it."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return load_command(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_) for name, (_, help_) in COMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -41,26 +123,6 @@ def cli(ctx: click.Context, db: Path | None, config_path: Path | None, verbose: 
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     ctx.obj = AppContext(cfg)
-
-
-def _register() -> None:
-    from quant.cli import backtest, data, evaluate, main_job, predict, serve
-    from quant.cli import keys as keys_cli
-    from quant.cli import models as models_cli
-    from quant.cli import pipeline as pipeline_cli
-
-    data.register(cli)
-    main_job.register(cli)
-    evaluate.register(cli)
-    backtest.register(cli)
-    keys_cli.register(cli)
-    serve.register(cli)
-    predict.register(cli)
-    models_cli.register(cli)
-    pipeline_cli.register(cli)
-
-
-_register()
 
 
 def main() -> None:
