@@ -32,3 +32,15 @@ def test_help_does_not_import_torch_or_vectorbt() -> None:
 
 def test_unknown_command_is_rejected() -> None:
     assert load_command("nope") is None
+
+
+def test_every_registered_command_is_listed() -> None:
+    import importlib
+
+    import click
+
+    for module in {m for m, _ in COMMANDS.values()}:
+        group = click.Group()
+        importlib.import_module(f"quant.cli.{module}").register(group)
+        missing = set(group.commands) - set(COMMANDS)
+        assert not missing, f"quant.cli.{module} registers {missing}: add them to COMMANDS"
