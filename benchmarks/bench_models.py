@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,8 @@ from models.features import (
     slots_per_session,
 )
 from models.train import fit, tensors
+
+R = TypeVar("R")
 
 
 def random_windows(cfg: ForecastConfig, n: int, intraday_share: float, seed: int = 0) -> Windows:
@@ -166,31 +169,40 @@ def _bars(db: str | None) -> tuple[pl.DataFrame, pl.DataFrame, str]:
     return m.daily, resample_intraday(m.minute.drop("frequency"), 5), "synthetic market"
 
 
+def _median_time(f: Callable[[], R], reps: int = 7) -> tuple[float, R]:
+    """Median wall time of ``reps`` calls (the box is shared: one call is noise) and a result."""
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        out = f()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)), out
+
+
 def bench_features(cfg: ForecastConfig, db: str | None) -> None:
     daily, intra, what = _bars(db)
     print(f"## feature building: {daily.height} daily bars + {intra.height} 5m bars ({what})")
     spec = cfg.features
-    t = time.perf_counter()
-    pd_d = daily_feature_table(daily, spec)
-    pd_i = intraday_feature_table(intra, spec.intraday_minutes)
-    t_pl = time.perf_counter() - t
-    t = time.perf_counter()
-    w = build_windows(daily, intra, spec)
-    t_win = time.perf_counter() - t
     dp, ip = daily.to_pandas(), intra.to_pandas()
-    t = time.perf_counter()
-    ref_d = daily_reference(dp, spec.zscore_window, spec.vol_window)
-    ref_i = intraday_reference(ip, spec.intraday_minutes)
-    t_pd = time.perf_counter() - t
+    t_pl, pl_out = _median_time(
+        lambda: (daily_feature_table(daily, spec), intraday_feature_table(intra, 5))
+    )
+    t_pd, pd_out = _median_time(
+        lambda: (
+            daily_reference(dp, spec.zscore_window, spec.vol_window),
+            intraday_reference(ip, 5),
+        )
+    )
+    t_win, w = _median_time(lambda: build_windows(daily, intra, spec), reps=3)
+    (pd_d, pd_i), (ref_d, ref_i) = pl_out, pd_out
     diff_d = np.nanmax(np.abs(pd_d.select(DAILY_FEATURES).to_numpy() - ref_d[list(DAILY_FEATURES)]))
     diff_i = np.nanmax(
         np.abs(pd_i.select(INTRADAY_FEATURES).to_numpy() - ref_i[list(INTRADAY_FEATURES)])
     )
     print(
-        f"  polars {t_pl:.3f} s, pandas reference {t_pd:.3f} s "
-        f"(x{t_pd / t_pl:.1f}); max |diff| daily {diff_d:.2e}, intraday {diff_i:.2e}"
+        f"  feature tables (median of 7): polars {t_pl:.3f} s, pandas reference {t_pd:.3f} s "
+        f"(pandas/polars x{t_pd / t_pl:.1f}); max |diff| daily {diff_d:.2e}, intraday {diff_i:.2e}"
     )
-
     print(f"  build_windows (tables + {len(w)} model-ready windows): {t_win:.3f} s")
 
 
