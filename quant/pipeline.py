@@ -25,7 +25,7 @@ import torch
 from feeds.calendar import is_trading_day
 from feeds.snapshot import publish_snapshot
 from feeds.store import transaction
-from quant import registry
+from quant import gate, registry
 from quant.config import QuantConfig
 from quant.pipeline_steps import STEPS, RunState, StepError, headline
 
@@ -66,6 +66,7 @@ def models_dir(cfg: QuantConfig) -> Path:
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL).fetchall()
+    con.execute(gate.DDL).fetchall()
     registry.ensure_tables(con)
 
 
@@ -164,30 +165,34 @@ def run_daily(
                 detail, writes = _report(st, steps, reports_dir or cfg.pipeline.reports_dir)
             else:
                 detail, writes = STEPS[name](st)
+            done = {"status": "done", "seconds": round(time.perf_counter() - t0, 3)}
+            steps[name] = {**done, "detail": detail}
+            with transaction(con):  # the step's effects and its "done" mark, or neither
+                if writes is not None:
+                    writes(con)
+                cols: dict[str, Any] = {"steps": json.dumps(steps, default=str)}
+                if name == "report":
+                    cols |= {"status": "done", "finished_at": datetime.now(UTC)}
+                    cols["headline"] = detail["headline"]
+                _save(con, sym, run_date, **cols)
         except Exception as exc:
             msg = f"{name}: {type(exc).__name__}: {exc}"
-            log.error("%s %s failed at %s", sym, run_date, msg)
+            if isinstance(exc, StepError | registry.RegistryError):
+                log.error("%s %s failed at %s", sym, run_date, msg)
+            else:
+                log.exception("%s %s failed at %s", sym, run_date, msg)
             steps[name] = {"status": "failed", "seconds": time.perf_counter() - t0, "error": msg}
             with transaction(con):
-                _save(con, sym, run_date, status="failed", steps=json.dumps(steps), error=msg)
-            if not isinstance(exc, StepError | registry.RegistryError):
-                log.debug("traceback", exc_info=True)
+                _save(
+                    con,
+                    sym,
+                    run_date,
+                    status="failed",
+                    steps=json.dumps(steps, default=str),
+                    error=msg,
+                )
             return RunResult(run_date, sym, "failed", steps, error=msg)
-        steps[name] = {
-            "status": "done",
-            "seconds": round(time.perf_counter() - t0, 3),
-            "detail": detail,
-        }
         st.details[name] = detail
-        final = name == "report"
-        with transaction(con):
-            if writes is not None:
-                writes(con)
-            cols: dict[str, Any] = {"steps": json.dumps(steps, default=str)}
-            if final:
-                cols |= {"status": "done", "finished_at": datetime.now(UTC)}
-                cols["headline"] = detail["headline"]
-            _save(con, sym, run_date, **cols)
         if name == "gate" and detail.get("promoted") and store_path is not None:
             publish_snapshot(con, store_path)
         log.info("%s %s: step %s done in %.2fs", sym, run_date, name, steps[name]["seconds"])

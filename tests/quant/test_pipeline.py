@@ -278,3 +278,25 @@ def test_no_verifiable_champion_trains_a_new_first_model(
     champ = registry.champion(con)
     assert champ is not None and champ.version_id == r.steps["finetune"]["detail"]["challenger"]
     con.close()
+
+
+def test_a_write_that_fails_rolls_back_the_step(
+    make_env: Callable[..., QuantConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = make_env()
+    con = open_store(cfg.store.path)
+    real = pipeline_steps.gate.record
+
+    def record_then_fail(*a: object, **k: object) -> None:
+        real(*a, **k)  # type: ignore[arg-type]
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pipeline_steps.gate, "record", record_then_fail)
+    r = run_daily(con, cfg, D1)
+    assert r.status == "failed" and "gate: RuntimeError: disk full" in (r.error or "")
+    assert registry.champion(con) is None  # the promotion rolled back with the record
+    assert con.execute("SELECT count(*) FROM gate_decisions").fetchall()[0][0] == 0
+    monkeypatch.undo()
+    assert run_daily(con, cfg, D1).status == "done"
+    assert registry.champion(con) is not None
+    con.close()
