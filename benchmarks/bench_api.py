@@ -7,7 +7,8 @@ snapshot), then runs ``quant serve`` on a free loopback port twice: with dynamic
 (``--max-batch 64``) and without (``--max-batch 1``).  This process is the load generator: a
 minimal HTTP/1.1 keep-alive client on asyncio (one connection per client, each sending its next
 request when the last answer arrived: closed loop, no think time).  Both processes run under
-``nice``.  Every forecast body is different (45 daily bars ending on a different session).
+``nice`` (niceness 10, the server inherits it).  Every forecast body is different (45 daily
+bars ending on a different session).
 Average batch size comes from the server's own /metrics (samples / forward passes) per run.
 """
 
@@ -136,12 +137,9 @@ def _metrics(port: int) -> tuple[float, float, float]:
 
 
 @contextmanager
-def _server(store: Path, max_batch: int, max_wait_ms: float) -> Iterator[int]:
+def _server(store: Path, max_batch: int, max_wait_ms: float, inline: bool) -> Iterator[int]:
     port = _free_port()
-    cmd = [
-        "nice",
-        "-n",
-        str(NICE),
+    cmd = [  # inherits this process's niceness (NICE): both sides compete on equal terms
         sys.executable,
         "-c",
         "from quant.cli import main; main()",
@@ -157,7 +155,10 @@ def _server(store: Path, max_batch: int, max_wait_ms: float) -> Iterator[int]:
         "--max-wait-ms",
         str(max_wait_ms),
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "QUANT__API__INLINE_FORWARD": "true" if inline else "false"}
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         import httpx
 
@@ -238,10 +239,15 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--clients", default="1,8,64")
     ap.add_argument("--max-wait-ms", type=float, default=3.0)
     ap.add_argument("--intraday", action="store_true", help="forecast bodies carry 240 1-min bars")
+    ap.add_argument(
+        "--inline",
+        action="store_true",
+        help="forward passes on the event loop (api.inline_forward)",
+    )
     ap.add_argument("--dir", type=Path, default=None, help="reuse/keep the demo deployment here")
     args = ap.parse_args(argv)
     clients = [int(c) for c in args.clients.split(",")]
-    os.nice(NICE)
+    os.nice(max(0, NICE - os.nice(0)))  # polite, but not below the other engineers' jobs
     with tempfile.TemporaryDirectory() as tmp:
         root = args.dir or Path(tmp)
         from quant.api.demo import build_demo, request_body
@@ -277,7 +283,7 @@ def main(argv: list[str]) -> None:
         latest = [_request("GET", "/v1/signals/000300.SH/latest", key)]
         results: list[Result] = []
         for mode, batch in (("batched", 64), ("unbatched", 1)):
-            with _server(root / "quant.duckdb", batch, args.max_wait_ms) as port:
+            with _server(root / "quant.duckdb", batch, args.max_wait_ms, args.inline) as port:
                 for c in clients:
                     results.append(_run(port, "POST /v1/forecast", mode, fc_reqs, c, args.seconds))
                     print(table(results[-1:]).splitlines()[1], flush=True)
@@ -291,6 +297,7 @@ def main(argv: list[str]) -> None:
         print(
             f"forecast body: 45 daily bars{' + 240 1-minute bars' if args.intraday else ''}; "
             f"{args.seconds:.0f} s per cell after warm-up; max wait {args.max_wait_ms} ms; "
+            f"forward on the {'event loop' if args.inline else 'inference thread'}; "
             f"{os.cpu_count()} CPUs shared by server and client"
         )
         print(table(results))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,7 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
         max_wait_s=settings.max_wait_ms / 1e3,
         queue_size=settings.queue_size,
         thread_init=lambda: torch.set_num_threads(settings.torch_threads),
+        inline=settings.inline_forward,
     )
     metrics = Metrics(lambda: batcher.depth)
     batcher._on_batch = metrics.observe_batch
@@ -141,6 +143,8 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         torch.set_num_threads(settings.torch_threads)
+        switch = sys.getswitchinterval()  # process-wide; restored on shutdown
+        sys.setswitchinterval(settings.gil_switch_ms / 1e3)
         await asyncio.to_thread(state.refresh)
         batcher.start()
         audit.start()
@@ -153,6 +157,7 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
                 await poller
             await batcher.stop()
             await audit.stop()
+            sys.setswitchinterval(switch)
 
     app = FastAPI(
         title="CSI 300 signal API",

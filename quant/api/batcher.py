@@ -55,7 +55,9 @@ class Batcher(Generic[M]):
         queue_size: int = 512,
         on_batch: Observer | None = None,
         thread_init: Callable[[], None] | None = None,
+        inline: bool = False,
     ) -> None:
+        self.inline = inline  # run forward passes on the event loop itself (no thread hop)
         self._runner = runner
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
@@ -144,9 +146,12 @@ class Batcher(Generic[M]):
                 stacked = tuple(np.stack(xs) for xs in zip(*(j.inputs for j in jobs), strict=True))
                 t0 = time.perf_counter()
                 try:
-                    p, g = await loop.run_in_executor(
-                        self._pool, self._runner, jobs[0].model, stacked
-                    )
+                    if self.inline:
+                        p, g = self._runner(jobs[0].model, stacked)
+                    else:
+                        p, g = await loop.run_in_executor(
+                            self._pool, self._runner, jobs[0].model, stacked
+                        )
                 except Exception as exc:  # every waiter learns of it; the worker lives on
                     for j in jobs:
                         if not j.future.done():

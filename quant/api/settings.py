@@ -33,6 +33,19 @@ class ApiConfig(BaseModel):
         1.0, gt=0.0, description="seconds between checks for a new snapshot (signals, champion)"
     )
     torch_threads: int = Field(1, ge=1, description="intra-op threads of the inference worker")
+    gil_switch_ms: float = Field(
+        0.5,
+        gt=0.0,
+        le=100.0,
+        description="Python thread switch interval while serving (CPython's default is 5 ms); "
+        "the inference thread re-takes the GIL several times per forward pass and would wait up "
+        "to this long each time behind the busy event loop",
+    )
+    inline_forward: bool = Field(
+        False,
+        description="run forward passes on the event loop instead of the inference thread "
+        "(no GIL hand-offs; blocks the loop for one pass, ~1-3 ms with the default model)",
+    )
     torchscript: bool = Field(
         True,
         description="serve through a frozen TorchScript trace of the champion (checked against "
