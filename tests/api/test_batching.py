@@ -83,12 +83,15 @@ def test_concurrent_http_requests_share_forward_passes(deployment: Deployment) -
             return [r.json() for r in rs], app.state.batcher.forward_passes
 
     batched, passes = run(lambda: answers(max_batch=64, max_wait_ms=20))
+    inline, inline_passes = run(lambda: answers(max_batch=64, max_wait_ms=20, inline_forward=True))
     single, single_passes = run(lambda: answers(max_batch=1))
     assert passes < len(bodies) / 3
+    assert inline_passes < len(bodies) / 3
     assert single_passes == len(bodies)
-    for b, s, body in zip(batched, single, bodies, strict=True):
+    for b, i, s, body in zip(batched, inline, single, bodies, strict=True):
         assert b["decision_session"] == s["decision_session"] == body["daily"][-1]["date"]
         assert abs(b["p_up"] - s["p_up"]) < 1e-5
+        assert abs(i["p_up"] - s["p_up"]) < 1e-5
 
 
 def test_full_queue_answers_503_with_retry_after(deployment: Deployment) -> None:
