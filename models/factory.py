@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+import torch
 from torch import nn
 
 from models.config import FeatureSpec, ModelSettings
@@ -41,11 +42,15 @@ def model_config(name: str, spec: FeatureSpec, s: ModelSettings) -> MultiScaleCo
     )
 
 
-def build(cfg: MultiScaleConfig | LSTMConfig) -> nn.Module:
-    """A fresh model from its dataclass config."""
-    if isinstance(cfg, LSTMConfig):
-        return LSTMForecaster(cfg)
-    return MultiScaleForecaster(cfg)
+def build(cfg: MultiScaleConfig | LSTMConfig, *, seed: int | None = None) -> nn.Module:
+    """A fresh model from its dataclass config; ``seed`` makes the initial weights reproducible
+    (without touching the caller's global RNG state)."""
+    with torch.random.fork_rng(enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        if isinstance(cfg, LSTMConfig):
+            return LSTMForecaster(cfg)
+        return MultiScaleForecaster(cfg)
 
 
 def config_to_dict(cfg: MultiScaleConfig | LSTMConfig) -> dict[str, Any]:

@@ -121,7 +121,7 @@ def walk_forward(
                     sub_te, sub_yte = te.take(np.nonzero(te.has_intra)[0]), yte[te.has_intra]
                     if len(sub_tr) < MIN_TRAIN or len(sub_te) == 0:
                         continue
-                model = build(model_config(name, cfg.features, cfg.model))
+                model = build(model_config(name, cfg.features, cfg.model), seed=ts.seed)
                 warm = ev.warm_start and name in states
                 r = fit(
                     model,

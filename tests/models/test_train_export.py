@@ -92,3 +92,14 @@ def test_int8_quantised_model_still_gives_probabilities(
     assert ((p8 >= 0) & (p8 <= 1)).all() and np.isfinite(p8).all()
     assert np.max(np.abs(p8 - p32)) < 0.1
     assert (g8[~w.has_intra] == 0).all()
+
+
+def test_seeded_build_gives_the_same_initial_weights_whatever_the_rng_state(
+    cfg: ForecastConfig,
+) -> None:
+    states = []
+    for noise in (1, 2):
+        torch.manual_seed(noise)
+        m = build(model_config("fused", cfg.features, cfg.model), seed=7)
+        states.append(m.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
