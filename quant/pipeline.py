@@ -148,7 +148,7 @@ def run_daily(
     for p in registry.sweep_temporary(mdir):
         log.warning("removed half-written weights %s left by an interrupted run", p)
     torch.set_num_threads(cfg.pipeline.threads)
-    _warm_up_torch()
+    warm_up_torch()
     budget = budget_s if budget_s is not None else cfg.pipeline.finetune.budget_s
     st = RunState(con, cfg, mdir, run_date, sym, budget, ingest)
     st.details = {k: v.get("detail", {}) for k, v in steps.items() if v["status"] == "done"}
@@ -201,7 +201,7 @@ def run_daily(
     return RunResult(run_date, sym, "done", steps, st.details["report"]["headline"])
 
 
-def _warm_up_torch() -> None:
+def warm_up_torch() -> None:
     """Import torch's optimiser machinery now (the first AdamW imports torch._dynamo, several
     seconds) so that the fine-tune budget measures training, not a one-off import."""
     torch.optim.AdamW(torch.nn.Linear(1, 1).parameters())

@@ -29,6 +29,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import polars as pl
+import torch
 
 from feeds.read import daily_bars, resolve_source
 from feeds.store import open_store
@@ -48,7 +49,7 @@ from quant.finetune import (
     window_of,
 )
 from quant.lock import StoreLock
-from quant.pipeline import models_dir, run_daily
+from quant.pipeline import models_dir, run_daily, warm_up_torch
 from quant.signals import signals_between
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,10 @@ def run_replay(store: Path, cfg: QuantConfig, o: ReplayOptions) -> dict[str, Any
     t_all = time.perf_counter()
     o.out.mkdir(parents=True, exist_ok=True)
     rcfg = _replay_config(cfg, o)
+    # The from-scratch fits run before the first run_daily sets these: without them the first
+    # fit ran on every core (oversubscribed on a shared box) and paid a one-off import.
+    torch.set_num_threads(cfg.pipeline.threads)
+    warm_up_torch()
     with StoreLock(store, f"replay copy to {o.out}"):
         src = open_store(store)
         try:
