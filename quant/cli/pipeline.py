@@ -14,13 +14,14 @@ from pathlib import Path
 
 import click
 import duckdb
+import torch
 
 from feeds.calendar import EXCHANGE_TZ
 from feeds.snapshot import publish_snapshot
 from feeds.store import StoreError, open_store, transaction
 from quant.cli._context import AppContext, pass_app
 from quant.lock import LockHeldError, StoreLock
-from quant.pipeline import ensure_tables, models_dir, run_daily
+from quant.pipeline import ensure_tables, models_dir, run_daily, warm_up_torch
 from quant.pipeline_steps import RunState, StepError, step_finetune, step_gate
 
 
@@ -101,6 +102,8 @@ def finetune_cmd(
     cfg = app.config
     d = run_date or _today()
     b = budget if budget is not None else cfg.pipeline.finetune.budget_s
+    torch.set_num_threads(cfg.pipeline.threads)
+    warm_up_torch()  # outside the budget, as in run_daily
     with locked_store(app, f"quant finetune {d}") as con:
         ensure_tables(con)
         st = RunState(con, cfg, models_dir(cfg), d, symbol or cfg.data.symbol, b)
