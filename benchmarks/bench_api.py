@@ -1,6 +1,7 @@
 """API load benchmark: /v1/forecast (batched vs unbatched) and /v1/signals/.../latest.
 
-``python -m benchmarks.bench_api [--seconds 3] [--clients 1,8,64] [--intraday] [--dir DIR]``
+``python -m benchmarks.bench_api [--seconds 5] [--clients 1,8,64] [--intraday] [--thread]
+[--dir DIR]``
 
 Builds the seeded demo deployment (SYNTHETIC market, small trained champion, published signals,
 snapshot), then runs ``quant serve`` on a free loopback port twice: with dynamic batching
@@ -235,14 +236,15 @@ def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell")
+    ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per cell")
     ap.add_argument("--clients", default="1,8,64")
     ap.add_argument("--max-wait-ms", type=float, default=3.0)
     ap.add_argument("--intraday", action="store_true", help="forecast bodies carry 240 1-min bars")
     ap.add_argument(
-        "--inline",
-        action="store_true",
-        help="forward passes on the event loop (api.inline_forward)",
+        "--thread",
+        dest="inline",
+        action="store_false",
+        help="forward passes on the inference thread (api.inline_forward = false)",
     )
     ap.add_argument("--dir", type=Path, default=None, help="reuse/keep the demo deployment here")
     args = ap.parse_args(argv)
