@@ -10,6 +10,7 @@ BENCHMARKS = {
     "models": "benchmarks.bench_models",
     "backtest": "benchmarks.bench_backtest",
     "pipeline": "benchmarks.bench_pipeline",
+    "api": "benchmarks.bench_api",
 }
 
 
