@@ -10,6 +10,7 @@ view until it re-opens (the rename never touches the inode it has open).
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -53,11 +54,25 @@ def snapshot_version(store: str | Path) -> int | None:
     return st.st_ino ^ st.st_mtime_ns
 
 
+_opened = itertools.count()
+
+
 def open_snapshot(store: str | Path) -> duckdb.DuckDBPyConnection:
-    """Open the published snapshot of ``store`` read-only (raises FileNotFoundError if none)."""
+    """Open the CURRENT published snapshot of ``store`` read-only (FileNotFoundError if none).
+
+    DuckDB keeps one database instance per path and process: while any connection to the
+    snapshot path is open, connecting to it again returns that instance, i.e. the old file even
+    after a new snapshot was renamed over it.  Opening through a one-off hard link gives a fresh
+    instance of the current file; the link is removed at once (the open file stays readable).
+    """
     path = snapshot_path(store)
     if not path.exists():
         raise FileNotFoundError(f"no published snapshot {path}; run the pipeline or `quant main`")
-    con = duckdb.connect(str(path), read_only=True)
+    link = path.with_name(f"{path.name}.reader-{os.getpid()}-{next(_opened)}")
+    os.link(path, link)
+    try:
+        con = duckdb.connect(str(link), read_only=True)
+    finally:
+        link.unlink()
     con.execute("SET TimeZone = 'UTC'")
     return con

@@ -9,9 +9,7 @@ changes what an in-flight request uses; the old objects go away with their last 
 from __future__ import annotations
 
 import copy
-import itertools
 import logging
-import os
 import threading
 import warnings
 from dataclasses import dataclass, field, replace
@@ -23,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from feeds.snapshot import open_snapshot, snapshot_path, snapshot_version
+from feeds.snapshot import open_snapshot, snapshot_version
 from models.config import FeatureSpec
 from models.export import ProbabilityHead
 from models.forecaster import Forecaster
@@ -150,35 +148,10 @@ def signal_json(sig: Signal, snapshot: str | None) -> bytes:
     )
 
 
-_opened = itertools.count()
-
-
-def open_private_snapshot(store: Path) -> duckdb.DuckDBPyConnection:
-    """Open the published snapshot read-only through a one-off hard link.
-
-    DuckDB keeps one database instance per path and process: while any connection to
-    ``<store>.snapshot.duckdb`` is open, ``duckdb.connect`` on that path returns the SAME
-    instance, i.e. the old file, even after a new snapshot was renamed over it.  A fresh link
-    name gives a fresh instance of the current file; the link is removed at once (the open
-    file stays readable), so nothing is left behind.
-    """
-    src = snapshot_path(store)
-    if not src.exists():
-        return open_snapshot(store)  # raises the explanatory FileNotFoundError
-    link = src.with_name(f"{src.name}.reader-{os.getpid()}-{next(_opened)}")
-    os.link(src, link)
-    try:
-        con = duckdb.connect(str(link), read_only=True)
-    finally:
-        link.unlink()
-    con.execute("SET TimeZone = 'UTC'")
-    return con
-
-
 def _open_view(store: Path) -> SnapshotView:
     version = snapshot_version(store)
     try:
-        con = open_private_snapshot(store)
+        con = open_snapshot(store)
     except (FileNotFoundError, duckdb.Error) as exc:
         return SnapshotView(None, None, error=str(exc))
     ver = None if version is None else format(version & (2**64 - 1), "x")
