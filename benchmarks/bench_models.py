@@ -206,11 +206,11 @@ def bench_features(cfg: ForecastConfig, db: str | None) -> None:
     print(f"  build_windows (tables + {len(w)} model-ready windows): {t_win:.3f} s")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--db", default=None, help="store with the real bars (default: synthetic)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = ForecastConfig()
