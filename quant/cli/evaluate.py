@@ -22,18 +22,9 @@ from models.inputs import load_daily, load_intraday
 from models.labels import next_direction
 from models.report import evaluation_document, write_report
 from models.walkforward import walk_forward
-from quant.cli._context import AppContext, pass_app
+from quant.cli._context import AppContext, parse_date, pass_app
 
 log = logging.getLogger(__name__)
-
-
-def _date(_: object, __: object, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from exc
 
 
 def _cross_check(daily: pl.DataFrame, other: pl.DataFrame, horizon: int) -> dict[str, Any]:
@@ -55,8 +46,10 @@ def register(group: click.Group) -> None:
     @click.option("--symbol", default=None, help="Daily index (default: config data.symbol).")
     @click.option("--source", default=None, help="Daily source (default: preferred, e.g. wind).")
     @click.option("--cross-check-source", default="eastmoney", show_default=True)
-    @click.option("--start", callback=_date, default="2015-01-01", show_default=True)
-    @click.option("--end", callback=_date, default=None, help="Last test session (default: data).")
+    @click.option("--start", callback=parse_date, default="2015-01-01", show_default=True)
+    @click.option(
+        "--end", callback=parse_date, default=None, help="Last test session (default: data)."
+    )
     @click.option("--retrain-every", type=int, default=None, help="Default: config (60).")
     @click.option("--max-epochs", type=int, default=None, help="Default: config.")
     @click.option("--models", "model_list", default=",".join(ALL_MODELS), show_default=True)

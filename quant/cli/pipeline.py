@@ -19,19 +19,10 @@ import torch
 from feeds.calendar import EXCHANGE_TZ
 from feeds.snapshot import publish_snapshot
 from feeds.store import StoreError, open_store, transaction
-from quant.cli._context import AppContext, pass_app
+from quant.cli._context import AppContext, parse_date, pass_app
 from quant.lock import LockHeldError, StoreLock
 from quant.pipeline import ensure_tables, models_dir, run_daily, warm_up_torch
 from quant.pipeline_steps import RunState, StepError, step_finetune, step_gate
-
-
-def parse_date(_: object, __: object, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from exc
 
 
 @contextmanager

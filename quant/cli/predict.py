@@ -18,23 +18,17 @@ from feeds.snapshot import publish_snapshot
 from models.features import FeatureError
 from models.inputs import load_intraday
 from quant import registry
-from quant.cli._context import AppContext, pass_app
+from quant.cli._context import AppContext, parse_date, pass_app
 from quant.signals import publish_signal
-
-
-def _date(_: object, __: object, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from exc
 
 
 @click.command("predict")
 @click.option("--symbol", default=None, help="Daily index (default: config data.symbol).")
 @click.option(
-    "--session", callback=_date, default=None, help="Decision session (default: the last stored)."
+    "--session",
+    callback=parse_date,
+    default=None,
+    help="Decision session (default: the last stored).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the signal as JSON.")
 @pass_app
