@@ -39,6 +39,15 @@ def _require_aware(name: str, value: datetime | None) -> None:
         raise ValueError(f"{name} must be timezone-aware, got naive {value!r}")
 
 
+def _window(
+    start: date | None, end: date | None, as_of: datetime | None
+) -> tuple[str, list[object]]:
+    """SQL conditions (and parameters) for a session range and an as-of bar-end cut."""
+    conds = [("session >= ?", start), ("session <= ?", end), ("ts <= ?", as_of)]
+    kept = [(c, v) for c, v in conds if v is not None]
+    return "".join(f" AND {c}" for c, _ in kept), [v for _, v in kept]
+
+
 def sources(con: duckdb.DuckDBPyConnection, symbol: str, frequency: str) -> list[str]:
     """Sources that hold bars of ``symbol`` at ``frequency``."""
     if Frequency(frequency) is Frequency.DAILY:
@@ -79,18 +88,9 @@ def daily_bars(
     """Daily bars of ``symbol`` in ``[start, end]`` (session dates), ascending by session."""
     _require_aware("as_of", as_of)
     src = source or resolve_source(con, symbol, Frequency.DAILY)
-    sql = f"SELECT {_COLUMNS} FROM bars_daily WHERE symbol = ? AND source = ?"
-    params: list[object] = [symbol, src]
-    if start is not None:
-        sql += " AND session >= ?"
-        params.append(start)
-    if end is not None:
-        sql += " AND session <= ?"
-        params.append(end)
-    if as_of is not None:
-        sql += " AND ts <= ?"
-        params.append(as_of)
-    return con.execute(sql + " ORDER BY session", params).pl()
+    where, params = _window(start, end, as_of)
+    sql = f"SELECT {_COLUMNS} FROM bars_daily WHERE symbol = ? AND source = ?{where}"
+    return con.execute(sql + " ORDER BY session", [symbol, src, *params]).pl()
 
 
 def intraday_bars(
@@ -120,15 +120,9 @@ def intraday_bars(
             five = five.filter(pl.col("ts") <= as_of.astimezone(UTC))
         return five
     src = source or resolve_source(con, symbol, freq)
-    sql = f"SELECT {_COLUMNS} FROM bars_intraday WHERE symbol = ? AND frequency = ? AND source = ?"
-    params: list[object] = [symbol, freq.value, src]
-    if start is not None:
-        sql += " AND session >= ?"
-        params.append(start)
-    if end is not None:
-        sql += " AND session <= ?"
-        params.append(end)
-    if as_of is not None:
-        sql += " AND ts <= ?"
-        params.append(as_of)
-    return con.execute(sql + " ORDER BY ts", params).pl()
+    where, params = _window(start, end, as_of)
+    sql = (
+        f"SELECT {_COLUMNS} FROM bars_intraday "
+        f"WHERE symbol = ? AND frequency = ? AND source = ?{where}"
+    )
+    return con.execute(sql + " ORDER BY ts", [symbol, freq.value, src, *params]).pl()

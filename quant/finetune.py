@@ -18,7 +18,6 @@ from functools import cached_property
 import duckdb
 import numpy as np
 import polars as pl
-import torch
 
 from feeds.read import DEFAULT_SOURCE_PRIORITY, daily_bars, resolve_source
 from models.config import ForecastConfig, TrainSettings
@@ -28,7 +27,7 @@ from models.forecaster import Forecaster
 from models.inputs import load_intraday
 from models.labels import next_direction
 from models.normalise import apply_norm, fit_norm
-from models.train import fit
+from models.train import FitResult, fit
 from quant.registry import config_hash
 from quant.settings_pipeline import FinetuneSettings
 
@@ -170,15 +169,15 @@ def finetune(
         init_state=init,
     )
     fc = Forecaster(r.model, champion.spec, champion.norm, champion.name, {})
+    return _outcome(fc, train_idx, t0, t_fit, r)
+
+
+def _outcome(
+    fc: Forecaster, train_idx: np.ndarray, t0: float, t_fit: float, r: FitResult
+) -> TrainOutcome:
+    now = time.perf_counter()
     return TrainOutcome(
-        fc,
-        train_idx,
-        time.perf_counter() - t0,
-        time.perf_counter() - t_fit,
-        r.samples_seen,
-        r.epochs,
-        r.stopped,
-        r.best_val_loss,
+        fc, train_idx, now - t0, now - t_fit, r.samples_seen, r.epochs, r.stopped, r.best_val_loss
     )
 
 
@@ -201,8 +200,8 @@ def train_scratch(
     t0 = time.perf_counter() if started is None else started
     raw = data.windows.take(train_idx)
     norm = fit_norm(raw)
-    torch.manual_seed(cfg.train.seed)  # the initial weights too, not only the batches
-    model = build(model_config(name, cfg.features, cfg.model))
+    # seeded initial weights too, not only the batches
+    model = build(model_config(name, cfg.features, cfg.model), seed=cfg.train.seed)
     t_fit = time.perf_counter()
     r = fit(
         model,
@@ -212,16 +211,7 @@ def train_scratch(
         budget_s=_fit_budget(t0, budget_s),
     )
     fc = Forecaster(r.model, cfg.features, norm, name, {})
-    return TrainOutcome(
-        fc,
-        train_idx,
-        time.perf_counter() - t0,
-        time.perf_counter() - t_fit,
-        r.samples_seen,
-        r.epochs,
-        r.stopped,
-        r.best_val_loss,
-    )
+    return _outcome(fc, train_idx, t0, t_fit, r)
 
 
 def window_of(data: MarketData, idx: np.ndarray) -> tuple[date, date]:
