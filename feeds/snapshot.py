@@ -23,17 +23,23 @@ def snapshot_path(store: str | Path) -> Path:
     return p.with_name(p.stem + ".snapshot.duckdb")
 
 
+def copy_database(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Copy the committed state of ``con``'s database into a new file at ``path`` (replaced)."""
+    for p in (path, path.with_name(path.name + ".wal")):
+        p.unlink(missing_ok=True)
+    db_name = con.execute("SELECT current_database()").fetchall()[0][0]
+    con.execute(f"ATTACH '{path}' AS _copy").fetchall()
+    try:
+        con.execute(f'COPY FROM DATABASE "{db_name}" TO _copy').fetchall()
+    finally:
+        con.execute("DETACH _copy").fetchall()
+
+
 def publish_snapshot(con: duckdb.DuckDBPyConnection, store: str | Path) -> Path:
     """Copy the writer's committed state to the snapshot file atomically; returns its path."""
     target = snapshot_path(store)
     tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    db_name = con.execute("SELECT current_database()").fetchall()[0][0]
-    con.execute(f"ATTACH '{tmp}' AS _snapshot").fetchall()
-    try:
-        con.execute(f'COPY FROM DATABASE "{db_name}" TO _snapshot').fetchall()
-    finally:
-        con.execute("DETACH _snapshot").fetchall()
+    copy_database(con, tmp)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, target)

@@ -32,6 +32,7 @@ import polars as pl
 import torch
 
 from feeds.read import daily_bars, resolve_source
+from feeds.snapshot import copy_database
 from feeds.store import open_store
 from models.baselines import persistence
 from models.forecaster import Forecaster
@@ -78,14 +79,7 @@ class ReplayOptions:
 
 def working_copy(src: duckdb.DuckDBPyConnection, path: Path) -> duckdb.DuckDBPyConnection:
     """A fresh store at ``path`` holding the bars of ``src`` (no registry, runs or signals)."""
-    for p in (path, path.with_name(path.name + ".wal")):
-        p.unlink(missing_ok=True)
-    db = src.execute("SELECT current_database()").fetchall()[0][0]
-    src.execute(f"ATTACH '{path}' AS _replay").fetchall()
-    try:
-        src.execute(f'COPY FROM DATABASE "{db}" TO _replay').fetchall()
-    finally:
-        src.execute("DETACH _replay").fetchall()
+    copy_database(src, path)
     con = open_store(path)
     for t in _LIVE_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {t}").fetchall()
