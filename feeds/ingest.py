@@ -22,9 +22,10 @@ import polars as pl
 from feeds.calendar import Segment, intraday_grid, session_segments
 from feeds.parse import IngestError, ParsedFile, read_file
 from feeds.profiles import SourceProfile
+from feeds.provenance import check_provenance
 from feeds.schema import Frequency, InstrumentKind
 from feeds.store import transaction
-from feeds.synthetic import synthetic_market
+from feeds.synthetic import SYNTHETIC_SYMBOL, synthetic_market
 from feeds.validate import validate
 from feeds.writer import write_bars
 
@@ -103,6 +104,7 @@ def _land(
 ) -> IngestReport:
     now = datetime.now(UTC)
     path = name or str(parsed.path)
+    check_provenance(con, bars, name=path)
     with transaction(con):
         written = write_bars(con, bars.drop("_line"), file_sha256=parsed.sha256, ingested_at=now)
         if rejected.height:
@@ -274,7 +276,7 @@ def ingest_synthetic(
     end: date,
     seed: int,
     minute_sessions: int,
-    symbol: str = "000300.SH",
+    symbol: str = SYNTHETIC_SYMBOL,
 ) -> IngestReport:
     """Generate and land the SYNTHETIC market (idempotent by its parameters)."""
     key = f"synthetic:v1:{symbol}:{start}:{end}:{seed}:{minute_sessions}"

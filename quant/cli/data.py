@@ -39,7 +39,7 @@ def ingest_synthetic_default(app: AppContext) -> IngestReport:
             end=date.fromisoformat(d.synthetic_end),
             seed=d.synthetic_seed,
             minute_sessions=d.synthetic_minute_sessions,
-            symbol=d.symbol,
+            symbol=d.synthetic_symbol,
         )
         if report.status == "ingested":
             app.publish(con)
@@ -67,7 +67,11 @@ def ingest_paths(
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--profile", help="Source profile name (default: detected from the header).")
 @click.option("--symbol", help="Symbol for files that carry none (overrides the profile default).")
-@click.option("--synthetic", is_flag=True, help="Also ingest the seeded SYNTHETIC market.")
+@click.option(
+    "--synthetic",
+    is_flag=True,
+    help="Also ingest the seeded SYNTHETIC market (as data.synthetic_symbol).",
+)
 @pass_app
 def ingest(
     app: AppContext,
