@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -78,8 +78,12 @@ def ingest_file(
     *,
     profile: str | None = None,
     symbol: str | None = None,
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> IngestReport:
-    """Parse, validate and land one file atomically; raises ``IngestError`` if unreadable."""
+    """Parse, validate and land one file atomically; raises ``IngestError`` if unreadable.
+
+    ``also`` runs inside the same transaction (an adapter's per-bar contract record, say).
+    """
     started = datetime.now(UTC)
     parsed = read_file(path, profile=profile, symbol=symbol)
     key = ingest_key(parsed.sha256, parsed.profile.name, symbol)
@@ -89,7 +93,7 @@ def ingest_file(
             str(parsed.path), parsed.sha256, parsed.profile.name, parsed.profile.source, "unchanged"
         )
     checked = validate(parsed.rows, parsed.profile.frequency.minutes)
-    return _land(con, parsed, checked.bars, checked.rejected, started, key=key)
+    return _land(con, parsed, checked.bars, checked.rejected, started, key=key, also=also)
 
 
 def _land(
@@ -101,6 +105,7 @@ def _land(
     *,
     key: str,
     name: str | None = None,
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> IngestReport:
     now = datetime.now(UTC)
     path = name or str(parsed.path)
@@ -124,6 +129,8 @@ def _land(
             con.execute("INSERT INTO quarantine SELECT * FROM _q").fetchall()
             con.unregister("_q")
         gaps = record_session_gaps(con, bars.filter(pl.col("frequency") != "1d"))
+        if also is not None:
+            also(con)
         con.execute(
             "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
