@@ -79,10 +79,13 @@ def ingest_file(
     profile: str | None = None,
     symbol: str | None = None,
     also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    recorded_as: str | None = None,
 ) -> IngestReport:
     """Parse, validate and land one file atomically; raises ``IngestError`` if unreadable.
 
-    ``also`` runs inside the same transaction (an adapter's per-bar contract record, say).
+    ``also`` runs inside the same transaction (an adapter's per-bar contract record, say);
+    ``recorded_as`` is the path stored for the rows when the file is about to move (an inbox's
+    archive).
     """
     started = datetime.now(UTC)
     parsed = read_file(path, profile=profile, symbol=symbol)
@@ -93,7 +96,9 @@ def ingest_file(
             str(parsed.path), parsed.sha256, parsed.profile.name, parsed.profile.source, "unchanged"
         )
     checked = validate(parsed.rows, parsed.profile.frequency.minutes)
-    return _land(con, parsed, checked.bars, checked.rejected, started, key=key, also=also)
+    return _land(
+        con, parsed, checked.bars, checked.rejected, started, key=key, name=recorded_as, also=also
+    )
 
 
 def _land(
