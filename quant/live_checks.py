@@ -5,7 +5,7 @@ The bar has already passed the file validation (prices, OHLC, calendar, session)
 - the session's 1-minute bars of the symbol resample to its high, low and close,
 - its close-to-close move stays within ``live.max_move``.
 A bar that fails is held for review (one ``live_holds`` row) and the day is not forecast; the
-operator releases it (``quant release-hold``) once checked, and the next run proceeds.
+operator releases it (``quant feeds release``) once checked, and the next run proceeds.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ def step_ingest(st: RunState) -> tuple[dict[str, Any], Writes]:
         live_checks.hold(st.con, st.symbol, st.run_date, src, report.problems)
         raise DataHeld(
             f"{st.symbol} {st.run_date} held for review: {'; '.join(report.problems)} "
-            f"(release with: quant release-hold --date {st.run_date})"
+            f"(after review: quant feeds release --date {st.run_date})"
         )
     detail["checks"] = report.as_dict()
     return detail, None

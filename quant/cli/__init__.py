@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Compare every pair of daily sources of SYMBOL on their common sessions.",
     ),
     "db": ("data", "Inspect the store."),
+    "feeds": (
+        "feeds",
+        "Configured feeds, late and held days, the calendar horizon; release a held bar.",
+    ),
     "evaluate": (
         "evaluate",
         "Walk-forward evaluation; writes OUT/evaluation.json and OUT/predictions.parquet.",
