@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from datetime import date
+from datetime import date, datetime
 
 import click
 
@@ -27,8 +27,6 @@ def feeds_group() -> None:
 @pass_app
 def status_cmd(app: AppContext, symbol: str | None, as_json: bool) -> None:
     """Feeds, late / held / waiting run dates, open holds and the calendar horizon."""
-    from datetime import datetime
-
     cfg = app.config
     sym = symbol or cfg.data.symbol
     with app.connect() as con:
@@ -36,11 +34,9 @@ def status_cmd(app: AppContext, symbol: str | None, as_json: bool) -> None:
         runs = stale_runs(con, sym)
         holds = live_checks.open_holds(con)
     today = datetime.now(EXCHANGE_TZ).date()
+    names = [f.name if isinstance(f, InboxFeed) else f.label for f in cfg.feeds]
     doc = {
-        "feeds": [
-            {"kind": f.kind, "name": f.name if isinstance(f, InboxFeed) else f.label}
-            for f in cfg.feeds
-        ],
+        "feeds": [{"kind": f.kind, "name": n} for f, n in zip(cfg.feeds, names, strict=True)],
         "runs_not_done": [{"run_date": d, "status": s, "error": e} for d, s, e in runs],
         "holds": holds,
         "calendar_horizon": horizon(),
@@ -49,7 +45,7 @@ def status_cmd(app: AppContext, symbol: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(doc, indent=2, default=str))
         return
-    click.echo(f"feeds: {', '.join(f['name'] for f in doc['feeds']) or 'none configured'}")
+    click.echo(f"feeds: {', '.join(names) or 'none configured'}")
     for d, s, e in runs:
         click.echo(f"{sym} {d}: {s}  {e}")
     for h in holds:
