@@ -165,17 +165,17 @@ def all_trading_days() -> tuple[date, ...]:
     return active().days
 
 
-_ARRAYS: dict[int, np.ndarray] = {}
+_ARRAY: list[tuple[TradingCalendar, np.ndarray]] = []  # (calendar, its days), the newest only
 
 
 def trading_days_array() -> np.ndarray:
     """``all_trading_days()`` as ``datetime64[D]`` (cached per installed calendar)."""
-    days = active().days
-    arr = _ARRAYS.get(id(days))
-    if arr is None:
-        _ARRAYS.clear()
-        arr = _ARRAYS[id(days)] = np.array(days, dtype="datetime64[D]")
-    return arr
+    cal = active()
+    got = _ARRAY[0] if _ARRAY else None
+    if got is None or got[0] is not cal:
+        got = (cal, np.array(cal.days, dtype="datetime64[D]"))
+        _ARRAY[:] = [got]
+    return got[1]
 
 
 def next_trading_day(d: date) -> date:
