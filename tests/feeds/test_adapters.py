@@ -118,8 +118,8 @@ def test_main_contract_is_the_largest_open_interest_of_the_previous_session(
 
 
 def test_if_main_minutes_record_their_contract_and_a_roll_is_no_move(
-    vendor, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    vendor: RecordedVendor, tmp_path: Path
+) -> None:
     con = open_store(":memory:")
     r = fetch_and_ingest(con, "akshare-if-main-1m", "IF.CFE", PREV, D, keep_dir=tmp_path,
                          vendor=vendor, policy=FAST)  # fmt: skip
