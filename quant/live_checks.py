@@ -66,7 +66,7 @@ def check_bar(
         if abs(move) > s.max_move:
             problems.append(
                 f"move {100 * move:+.2f}% from {bars['session'][0]} exceeds the "
-                f"{100 * s.max_move:.0f}% bound"
+                f"{100 * s.max_move:g}% bound"
             )
         else:
             passed.append(f"move {100 * move:+.2f}%")

@@ -193,7 +193,10 @@ def run_daily(
                     cols["headline"] = detail["headline"]
                 _save(con, sym, run_date, **cols)
         except (DataNotReady, DataHeld) as exc:
-            return _not_ready(con, st, steps, name, exc, time.perf_counter() - t0, final)
+            r = _not_ready(con, st, steps, name, exc, time.perf_counter() - t0, final)
+            if store_path is not None and r.status != "waiting_for_data":
+                publish_snapshot(con, store_path)  # readers see the late or held day
+            return r
         except Exception as exc:
             msg = f"{name}: {type(exc).__name__}: {exc}"
             if isinstance(exc, StepError | registry.RegistryError):

@@ -27,17 +27,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from feeds.calendar import CalendarHorizonError, horizon_warning, is_trading_day, trading_days
+from feeds.snapshot import publish_snapshot
 from feeds.store import open_store
 from quant.config import QuantConfig, apply_calendar
 from quant.jobstore import SQLiteJobStore
 from quant.lock import StoreLock
-from quant.pipeline import RunResult, last_done, mark_late, run_daily
+from quant.pipeline import RunResult, last_done, mark_late, run_daily, stale_runs
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ class DailyRunner:
     deadline: Callable[[date], datetime] | None = None  # late-data deadline of a run date
     retry_interval_s: float = 300.0
     mark_late: Callable[[date], RunResult | None] | None = None
+    pending: Callable[[], list[date]] = list  # late, held or waiting days not done yet
     warn: Callable[[date], str | None] = lambda _: None  # the calendar horizon's warning
     _busy: threading.Lock = field(default_factory=threading.Lock)
     _pending: threading.Event = field(default_factory=threading.Event)
@@ -103,8 +106,13 @@ class DailyRunner:
         lo = done + timedelta(days=1) if done else today - timedelta(days=30)
         due = [d for d in trading_days(lo, today) if self.trigger.run_instant(d) <= now]
         if done is None:
-            return due[-1:]  # a fresh store starts with the latest due day, not a backfill
-        return due[-self.catch_up_sessions :] if self.catch_up_sessions else []
+            due = due[-1:]  # a fresh store starts with the latest due day, not a backfill
+        elif self.catch_up_sessions:
+            due = due[-self.catch_up_sessions :]
+        else:
+            due = []
+        # Days that waited past their deadline (late) or were held run again first.
+        return sorted(set(due) | {d for d in self.pending() if d <= today})
 
     def run(self, d: date) -> RunResult | None:
         """Run day ``d`` unless a pipeline is already running (then None)."""
@@ -207,15 +215,18 @@ def build_scheduler(
     return sched
 
 
-def store_runner(cfg: QuantConfig, symbol: str, stop: threading.Event) -> DailyRunner:
-    """A runner that opens the store only for the duration of each run."""
+def store_runner(
+    cfg: QuantConfig, symbol: str, stop: threading.Event, *, vendor: Any = None
+) -> DailyRunner:
+    """A runner that opens the store only for the duration of each run (``vendor``: the feed
+    adapters' vendor API, default the akshare module)."""
     path = Path(cfg.store.path)
     s = cfg.pipeline.scheduler
 
     def run_day(d: date) -> RunResult:
         con = open_store(path)
         try:
-            return run_daily(con, cfg, d, symbol=symbol, store_path=path, stop=stop)
+            return run_daily(con, cfg, d, symbol=symbol, store_path=path, stop=stop, vendor=vendor)
         finally:
             con.close()
 
@@ -229,7 +240,16 @@ def store_runner(cfg: QuantConfig, symbol: str, stop: threading.Event) -> DailyR
     def late(d: date) -> RunResult | None:
         con = open_store(path)
         try:
-            return mark_late(con, symbol, d)
+            r = mark_late(con, symbol, d)
+            publish_snapshot(con, path)  # readers (/readyz, /metrics) see the late day
+            return r
+        finally:
+            con.close()
+
+    def pending() -> list[date]:
+        con = open_store(path)
+        try:
+            return [d for d, _, _ in stale_runs(con, symbol)]
         finally:
             con.close()
 
@@ -246,6 +266,7 @@ def store_runner(cfg: QuantConfig, symbol: str, stop: threading.Event) -> DailyR
         deadline=deadline,
         retry_interval_s=cfg.live.retry_interval_s,
         mark_late=late,
+        pending=pending,
         warn=lambda today: horizon_warning(today, cfg.calendar.warn_days),
     )
 

@@ -64,11 +64,11 @@ def test_market_figures_and_tables_on_synthetic(stand_in: store.ResearchStore) -
     assert market.quarantine_table(stand_in.con).is_empty()
     rec = market.reconcile_table(stand_in.con)
     assert rec.height == 1 and rec["max_rel_diff_close"][0] < 1e-9  # minute bars sum exactly
-    assert set(market.symbols(stand_in.con)["symbol"]) == {"000300.SH"}
+    assert set(market.symbols(stand_in.con)["symbol"]) == {"SYN300.SIM"}  # its own symbol
 
 
 def test_research_window_has_intraday_bars(data: forecasting.ResearchData) -> None:
-    assert data.intraday_symbol == "000300.SH"  # no IF futures bars: the index's own bars
+    assert data.intraday_symbol == "SYN300.SIM"  # no IF futures bars: its own minute bars
     assert "SYNTHETIC" in data.note
     assert data.windows.has_intra.all()
     assert len(data.windows) == data.labels.size == 200 and data.n_train == 160
