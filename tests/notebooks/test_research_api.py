@@ -129,7 +129,8 @@ def test_backtest_run_created_once_and_replayed(tmp_path: Path) -> None:
 
 def test_run_recorded_by_quant_backtest_is_read_and_replayed(tmp_path: Path) -> None:
     path = build_store(tmp_path / "q.duckdb", real=False)  # snapshot published before the run
-    args = ["--db", str(path), "backtest", "--predictor", "persistence", "--no-sweep"]
+    args = ["--db", str(path), "backtest", "--symbol", "SYN300.SIM", "--predictor", "persistence"]
+    args.append("--no-sweep")
     res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
     run = backtests.load_backtest_run(path, small=True)  # the store itself: the snapshot is older

@@ -157,7 +157,7 @@ def test_late_data_waits_then_is_late_then_completes_when_the_bar_arrives(
     assert out[1].run_date == date(2023, 1, 3) and out[1].status == "late"  # no data yet either
     with TestClient(create_app(cfg)) as api:
         warnings = api.get("/readyz").json()["warnings"]
-        assert not any("2022-12-30" in w for w in warnings)  # the completed day is no longer stale
+        assert not any("000300.SH 2022-12-30 late" in w for w in warnings)  # completed: not stale
         assert any("000300.SH 2023-01-03 late" in w for w in warnings)
 
 
@@ -204,7 +204,7 @@ def test_a_day_caught_up_after_its_deadline_is_late_after_one_try(
 ) -> None:
     cfg = _config(tmp_path, feeds=FEEDS[:1])
     _backfill(cfg, vendor, PREV)
-    vendor.available_through = PREV
+    vendor.available_through, vendor.calls = PREV, []
     runner = store_runner(cfg, "000300.SH", threading.Event(), vendor=vendor)
     runner.now = Clock(datetime(2022, 12, 30, 19, 0, tzinfo=SH))  # already past 18:00
     [r] = runner.catch_up()
