@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feeds.adapters import adapters, contracts, fetch_and_ingest, main_contract
 from feeds.read import daily_bars, intraday_bars
@@ -157,3 +161,24 @@ def test_unknown_adapter_is_named(tmp_path: Path) -> None:
 
 def test_akshare_adapters_are_registered_without_importing_akshare() -> None:
     assert {"akshare-index-daily", "akshare-index-1m", "akshare-if-main-1m"} <= set(adapters())
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    oi=st.lists(st.integers(0, 10**6), min_size=1, max_size=4),
+    other=st.integers(0, 10**7),
+    by=st.sampled_from(["open_interest", "volume"]),
+)
+def test_the_main_contract_is_the_largest_if_contract(oi: list[int], other: int, by: str) -> None:
+    codes = [f"IF23{m:02d}" for m in range(1, len(oi) + 1)]
+    rows = {
+        "symbol": [*codes, "IC2301"],
+        "variety": ["IF"] * len(oi) + ["IC"],
+        "volume": [v // 3 for v in oi] + [other],
+        "open_interest": [*oi, other],
+    }
+    vendor = SimpleNamespace(get_cffex_daily=lambda date: pd.DataFrame(rows))
+    code, rule = main_contract(vendor, "IF", D, FAST, by=by)
+    vals = rows[by][: len(oi)]
+    assert code in codes and vals[codes.index(code)] == max(vals)
+    assert rule == f"largest {by} on {PREV}"

@@ -6,6 +6,8 @@ from datetime import date
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feeds.calendar import (
     CalendarHorizonError,
@@ -108,3 +110,23 @@ def test_validation_rejects_bars_past_the_horizon_and_on_extra_holidays() -> Non
 def test_horizon_warning(today: date, warn_days: int, expect: str | None) -> None:
     got = horizon_warning(today, warn_days)
     assert got is None if expect is None else expect in (got or "")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    extra=st.sets(st.dates(date(2026, 10, 1), date(2026, 12, 31)), max_size=12),
+    d=st.dates(date(2026, 9, 1), date(2026, 12, 31)),
+)
+def test_next_session_is_never_an_extra_holiday_nor_past_the_horizon(
+    extra: set[date], d: date
+) -> None:
+    configure(extra_holidays=extra)
+    try:
+        nxt = next_trading_day(d)
+    except CalendarHorizonError:
+        assert not [x for x in trading_days(d, date(2026, 12, 31)) if x > d]
+        return
+    finally:
+        configure()
+    assert nxt > d and nxt not in extra and nxt <= date(2026, 12, 31)
+    assert nxt.weekday() < 5
