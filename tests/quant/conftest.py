@@ -15,6 +15,7 @@ import torch
 
 from feeds.ingest import ingest_synthetic
 from feeds.store import open_store
+from feeds.synthetic import SYNTHETIC_SYMBOL
 from models.config import FeatureSpec, ModelSettings
 from models.factory import build, model_config
 from models.features import INTRADAY_FEATURES, TOKEN_FEATURES
@@ -54,6 +55,7 @@ def tiny_config_dict(root: Path, **pipeline: Any) -> dict[str, Any]:
     return {
         "store": {"path": str(root / "q.duckdb")},
         "data": {
+            "symbol": SYNTHETIC_SYMBOL,  # the synthetic market forecast under its own symbol
             "synthetic_start": SYN_START.isoformat(),
             "synthetic_end": SYN_END.isoformat(),
             "synthetic_minute_sessions": 0,
@@ -92,7 +94,7 @@ def template_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         end=SYN_END,
         seed=d.synthetic_seed,
         minute_sessions=d.synthetic_minute_sessions,
-        symbol=d.symbol,
+        symbol=d.synthetic_symbol,
     )
     con.close()
     return Path(cfg.store.path)
