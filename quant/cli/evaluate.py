@@ -17,7 +17,7 @@ import torch
 
 from models import checkpoint
 from models.factory import ALL_MODELS
-from models.features import build_windows
+from models.features import build_windows, spec_for_series
 from models.inputs import load_daily, load_intraday
 from models.labels import next_direction
 from models.report import evaluation_document, write_report
@@ -100,6 +100,8 @@ def register(group: click.Group) -> None:
         finally:
             con.close()
         src = daily.get_column("source")[0]
+        # One policy for a series without turnover (docs/forecaster.md): drop amount_z.
+        cfg = cfg.model_copy(update={"features": spec_for_series(daily, cfg.features)})
         click.echo(
             f"daily {sym} [{src}]: {daily.height} sessions; intraday {intraday_symbol} "
             f"{intraday_frequency}: {intraday.height} bars",
