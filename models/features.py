@@ -260,7 +260,7 @@ def build_windows(
     win_i = idx[:, None] + np.arange(-K + 1, 1)[None, :]
     valid_i = win_i >= 0
     win_i = np.clip(win_i, 0, None)
-    x_intra = dense[win_i].reshape(len(idx), K * B, -1)
+    x_intra = dense[win_i].reshape(len(idx), K * B, len(INTRADAY_FEATURES))
     m_intra = (mask[win_i] & valid_i[:, :, None]).reshape(len(idx), K * B)
     x_intra = np.where(m_intra[:, :, None], x_intra, 0.0).astype(np.float32)
     return Windows(

@@ -84,7 +84,7 @@ def load_market(
 def gate_split(n: int, window: int) -> tuple[np.ndarray, np.ndarray]:
     """(trainable indices, gate-window indices) of ``n`` chronological labelled sessions."""
     if n <= window + 10:
-        raise ValueError(f"only {n} labelled sessions; need more than {window + 10}")
+        raise FeatureError(f"only {n} labelled sessions; need more than {window + 10}")
     return np.arange(n - window), np.arange(n - window, n)
 
 

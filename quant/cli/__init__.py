@@ -121,10 +121,12 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except click.ClickException as exc:
+            if ctx.params.get("verbose") and exc.__cause__ is not None:
+                traceback.print_exception(exc.__cause__, file=sys.stderr)
+            raise
         except Exception as exc:
-            if isinstance(exc, click.ClickException | click.exceptions.Exit):
-                raise
-            if not isinstance(exc, user_error_types()):
+            if isinstance(exc, click.exceptions.Exit) or not isinstance(exc, user_error_types()):
                 raise
             if ctx.params.get("verbose"):
                 traceback.print_exception(exc, file=sys.stderr)

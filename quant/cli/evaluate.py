@@ -17,7 +17,7 @@ import torch
 
 from models import checkpoint
 from models.factory import ALL_MODELS
-from models.features import build_windows, spec_for_series
+from models.features import FeatureError, build_windows, spec_for_series
 from models.inputs import load_daily, load_intraday
 from models.labels import next_direction
 from models.report import evaluation_document, write_report
@@ -108,6 +108,11 @@ def register(group: click.Group) -> None:
             err=True,
         )
         windows = build_windows(daily, intraday, cfg.features)
+        if len(windows) == 0:
+            raise FeatureError(
+                f"too little history: {daily.height} daily sessions of {sym} give no complete "
+                f"window (the features need {cfg.features.warmup} consecutive sessions)"
+            )
         labels = next_direction(daily, cfg.features.horizon)
         res = walk_forward(
             windows,
