@@ -159,6 +159,7 @@ def request_body(
     }
     if minute is not None:
         mm = minute.filter(pl.col("session") == end)
+        body["intraday_symbol"] = SYMBOL  # the demo model's minute branch reads index bars
         body["intraday"] = [
             {
                 "ts": r["ts"].isoformat(),
