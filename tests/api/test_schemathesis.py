@@ -108,5 +108,6 @@ def test_schemathesis_checks_all_find_no_failure(served: tuple[str, str]) -> Non
     )
     out = res.stdout + res.stderr
     summary = [ln for ln in out.splitlines() if "generated" in ln or ln.startswith("=")]
+    print("\n".join(summary[-3:]))  # quoted in the closing note (pytest -s shows it)
     assert res.returncode == 0, out[-4000:]
     assert " passed" in out and "failure" not in out.split("SUMMARY")[-1], summary
