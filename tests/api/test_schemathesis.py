@@ -80,7 +80,7 @@ def served(demo_template: Demo, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.mark.slow
-def test_schemathesis_checks_all_find_no_failure(served: tuple[str, str]) -> None:
+def test_schemathesis_checks_all_find_no_failure(served: tuple[str, str], tmp_path: Path) -> None:
     base, key = served
     exe = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"
     res = subprocess.run(
@@ -105,6 +105,7 @@ def test_schemathesis_checks_all_find_no_failure(served: tuple[str, str]) -> Non
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=tmp_path,  # schemathesis keeps a cache folder in its working directory
     )
     out = res.stdout + res.stderr
     summary = [ln for ln in out.splitlines() if "generated" in ln or ln.startswith("=")]
