@@ -220,7 +220,7 @@ def test_schedule_process_stops_on_sigterm_and_releases_the_store(
             text=True,
             timeout=60,
         )
-        assert second.returncode != 0 and f"pid {proc.pid}" in second.stderr
+        assert second.returncode != 0 and f"PID {proc.pid}" in second.stderr
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
