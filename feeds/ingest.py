@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from feeds.calendar import Segment, intraday_grid, session_segments
+from feeds.calendar import Segment, intraday_grid, session_segments, trading_days
 from feeds.parse import IngestError, ParsedFile, read_file
 from feeds.profiles import SourceProfile
 from feeds.provenance import check_provenance
@@ -47,7 +47,16 @@ class IngestReport:
     rows_updated: int = 0
     rows_quarantined: int = 0
     rows_dropped: int = 0
-    sessions_with_gaps: int = 0
+    sessions_with_gaps: int = 0  # intraday sessions with missing bars
+    unmapped_columns: tuple[str, ...] = ()  # header columns no profile field reads
+    missing_sessions: tuple[date, ...] = ()  # XSHG sessions without a daily bar in the span
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form (dates as ISO strings) for ``quant ingest --json``."""
+        d = asdict(self)
+        d["unmapped_columns"] = list(self.unmapped_columns)
+        d["missing_sessions"] = [s.isoformat() for s in self.missing_sessions]
+        return d
 
 
 def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
@@ -93,7 +102,12 @@ def ingest_file(
     if _already(con, key):
         log.info("%s: unchanged (content already ingested)", parsed.path)
         return IngestReport(
-            str(parsed.path), parsed.sha256, parsed.profile.name, parsed.profile.source, "unchanged"
+            str(parsed.path),
+            parsed.sha256,
+            parsed.profile.name,
+            parsed.profile.source,
+            "unchanged",
+            unmapped_columns=parsed.unmapped_columns,
         )
     checked = validate(parsed.rows, parsed.profile.frequency.minutes)
     return _land(
@@ -136,6 +150,7 @@ def _land(
         gaps = record_session_gaps(con, bars.filter(pl.col("frequency") != "1d"))
         if also is not None:
             also(con)
+        missing = record_daily_gaps(con, bars.filter(pl.col("frequency") == "1d"))
         con.execute(
             "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -167,6 +182,8 @@ def _land(
         rows_quarantined=rejected.height,
         rows_dropped=len(parsed.dropped_lines),
         sessions_with_gaps=gaps,
+        unmapped_columns=parsed.unmapped_columns,
+        missing_sessions=missing,
     )
     log.debug("%s", report)
     return report
@@ -232,6 +249,38 @@ def record_session_gaps(con: duckdb.DuckDBPyConnection, bars: pl.DataFrame) -> i
     con.execute("INSERT OR REPLACE INTO session_gaps SELECT * FROM _gaps").fetchall()
     con.unregister("_gaps")
     return sum(1 for r in rows if r[6] > 0)
+
+
+def record_daily_gaps(con: duckdb.DuckDBPyConnection, bars: pl.DataFrame) -> tuple[date, ...]:
+    """Record the XSHG sessions without a stored daily bar inside each touched series' span.
+
+    For every (symbol, source) in ``bars`` the stored span first..last session is compared with
+    the calendar; its ``session_gaps`` rows (frequency '1d', expected 1, present 0) are replaced.
+    Such a session breaks the label of the session before it (``models.labels``).  Returns the
+    missing sessions, ascending.
+    """
+    if bars.is_empty():
+        return ()
+    missing_all: set[date] = set()
+    for symbol, source in bars.select("symbol", "source").unique().iter_rows():
+        have = {
+            r[0]
+            for r in con.execute(
+                "SELECT session FROM bars_daily WHERE symbol = ? AND source = ?", [symbol, source]
+            ).fetchall()
+        }
+        missing = [d for d in trading_days(min(have), max(have)) if d not in have]
+        con.execute(
+            "DELETE FROM session_gaps WHERE symbol = ? AND frequency = '1d' AND source = ?",
+            [symbol, source],
+        ).fetchall()
+        if missing:
+            con.executemany(
+                "INSERT INTO session_gaps VALUES (?, '1d', ?, ?, 1, 0, 1, NULL)",
+                [[symbol, source, d] for d in missing],
+            )
+        missing_all.update(missing)
+    return tuple(sorted(missing_all))
 
 
 def ingest_frame(

@@ -37,6 +37,7 @@ class ParsedFile:
     encoding: str
     rows: pl.DataFrame  # canonical typed columns + _line, _raw, _reason, _field
     dropped_lines: tuple[int, ...]  # documented drops (repeated vendor headers, blank lines)
+    unmapped_columns: tuple[str, ...] = ()  # header columns no profile field reads (reported)
 
     @property
     def rows_read(self) -> int:
@@ -108,6 +109,11 @@ def read_file(
     fields = {canon: index[col] for canon, col in prof.columns.items()}
     if "symbol" not in fields and prof.symbol is None and "symbol" in index:
         fields["symbol"] = index["symbol"]  # optional own symbol column (e.g. plain_daily)
+    for canon, col in prof.optional.items():
+        if canon not in fields and col in index:
+            fields[canon] = index[col]
+    read = {header[i] for i in fields.values()} | set(prof.ignored_columns)
+    unmapped = tuple(h for h in header if h not in read)
     raw: dict[str, list[str | None]] = {c: [] for c in fields}
     line_no: list[int] = []
     raw_text: list[str] = []
@@ -148,7 +154,7 @@ def read_file(
         }
     )
     typed = _type_rows(frame, prof, symbol, p)
-    return ParsedFile(p, sha, prof, enc, typed, tuple(dropped))
+    return ParsedFile(p, sha, prof, enc, typed, tuple(dropped), unmapped)
 
 
 def _read_parquet(
@@ -162,8 +168,10 @@ def _read_parquet(
     if "ts" not in df.columns and "date" not in df.columns and "session" not in df.columns:
         raise IngestError(f"{p}: missing required column 'date' (or 'session'/'ts')")
     frequency = df["frequency"][0] if "frequency" in df.columns and df.height else "1d"
-    kind = df["kind"][0] if "kind" in df.columns and df.height else prof.kind.value
     cols: dict[str, pl.Expr] = {c: pl.col(c).cast(pl.String) for c in _NUMERIC if c in df.columns}
+    for c in ("kind", "source"):  # per row, like the CSV profiles' optional columns
+        if c in df.columns:
+            cols[c] = pl.col(c).cast(pl.String)
     if "ts" in df.columns:
         if (
             df.schema["ts"] != pl.Datetime("us", "UTC")
@@ -182,16 +190,27 @@ def _read_parquet(
         pl.lit(None, pl.String).alias("_reason"),
         **cols,
     )
+    try:
+        freq = Frequency(frequency)
+    except ValueError:
+        raise IngestError(
+            f"{p}: row 1: column 'frequency': unknown frequency {frequency!r} "
+            f"(one of {', '.join(f.value for f in Frequency)})"
+        ) from None
     prof = SourceProfile(
         name=prof.name,
-        source=str(df["source"][0]) if "source" in df.columns and df.height else prof.source,
+        source=prof.source,
         description=prof.description,
-        frequency=Frequency(frequency),
-        kind=InstrumentKind(kind),
+        frequency=freq,
+        kind=prof.kind,
         columns=prof.columns,
+        optional=prof.optional,
         file_format="parquet",
     )
-    return ParsedFile(p, sha, prof, "parquet", _type_rows(frame, prof, symbol, p), ())
+    known = {"symbol", "date", "session", "ts", "frequency", "kind", "source", *_NUMERIC}
+    unmapped = tuple(c for c in df.columns if c not in known)
+    rows = _type_rows(frame, prof, symbol, p)
+    return ParsedFile(p, sha, prof, "parquet", rows, (), unmapped)
 
 
 def _fail(expr_bad: pl.Expr, field: str, message: pl.Expr | str) -> tuple[pl.Expr, str, pl.Expr]:
@@ -219,6 +238,23 @@ def _type_rows(
         mult = {"volume": prof.volume_multiplier, "amount": prof.amount_multiplier}.get(c, 1.0)
         typed.append((num * mult if mult != 1.0 else num).alias(c))
 
+    kind = pl.lit(prof.kind.value)
+    if "kind" in frame.columns:  # optional per-row column; blank means the profile's kind
+        given = pl.col("kind").str.strip_chars().str.to_lowercase()
+        kind = pl.when(given.is_null() | (given == "")).then(kind).otherwise(given)
+        kinds = ", ".join(k.value for k in InstrumentKind)
+        checks.append(
+            _fail(
+                ~kind.is_in([k.value for k in InstrumentKind]),
+                "kind",
+                pl.format("unknown kind '{}' (one of {})", pl.col("kind"), pl.lit(kinds)),
+            )
+        )
+    source = pl.lit(prof.source)
+    if "source" in frame.columns:
+        given_src = pl.col("source").str.strip_chars()
+        source = pl.when(given_src.is_null() | (given_src == "")).then(source).otherwise(given_src)
+
     local: pl.Expr
     if "datetime" in frame.columns:
         src = pl.col("datetime")
@@ -241,7 +277,7 @@ def _type_rows(
         checks.append(
             _fail(d.is_null(), "date", pl.format("unparseable date '{}'", pl.col("date")))
         )
-        local = d.cast(pl.Datetime("us")) + pl.duration(minutes=_close_minutes_expr(prof.kind, d))
+        local = d.cast(pl.Datetime("us")) + pl.duration(minutes=_close_minutes_expr(kind, d))
     if symbol is not None:
         sym = pl.lit(symbol)
     elif "symbol" in frame.columns:
@@ -267,9 +303,9 @@ def _type_rows(
         pl.col("_reason_new").alias("_reason"),
         "_field",
         sym.alias("symbol"),
-        pl.lit(prof.kind.value).alias("kind"),
+        kind.alias("kind"),
         pl.lit(prof.frequency.value).alias("frequency"),
-        pl.lit(prof.source).alias("source"),
+        source.alias("source"),
         ts_local.dt.date().alias("session"),
         ts_local.dt.convert_time_zone("UTC").alias("ts"),
         *typed,
@@ -277,8 +313,7 @@ def _type_rows(
     return out
 
 
-def _close_minutes_expr(kind: InstrumentKind, d: pl.Expr) -> pl.Expr:
+def _close_minutes_expr(kind: pl.Expr, d: pl.Expr) -> pl.Expr:
     """Minutes after midnight of the session close (the daily bar's end stamp)."""
-    if kind is InstrumentKind.INDEX_FUTURE:
-        return pl.when(d < pl.date(2016, 1, 1)).then(15 * 60 + 15).otherwise(15 * 60)
-    return pl.lit(15 * 60)
+    pre2016_future = (kind == InstrumentKind.INDEX_FUTURE.value) & (d < pl.date(2016, 1, 1))
+    return pl.when(pre2016_future).then(15 * 60 + 15).otherwise(15 * 60)

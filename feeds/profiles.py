@@ -20,8 +20,11 @@ class SourceProfile:
     """How one vendor layout maps to the canonical schema.
 
     ``columns`` maps canonical fields to vendor header names.  Time is given either by ``date``
-    (daily), by ``datetime``, or by ``date`` + ``time`` (intraday).  Unit multipliers convert
-    volume to shares (index/stock/ETF) or contracts (futures) and amount to CNY.
+    (daily), by ``datetime``, or by ``date`` + ``time`` (intraday).  ``optional`` maps canonical
+    fields to header names that are read when the file has them (``amount``, ``open_interest``,
+    ``kind``, ``source``).  Unit multipliers convert volume to shares (index/stock/ETF) or
+    contracts (futures) and amount to CNY.  A header column that neither map names (nor
+    ``ignored_columns``) is reported by name in the ingest summary, never dropped silently.
     """
 
     name: str
@@ -30,6 +33,7 @@ class SourceProfile:
     frequency: Frequency
     kind: InstrumentKind
     columns: Mapping[str, str]
+    optional: Mapping[str, str] = field(default_factory=dict)
     date_format: str = "%Y-%m-%d"
     datetime_format: str = "%Y-%m-%d %H:%M:%S"
     time_format: str = "%H:%M:%S"
@@ -48,6 +52,8 @@ class SourceProfile:
 
 
 _OHLC = {"open": "open", "high": "high", "low": "low", "close": "close"}
+# Canonical optional columns, read under their own names wherever a plain file carries them.
+OPTIONAL_CANONICAL = {c: c for c in ("amount", "open_interest", "kind", "source")}
 
 _PROFILES: dict[str, SourceProfile] = {}
 
@@ -199,10 +205,13 @@ register_profile(
     SourceProfile(
         name="plain_daily",
         source="plain",
-        description="Plain CSV: date,open,high,low,close,volume (symbol via --symbol or column)",
+        description="Plain CSV: date,open,high,low,close,volume[,amount,open_interest,kind,"
+        "source,symbol] (symbol via --symbol or column)",
         frequency=Frequency.DAILY,
         kind=InstrumentKind.INDEX,
         columns={"date": "date", **_OHLC, "volume": "volume"},
+        optional=OPTIONAL_CANONICAL,
+        notes=("amount in CNY; without amount the forecaster drops its turnover feature",),
     )
 )
 register_profile(
@@ -213,6 +222,7 @@ register_profile(
         frequency=Frequency.DAILY,
         kind=InstrumentKind.INDEX,
         columns={"symbol": "symbol", **_OHLC, "volume": "volume"},
+        optional=OPTIONAL_CANONICAL,
         file_format="parquet",
         notes=("optional columns: kind, frequency, amount, open_interest, source",),
     )

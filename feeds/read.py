@@ -48,6 +48,13 @@ def _window(
     return "".join(f" AND {c}" for c, _ in kept), [v for _, v in kept]
 
 
+def _utc(frame: pl.DataFrame) -> pl.DataFrame:
+    """``ts`` as UTC whatever the connection's TimeZone setting (DuckDB hands TIMESTAMPTZ to
+    polars in the session time zone, e.g. 'Etc/UTC' or 'Asia/Shanghai', which does not compare
+    with 'UTC')."""
+    return frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC"))
+
+
 def sources(con: duckdb.DuckDBPyConnection, symbol: str, frequency: str) -> list[str]:
     """Sources that hold bars of ``symbol`` at ``frequency``."""
     if Frequency(frequency) is Frequency.DAILY:
@@ -90,7 +97,7 @@ def daily_bars(
     src = source or resolve_source(con, symbol, Frequency.DAILY)
     where, params = _window(start, end, as_of)
     sql = f"SELECT {_COLUMNS} FROM bars_daily WHERE symbol = ? AND source = ?{where}"
-    return con.execute(sql + " ORDER BY session", [symbol, src, *params]).pl()
+    return _utc(con.execute(sql + " ORDER BY session", [symbol, src, *params]).pl())
 
 
 def intraday_bars(
@@ -125,4 +132,4 @@ def intraday_bars(
         f"SELECT {_COLUMNS} FROM bars_intraday "
         f"WHERE symbol = ? AND frequency = ? AND source = ?{where}"
     )
-    return con.execute(sql + " ORDER BY ts", [symbol, freq.value, src, *params]).pl()
+    return _utc(con.execute(sql + " ORDER BY ts", [symbol, freq.value, src, *params]).pl())

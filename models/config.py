@@ -34,6 +34,12 @@ class FeatureSpec(_Frozen):
     horizon: int = Field(
         default=1, ge=1, description="label horizon: close of t+h against close of t"
     )
+    use_amount: bool = Field(
+        default=True,
+        description="read turnover (amount_z); training sets it False for a daily series "
+        "without amount on every bar (see models.features.spec_for_series), and then the "
+        "amount_z token is 0 and amount is never read",
+    )
 
     @property
     def warmup(self) -> int:

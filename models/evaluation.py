@@ -16,7 +16,7 @@ import polars as pl
 from models import checkpoint
 from models.config import ForecastConfig
 from models.executor import make_executor
-from models.features import build_windows
+from models.features import FeatureError, build_windows
 from models.labels import next_direction
 from models.report import evaluation_document, write_report
 from models.walkforward import WalkForwardResult, walk_forward
@@ -64,6 +64,11 @@ def evaluate(
     t0 = time.perf_counter()
     ev = cfg.evaluation
     windows = build_windows(daily, intraday, cfg.features)
+    if len(windows) == 0:
+        raise FeatureError(
+            f"too little history: {daily.height} daily sessions give no complete window "
+            f"(the features need {cfg.features.warmup} consecutive sessions)"
+        )
     labels = next_direction(daily, cfg.features.horizon)
     ex = make_executor(ev.executor, workers=ev.workers, address=ray_address)  # type: ignore[arg-type]
     try:

@@ -9,7 +9,8 @@ Daily tokens (one per session, the last L sessions):
   range         log(high / low)
   close_pos     (close - low) / (high - low), 0.5 on a zero-range day
   volume_z      log volume z-scored against the trailing ``zscore_window`` sessions (incl. t)
-  amount_z      the same for log turnover
+  amount_z      the same for log turnover; 0 on every session when ``spec.use_amount`` is
+                False (a series without turnover: see ``spec_for_series``)
   realised_vol  standard deviation of ``ret`` over the trailing ``vol_window`` sessions
 
 Intraday tokens (one per bar slot of the last K sessions on the cash-market grid):
@@ -104,6 +105,23 @@ def _check_values(frame: pl.DataFrame, cols: tuple[str, ...], what: str) -> None
             raise FeatureError(f"{what}: non-positive {c}")
 
 
+def spec_for_series(daily: pl.DataFrame, spec: FeatureSpec) -> FeatureSpec:
+    """The feature spec to train on ``daily``: the one policy for a series without turnover.
+
+    When any daily bar lacks ``amount`` (a plain OHLCV file), the turnover feature is dropped
+    (``use_amount=False``, recorded in the checkpoint's spec): the model never reads amount, in
+    training or serving.  A model trained with amount refuses bars without it
+    (``FeatureError``).  Nothing is estimated.
+    """
+    if "amount" not in daily.columns:
+        return spec.model_copy(update={"use_amount": False})
+    a = daily.get_column("amount")
+    complete = not (a.is_null() | a.is_nan()).any() if daily.height else False
+    return (
+        spec if complete or not spec.use_amount else spec.model_copy(update={"use_amount": False})
+    )
+
+
 def daily_feature_table(daily: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
     """One row per session: ``session``, the DAILY_FEATURES (null in the warm-up), ``gap``.
 
@@ -114,7 +132,16 @@ def daily_feature_table(daily: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
     d = daily.sort("session")
     if d.get_column("session").is_duplicated().any():
         raise FeatureError("daily bars hold duplicate sessions")
-    _check_values(d, ("open", "high", "low", "close", "volume", "amount"), "daily bars")
+    if spec.use_amount:
+        if "amount" not in d.columns or d.get_column("amount").is_null().all():
+            raise FeatureError(
+                "daily bars carry no amount (turnover), but the model was trained with the "
+                "turnover feature (FeatureSpec.use_amount); send amount on every bar, or use "
+                "a model trained on a series without amount"
+            )
+        _check_values(d, ("open", "high", "low", "close", "volume", "amount"), "daily bars")
+    else:
+        _check_values(d, ("open", "high", "low", "close", "volume"), "daily bars")
     # Position of each session in the XSHG calendar: a step of more than one is a gap.
     cal = np.array(all_trading_days(), dtype="datetime64[D]")
     pos = np.searchsorted(cal, d.get_column("session").to_numpy().astype("datetime64[D]"))
@@ -136,7 +163,7 @@ def daily_feature_table(daily: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
         .otherwise(0.5)
         .alias("close_pos"),
         zscore("volume").alias("volume_z"),
-        zscore("amount").alias("amount_z"),
+        (zscore("amount") if spec.use_amount else pl.lit(0.0)).alias("amount_z"),
         ret.rolling_std(spec.vol_window).alias("realised_vol"),
         pl.Series("gap", gap, dtype=pl.Boolean),
     )
@@ -304,7 +331,7 @@ def build_windows(
     win_i = idx[:, None] + np.arange(-K + 1, 1)[None, :]
     valid_i = win_i >= 0
     win_i = np.clip(win_i, 0, None)
-    x_intra = dense[win_i].reshape(len(idx), K * B, -1)
+    x_intra = dense[win_i].reshape(len(idx), K * B, len(INTRADAY_FEATURES))
     m_intra = (mask[win_i] & valid_i[:, :, None]).reshape(len(idx), K * B)
     x_intra = np.where(m_intra[:, :, None], x_intra, 0.0).astype(np.float32)
     return Windows(

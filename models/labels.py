@@ -5,22 +5,39 @@ Do not import this from anything that builds features: a label is the future by 
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
+
+from feeds.calendar import all_trading_days
 
 
 def next_direction(daily: pl.DataFrame, horizon: int = 1) -> pl.DataFrame:
     """``session`` (decision session t), ``label``: 1 if close[t+h] > close[t], else 0, and
     ``label_session`` (t+h, the session whose close settles the label).
 
-    Rows are sessions of ``daily`` in order; h counts rows (sessions), not calendar days.  The
-    last ``horizon`` sessions have no realised label yet and are dropped.  A flat close is 0.
+    t+h is the h-th XSHG session after t on the exchange calendar, not the h-th row: when that
+    session's bar is missing (a gap in the file; ``quant ingest`` names it), t has no label
+    rather than a label spanning more sessions.  Sessions whose t+h has not traded yet (the last
+    ``horizon``) have no label either.  A flat close is 0.
     """
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
     d = daily.sort("session")
-    future_close = pl.col("close").shift(-horizon)  # the look-ahead, in plain sight
-    return d.select(
-        "session",
-        (future_close > pl.col("close")).cast(pl.Int8).alias("label"),
-        pl.col("session").shift(-horizon).alias("label_session"),
-    ).head(max(d.height - horizon, 0))
+    cal = np.array(all_trading_days(), dtype="datetime64[D]")
+    days = d.get_column("session").to_numpy().astype("datetime64[D]")
+    pos = np.searchsorted(cal, days) + horizon
+    target = np.where(pos < len(cal), cal[np.minimum(pos, len(cal) - 1)], np.datetime64("NaT"))
+    future = d.select(
+        pl.col("session").alias("label_session"), pl.col("close").alias("_future_close")
+    )
+    return (
+        d.select("session", "close")
+        .with_columns(pl.Series("label_session", target, dtype=pl.Date))
+        .join(future, on="label_session", how="inner", maintain_order="left")
+        .select(
+            "session",
+            # the look-ahead, in plain sight: the close of the next XSHG session
+            (pl.col("_future_close") > pl.col("close")).cast(pl.Int8).alias("label"),
+            "label_session",
+        )
+    )

@@ -20,9 +20,9 @@ import numpy as np
 import polars as pl
 
 from feeds.read import DEFAULT_SOURCE_PRIORITY, daily_bars, resolve_source
-from models.config import ForecastConfig, TrainSettings
+from models.config import FeatureSpec, ForecastConfig, TrainSettings
 from models.factory import build, config_to_dict, model_config
-from models.features import Windows, build_windows
+from models.features import FeatureError, Windows, build_windows, spec_for_series
 from models.forecaster import Forecaster
 from models.inputs import load_intraday
 from models.labels import next_direction
@@ -45,6 +45,8 @@ class MarketData:
     windows: Windows  # raw inputs of every labelled session with a full window, chronological
     labels: np.ndarray  # next-session direction of each window
     last_bar_ts: datetime  # end of the newest daily bar (UTC)
+    spec: FeatureSpec  # the configured spec after the amount policy (``spec_for_series``)
+    intraday_symbol: str | None = None  # instrument of the intraday bars (None: none read)
 
     @cached_property
     def sessions(self) -> list[date]:
@@ -68,7 +70,7 @@ def load_market(
     if intraday_symbol is not None:
         got = load_intraday(con, intraday_symbol, spec_cfg.features.intraday_minutes, end=as_of)
         intraday = None if got.is_empty() else got
-    spec = spec_cfg.features
+    spec = spec_for_series(daily, spec_cfg.features)
     windows = build_windows(daily, intraday, spec)
     lab = next_direction(daily, spec.horizon)
     keep = np.isin(windows.sessions, lab.get_column("session").to_numpy().astype("datetime64[D]"))
@@ -77,13 +79,13 @@ def load_market(
     y = np.array([by_session[s.astype(object)] for s in w.sessions], dtype=np.int64)
     ts = daily.get_column("ts").max()
     assert isinstance(ts, datetime)
-    return MarketData(as_of, daily, intraday, w, y, ts.astimezone(UTC))
+    return MarketData(as_of, daily, intraday, w, y, ts.astimezone(UTC), spec, intraday_symbol)
 
 
 def gate_split(n: int, window: int) -> tuple[np.ndarray, np.ndarray]:
     """(trainable indices, gate-window indices) of ``n`` chronological labelled sessions."""
     if n <= window + 10:
-        raise ValueError(f"only {n} labelled sessions; need more than {window + 10}")
+        raise FeatureError(f"only {n} labelled sessions; need more than {window + 10}")
     return np.arange(n - window), np.arange(n - window, n)
 
 
@@ -156,6 +158,12 @@ def finetune(
     """Continue training ``champion`` on ``train_idx`` until early stop or ``budget_s`` runs out
     (counted from ``started``, a ``time.perf_counter()`` reading; default now)."""
     t0 = time.perf_counter() if started is None else started
+    if champion.spec.use_amount != data.spec.use_amount:
+        had, bars = ("with", "lack") if champion.spec.use_amount else ("without", "carry")
+        raise FeatureError(
+            f"the champion was trained {had} the turnover feature, but the stored daily bars "
+            f"{bars} amount; train a new model from scratch for this series"
+        )
     settings = finetune_settings(cfg, s)
     model = build(champion.checkpoint().model_config)
     w = apply_norm(data.windows.take(train_idx), champion.norm)
@@ -169,8 +177,13 @@ def finetune(
         budget_s=_fit_budget(t0, budget_s),
         init_state=init,
     )
-    fc = Forecaster(r.model, champion.spec, champion.norm, champion.name, {})
+    fc = Forecaster(r.model, champion.spec, champion.norm, champion.name, _meta(data))
     return _outcome(fc, train_idx, t0, t_fit, r)
+
+
+def _meta(data: MarketData) -> dict[str, object]:
+    """Checkpoint metadata serving needs: which intraday instrument the model was fitted on."""
+    return {} if data.intraday is None else {"intraday_symbol": data.intraday_symbol}
 
 
 def _outcome(
@@ -204,9 +217,15 @@ def train_scratch(
     ev = cfg.evaluation
     n_fits = ev.seeds * (ev.candidates if ev.select else 1)
     per_fit = _fit_budget(t0, budget_s) / max(n_fits, 1)
-    capped = cfg.model_copy(update={"train": cfg.train.model_copy(update={"budget_s": per_fit})})
+    capped = cfg.model_copy(
+        update={
+            "features": data.spec,
+            "train": cfg.train.model_copy(update={"budget_s": per_fit}),
+        }
+    )
     t_fit = time.perf_counter()
     fc, _ = fit_forecaster(data.windows.take(train_idx), data.labels[train_idx], capped, name)
+    fc.meta.update(_meta(data))
     now = time.perf_counter()
     return TrainOutcome(fc, train_idx, now - t0, now - t_fit, 0, 0, "selected", float("nan"))
 

@@ -1,7 +1,8 @@
 """Exclusive ownership of a store: ``fcntl.flock`` on ``<store>.lock``.
 
 DuckDB allows one writing process per file.  The scheduler holds this lock for its whole life
-and ``quant run-daily``/``replay``/``finetune`` for one command, so two writers never race; the
+and every other writing command (``ingest``, ``fetch``, ``predict``, ``backtest --record``,
+``run-daily``, ``replay``, ``finetune``, ``main``) for one command, so two writers never race; the
 lock dies with its process (even on SIGKILL), so a crash never leaves a stale lock behind.
 """
 
@@ -36,11 +37,12 @@ class StoreLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
             os.close(fd)
+            pid, _, purpose = holder.removeprefix("pid ").partition(": ")
             raise LockHeldError(
-                f"store is owned by another process ({holder}); lock file {self.path}. "
-                "Stop it first, or read the published snapshot instead."
+                f"store is locked by PID {pid or 'unknown'} ({purpose or 'unknown purpose'}); "
+                f"lock file {self.path}. Stop it first, or read the published snapshot instead."
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}: {self.purpose}\n".encode(), 0)

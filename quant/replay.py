@@ -35,6 +35,7 @@ from feeds.read import daily_bars, resolve_source
 from feeds.snapshot import copy_database
 from feeds.store import open_store
 from models.baselines import persistence
+from models.features import FeatureError
 from models.forecaster import Forecaster
 from models.metrics import binomial_p_value, mcnemar_p_value, wilson_interval
 from models.normalise import apply_norm
@@ -205,7 +206,7 @@ def run_replay(store: Path, cfg: QuantConfig, o: ReplayOptions) -> dict[str, Any
     bars = daily_bars(con, o.symbol, start=o.start, end=o.end, source=source)
     sessions: list[date] = bars["session"].to_list()
     if len(sessions) < 2:
-        raise ValueError(f"fewer than two {o.symbol} sessions in [{o.start}, {o.end}]")
+        raise FeatureError(f"fewer than two {o.symbol} sessions in [{o.start}, {o.end}]")
     frozen_id = _bootstrap(con, rcfg, o)
     t_loop = time.perf_counter()
     runs: list[dict[str, Any]] = []

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from quant.api.audit import AuditLog
 from quant.api.auth import SCHEME, SECURITY_SCHEME
 from quant.api.batcher import Batcher
+from quant.api.features import canary
 from quant.api.keys import KeyStore, keys_path
 from quant.api.metrics import Metrics
 from quant.api.middleware import ServiceMiddleware
@@ -90,17 +91,63 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _error(request, 500, "internal error; quote the request id to the operators")
 
 
+def _example_request(model: ServedModel, symbol: str) -> dict[str, Any]:
+    """A request the serving model accepts: the seeded canary's closed sessions (SYNTHETIC)."""
+    d, _ = canary(model.spec)
+    daily = [
+        {
+            "date": s.isoformat(),
+            "open": float(d.open[i]),
+            "high": float(d.high[i]),
+            "low": float(d.low[i]),
+            "close": float(d.close[i]),
+            "volume": float(d.volume[i]),
+            **({"amount": float(d.amount[i])} if model.spec.use_amount else {}),
+        }
+        for i, s in enumerate(d.sessions)
+    ]
+    return {"symbol": symbol, "daily": daily}
+
+
+def _forecast_schema(app: FastAPI) -> dict[str, Any]:
+    """ForecastRequest with the limits this server enforces now (model warm-up, maxima)."""
+    settings, model = app.state.settings, app.state.service.model
+    body = ForecastRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    props = body["properties"]
+    props["daily"]["maxItems"] = settings.max_daily_bars
+    if model is not None:
+        props["daily"]["minItems"] = model.spec.warmup
+        # Given at all, it must name the model's instrument; it must come with ``intraday``.
+        props["intraday_symbol"] = {
+            "type": "string",
+            "enum": [model.intraday_symbol],
+            "description": props["intraday_symbol"]["description"],
+        }
+        body["dependentRequired"] = {"intraday": ["intraday_symbol"]}
+        body["examples"] = [_example_request(model, min(app.state.service.served_symbols))]
+    for branch in props["intraday"].get("anyOf", [props["intraday"]]):
+        if branch.get("type") == "array":
+            branch["maxItems"] = settings.max_intraday_bars
+    return body
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The generated document plus the bearer scheme and the forecast body's schema."""
-    if app.openapi_schema:
+    """The generated document plus the bearer scheme and the forecast body's schema.
+
+    Regenerated when the serving model changes: ``daily.minItems`` is its warm-up.
+    """
+    model = app.state.service.model
+    key = model.version if model is not None else None
+    if app.openapi_schema and getattr(app.state, "openapi_model", "unset") == key:
         return app.openapi_schema
+    app.state.openapi_model = key
     doc = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     comps = doc.setdefault("components", {})
     comps.setdefault("securitySchemes", {})[SCHEME] = SECURITY_SCHEME
     schemas = comps.setdefault("schemas", {})
-    body = ForecastRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    body = _forecast_schema(app)
     schemas.update(body.pop("$defs", {}))
     schemas["ForecastRequest"] = body
     for path, ops in doc["paths"].items():
@@ -119,7 +166,11 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
     models_dir = config.pipeline.models_dir or store.parent / "models"  # as the pipeline
     key_store = keys or KeyStore(keys_path(store))
     state = ServiceState(
-        store, models_dir, frozenset({config.data.symbol}), torchscript=settings.torchscript
+        store,
+        models_dir,
+        frozenset({config.data.symbol}),
+        torchscript=settings.torchscript,
+        intraday_symbol=config.data.intraday_symbol,
     )
     batcher: Batcher[ServedModel] = Batcher(
         run_forward,

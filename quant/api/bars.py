@@ -42,8 +42,8 @@ class DailyArrays:
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
-    amount: np.ndarray  # CNY; estimated as volume x mean(OHLC) when the caller sends none
-    amount_estimated: bool
+    amount: np.ndarray  # CNY; NaN when the caller sends none (then the model must not read it)
+    amount_estimated: bool  # True when no amount was sent (nothing is estimated any more)
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,19 @@ def _ohlc(
             raise BarsError(f"{what}[{i}] ({labels[i]}): {msg}")
 
 
-def check_daily(bars: list[DailyBar], warmup: int) -> DailyArrays:
-    """Consecutive XSHG sessions, ascending, OHLC-consistent, at least ``warmup`` of them."""
+def check_daily(
+    bars: list[DailyBar],
+    warmup: int,
+    *,
+    needs_amount: bool = False,
+    now: datetime | None = None,
+) -> DailyArrays:
+    """Consecutive XSHG sessions, ascending, OHLC-consistent, at least ``warmup`` of them.
+
+    Every session must have closed by ``now`` (default: the clock; a bar of a session still
+    trading is not a daily bar).  ``needs_amount``: the model reads turnover, so every bar must
+    carry ``amount``; a model trained without it ignores any amount sent.
+    """
     sessions = [b.date for b in bars]
     days = _trading_days()
     s = (np.array([d.toordinal() for d in sessions]) - _EPOCH_ORDINAL).astype("datetime64[D]")
@@ -111,16 +122,27 @@ def check_daily(bars: list[DailyBar], warmup: int) -> DailyArrays:
         raise BarsError(
             f"too few daily bars: {len(bars)} sent, the model needs {warmup} consecutive sessions"
         )
+    at = now or datetime.now(UTC)
+    closes = session_close(InstrumentKind.INDEX, sessions[-1])
+    if closes > at:
+        now_local = at.astimezone(closes.tzinfo).isoformat(timespec="seconds")
+        raise BarsError(
+            f"daily[{len(bars) - 1}] ({sessions[-1]}): the session has not closed yet (it closes "
+            f"{closes.isoformat()}; now {now_local}); send daily bars of closed sessions only"
+        )
     values = np.array([(b.open, b.high, b.low, b.close, b.volume) for b in bars], dtype=np.float64)
     o, h, lo, c, v = values.T
     _ohlc(o, h, lo, c, "daily", sessions)
     given = [b.amount is not None for b in bars]
+    if needs_amount and not all(given):
+        raise BarsError(
+            f"daily[{given.index(False)}]: amount (turnover, CNY) is required on every daily bar: "
+            "the serving model was trained with the turnover feature (GET /v1/models: "
+            "uses_amount)"
+        )
     if any(given) and not all(given):
         raise BarsError(f"daily[{given.index(False)}]: send amount on every daily bar or on none")
-    if all(given):
-        amount = np.array([b.amount for b in bars], dtype=np.float64)
-    else:
-        amount = v * (o + h + lo + c) / 4.0
+    amount = np.array([np.nan if b.amount is None else b.amount for b in bars], dtype=np.float64)
     return DailyArrays(sessions, o, h, lo, c, v, amount, not all(given))
 
 

@@ -24,7 +24,7 @@ from feeds.synthetic import synthetic_market
 from feeds.writer import write_bars
 from models.config import ForecastConfig, TrainSettings
 from models.factory import build, model_config
-from models.features import build_windows
+from models.features import build_windows, spec_for_series
 from models.forecaster import Forecaster
 from models.inputs import load_daily, load_intraday
 from models.labels import next_direction
@@ -49,7 +49,8 @@ def train_forecaster(
     daily: pl.DataFrame, intraday: pl.DataFrame, cfg: ForecastConfig, *, seed: int = 0
 ) -> Forecaster:
     """A few epochs of the fused model: enough to serve, not to trade."""
-    w = build_windows(daily, intraday, cfg.features)
+    spec = spec_for_series(daily, cfg.features)
+    w = build_windows(daily, intraday, spec)
     labels = next_direction(daily).select("session", "label")
     lab = pl.DataFrame({"session": w.sessions.astype("datetime64[D]")}).join(
         labels, on="session", how="left", maintain_order="left"
@@ -59,10 +60,10 @@ def train_forecaster(
     y = lab.get_column("label").drop_nulls().to_numpy().astype(np.int64)
     norm = fit_norm(w)
     torch.manual_seed(seed)
-    model = build(model_config("fused", cfg.features, cfg.model))
+    model = build(model_config("fused", spec, cfg.model))
     settings = TrainSettings(max_epochs=2, seed=seed)
     fit(model, apply_norm(w, norm), y, settings)
-    return Forecaster(model.eval(), cfg.features, norm, "fused")
+    return Forecaster(model.eval(), spec, norm, "fused", {"intraday_symbol": SYMBOL})
 
 
 def register_champion(
@@ -160,6 +161,7 @@ def request_body(
     }
     if minute is not None:
         mm = minute.filter(pl.col("session") == end)
+        body["intraday_symbol"] = SYMBOL  # the demo model's minute branch reads index bars
         body["intraday"] = [
             {
                 "ts": r["ts"].isoformat(),

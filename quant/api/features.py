@@ -71,7 +71,9 @@ def daily_window(d: DailyArrays, spec: FeatureSpec) -> np.ndarray:
         "range": np.log(h[-L:] / lo[-L:]),
         "close_pos": np.where(hl > 0, pos, 0.5),
         "volume_z": _zscore(np.log1p(d.volume[-spec.warmup :]), spec.zscore_window, L),
-        "amount_z": _zscore(np.log1p(d.amount[-spec.warmup :]), spec.zscore_window, L),
+        "amount_z": _zscore(np.log1p(d.amount[-spec.warmup :]), spec.zscore_window, L)
+        if spec.use_amount
+        else np.zeros(L),
         "realised_vol": _rolling(ret, spec.vol_window, L)[1],
     }
     for j, f in enumerate(DAILY_FEATURES):

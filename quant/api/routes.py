@@ -36,6 +36,27 @@ router = APIRouter()
 ReadKey = Annotated[KeyInfo, Depends(require("signals:read"))]
 ForecastKey = Annotated[KeyInfo, Depends(require("forecast"))]
 
+# A session as a query parameter: ISO YYYY-MM-DD only (pydantic's lax ``date`` would also take
+# ``0`` as 1970-01-01); the pattern and ``format: date`` are what the schema promises.
+SessionQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        json_schema_extra={"format": "date"},
+        examples=["2024-06-28"],
+    ),
+]
+
+
+def _session(name: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, f"{name}: {value!r} is not a calendar date (YYYY-MM-DD)") from None
+
+
 SymbolPath = Annotated[
     str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$", examples=["000300.SH"])
 ]
@@ -101,6 +122,7 @@ def _model_of(body: bytes) -> str | None:
     "/v1/signals/{symbol}",
     tags=["signals"],
     summary="Published signals of a symbol for sessions in [start, end]",
+    description="Sessions are ISO dates; an empty interval (start after end) has no signals.",
     response_model=SignalList,
     responses=_errors(401, 403, 404, 422, 503),
 )
@@ -108,25 +130,29 @@ def signal_range(
     symbol: SymbolPath,
     request: Request,
     _: ReadKey,
-    start: Annotated[date | None, Query(description="first session (YYYY-MM-DD)")] = None,
-    end: Annotated[date | None, Query(description="last session (YYYY-MM-DD)")] = None,
+    start: Annotated[SessionQuery, Query(description="first session (YYYY-MM-DD)")] = None,
+    end: Annotated[SessionQuery, Query(description="last session (YYYY-MM-DD)")] = None,
     all_versions: Annotated[bool, Query(description="every version, not only the newest")] = False,
 ) -> SignalList:
     state = _state(request)
     view = state.view
     request.state.snapshot_version = view.version
     _check_symbol(state, symbol)
-    if start and end and start > end:
-        raise HTTPException(422, f"start {start} is after end {end}")
+    first, last = _session("start", start), _session("end", end)
     if view.con is None:
         raise HTTPException(503, f"no readable snapshot: {view.error}")
-    sigs = signals_between(view.cursor(), symbol, start, end, all_versions=all_versions)
+    empty = first is not None and last is not None and first > last
+    sigs = (
+        []
+        if empty
+        else signals_between(view.cursor(), symbol, first, last, all_versions=all_versions)
+    )
     if sigs:
         request.state.model_version = sigs[-1].model_version
     return SignalList(
         symbol=symbol,
-        start=start,
-        end=end,
+        start=first,
+        end=last,
         signals=[
             SignalOut.model_validate({**s.as_dict(), "snapshot_version": view.version})
             for s in sigs
@@ -181,8 +207,22 @@ async def forecast(request: Request, _: ForecastKey) -> Response:
             raise HTTPException(
                 422, f"too many intraday bars: {len(minutes)} > {settings.max_intraday_bars}"
             )
+        named_fields = body.model_fields_set
+        if (
+            "intraday" in named_fields or "intraday_symbol" in named_fields
+        ) and body.intraday_symbol != model.intraday_symbol:
+            named = (
+                f"intraday_symbol {body.intraday_symbol!r}"
+                if body.intraday_symbol
+                else "no intraday_symbol"
+            )
+            raise HTTPException(
+                422,
+                f"intraday bars (or their symbol) sent with {named}; the model was trained on "
+                f"{model.intraday_symbol} bars: send intraday_symbol {model.intraday_symbol!r}",
+            )
         try:
-            d = check_daily(body.daily, model.spec.warmup)
+            d = check_daily(body.daily, model.spec.warmup, needs_amount=model.spec.use_amount)
             m = check_minutes(minutes, d.sessions) if minutes else None
             if model.fast_features:
                 sample = features.sample(d, m, model.spec)
@@ -213,7 +253,7 @@ async def forecast(request: Request, _: ForecastKey) -> Response:
         direction="up" if p > 0.5 else "down",
         confidence=abs(p - 0.5) * 2,
         used_intraday=sample.has_intra,
-        amount_estimated=d.amount_estimated,
+        used_amount=model.spec.use_amount,
         model_version=model.version,
         last_bar_ts=last_bar_ts(d, m),
         generated_at=datetime.now(UTC),
@@ -241,6 +281,9 @@ def models(request: Request, _: ReadKey) -> ModelsOut:
         champion=champ_id,
         serving=model.version if model else None,
         feature_warmup=model.spec.warmup if model else None,
+        uses_amount=model.spec.use_amount if model else None,
+        intraday_symbol=model.intraday_symbol if model else None,
+        intraday_minutes=model.spec.intraday_minutes if model else None,
         versions=[
             ModelVersionOut(
                 version_id=r.version_id,

@@ -6,7 +6,7 @@ import datetime as dt
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Price = Annotated[float, Field(gt=0, allow_inf_nan=False, description="CNY index points, > 0")]
 Volume = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -27,7 +27,9 @@ class DailyBar(_Strict):
     close: Price
     volume: Volume = Field(description="shares")
     amount: Volume | None = Field(
-        None, description="turnover in CNY; estimated as volume x mean(OHLC) when omitted"
+        None,
+        description="turnover in CNY; required on every bar when the serving model reads "
+        "turnover (GET /v1/models: uses_amount), ignored otherwise; never estimated",
     )
 
 
@@ -42,32 +44,31 @@ class MinuteBar(_Strict):
     volume: Volume
 
 
-_DAILY_EXAMPLE: dict[str, JsonValue] = {
-    "date": "2024-06-28",
-    "open": 3461.2,
-    "high": 3479.0,
-    "low": 3455.1,
-    "close": 3461.7,
-    "volume": 1.1e10,
-}
-
-
 class ForecastRequest(_Strict):
-    """Recent bars of one symbol; the forecast is for the session after the last daily bar."""
+    """Recent bars of one symbol; the forecast is for the session after the last daily bar.
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"symbol": "000300.SH", "daily": [_DAILY_EXAMPLE]}]},
-    )
+    Rules JSON Schema cannot state (each a 422 naming the bar): daily bars are consecutive XSHG
+    sessions, ascending, every one closed at request time (15:00 Asia/Shanghai); high >= max(open,
+    close, low) and low <= min(open, close); 1-minute bars lie on the cash-market grid of sent
+    sessions, ascending, and come with ``intraday_symbol`` equal to the model's instrument.
+    The served schema (GET /openapi.json) states the current model's warm-up as ``minItems``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     symbol: Symbol = Field(description="the index the model serves, e.g. 000300.SH")
     daily: list[DailyBar] = Field(
         min_length=1,
-        description="consecutive XSHG sessions, ascending; at least the model's warm-up "
-        "(GET /v1/models names it, 40 by default)",
+        description="consecutive XSHG sessions, ascending, all closed; at least the model's "
+        "warm-up (GET /v1/models: feature_warmup)",
     )
     intraday: list[MinuteBar] | None = Field(
         None, description="optional 1-minute bars of the last sessions, ascending"
+    )
+    intraday_symbol: Symbol | None = Field(
+        None,
+        description="instrument of the intraday bars; required with them and must be the one "
+        "the model was trained on (GET /v1/models: intraday_symbol)",
     )
 
 
@@ -85,7 +86,7 @@ class ForecastResponse(BaseModel):
     direction: Literal["up", "down"]
     confidence: float = Field(ge=0, le=1, description="|p_up - 0.5| * 2")
     used_intraday: bool
-    amount_estimated: bool = Field(description="true when amount was not sent")
+    used_amount: bool = Field(description="the model read the turnover (amount) feature")
     model_version: str
     last_bar_ts: datetime = Field(description="end of the last bar the model saw (UTC)")
     generated_at: datetime
@@ -105,7 +106,7 @@ class ForecastResponse(BaseModel):
                     "direction": "up",
                     "confidence": 0.08,
                     "used_intraday": False,
-                    "amount_estimated": True,
+                    "used_amount": True,
                     "model_version": "v0003",
                     "last_bar_ts": "2024-06-28T07:00:00Z",
                     "generated_at": "2024-06-28T07:05:12.345Z",
@@ -155,6 +156,15 @@ class ModelsOut(BaseModel):
     champion: str | None = Field(description="version id answering forecasts now")
     serving: str | None = Field(description="version loaded in this process")
     feature_warmup: int | None = Field(description="daily bars a forecast needs at least")
+    uses_amount: bool | None = Field(
+        None, description="the model reads turnover: daily bars must carry amount (CNY)"
+    )
+    intraday_symbol: str | None = Field(
+        None, description="instrument whose intraday bars the model was trained on"
+    )
+    intraday_minutes: int | None = Field(
+        None, description="bar length (minutes) of the model's intraday tokens; send 1-minute bars"
+    )
     versions: list[ModelVersionOut]
 
 

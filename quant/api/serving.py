@@ -44,6 +44,7 @@ class ServedModel:
     spec: FeatureSpec
     norm: NormStats
     fast_features: bool  # numpy twin agreed with models.features on the canary
+    intraday_symbol: str  # instrument whose intraday bars the model was fitted on
     scripted: Any = None  # frozen TorchScript trace returning P(up), when it matched eager
 
     @property
@@ -109,15 +110,17 @@ def trace(m: ServedModel) -> Any:
 
 
 def serve_forecaster(
-    record: ModelVersion, fc: Forecaster, *, torchscript: bool = True
+    record: ModelVersion, fc: Forecaster, *, torchscript: bool = True, intraday_symbol: str
 ) -> ServedModel:
+    """``fc`` ready to serve; ``intraday_symbol`` applies when its checkpoint names none."""
     fast = agrees_with_reference(fc.spec)
     if not fast:
         log.error(
             "numpy features differ from models.features for %s; using the slow path",
             record.version_id,
         )
-    m = ServedModel(record, fc.model.eval(), fc.spec, fc.norm, fast)
+    isym = str(fc.meta.get("intraday_symbol") or intraday_symbol)
+    m = ServedModel(record, fc.model.eval(), fc.spec, fc.norm, fast, isym)
     return replace(m, scripted=trace(m)) if torchscript else m
 
 
@@ -188,8 +191,10 @@ class ServiceState:
         served_symbols: frozenset[str],
         *,
         torchscript: bool = True,
+        intraday_symbol: str = "IF.CFE",
     ) -> None:
         self.torchscript = torchscript
+        self.intraday_symbol = intraday_symbol  # config data.intraday_symbol: the pipeline's
         self.store = store
         self.models_dir = models_dir
         self.served_symbols = served_symbols
@@ -224,7 +229,11 @@ class ServiceState:
                 elif self.model is None or rec.version_id != self.model.version:
                     loaded = champion.load(cur, str(self.models_dir))
                     if loaded is not None:
-                        self.model = serve_forecaster(*loaded, torchscript=self.torchscript)
+                        self.model = serve_forecaster(
+                            *loaded,
+                            torchscript=self.torchscript,
+                            intraday_symbol=self.intraday_symbol,
+                        )
                         self.model_error = None
                         self.reloads += 1
                         changed = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -84,8 +85,56 @@ def load_command(name: str) -> click.Command | None:
     return group.commands.get(name)
 
 
+# Errors that mean "your input, data or environment is not usable", not "a bug": every
+# subcommand reports them as one line (``Error: <cause>``) and exits 1; ``-v`` adds the
+# traceback.  Named by module so that catching them imports nothing (a class whose module was
+# never imported cannot have been raised).
+USER_ERRORS: tuple[tuple[str, str], ...] = (
+    ("feeds.parse", "IngestError"),
+    ("feeds.read", "NoDataError"),
+    ("feeds.store", "StoreError"),
+    ("quant.lock", "LockHeldError"),
+    ("quant.config", "ConfigError"),
+    ("models.features", "FeatureError"),
+    ("models.checkpoint", "CheckpointError"),
+    ("backtest.inputs", "BacktestInputError"),
+    ("quant.registry", "RegistryError"),
+    ("quant.pipeline_steps", "StepError"),
+    ("duckdb", "IOException"),
+    ("builtins", "FileNotFoundError"),
+    ("builtins", "PermissionError"),
+)
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """The ``USER_ERRORS`` classes whose modules are loaded in this process."""
+    found = (getattr(sys.modules.get(m), name, None) for m, name in USER_ERRORS)
+    return tuple(t for t in found if isinstance(t, type) and issubclass(t, BaseException))
+
+
+def _cause(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 class LazyGroup(click.Group):
-    """Lists commands from ``COMMANDS``; imports a command's module only to run or document it."""
+    """Lists commands from ``COMMANDS``; imports a command's module only to run or document it.
+
+    Expected errors of any subcommand (``USER_ERRORS``) become one line and exit status 1.
+    """
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            if ctx.params.get("verbose") and exc.__cause__ is not None:
+                traceback.print_exception(exc.__cause__, file=sys.stderr)
+            raise
+        except Exception as exc:
+            if isinstance(exc, click.exceptions.Exit) or not isinstance(exc, user_error_types()):
+                raise
+            if ctx.params.get("verbose"):
+                traceback.print_exception(exc, file=sys.stderr)
+            raise click.ClickException(_cause(exc)) from exc
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)

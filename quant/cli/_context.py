@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
@@ -11,6 +13,9 @@ import duckdb
 from feeds.snapshot import publish_snapshot
 from feeds.store import StoreError, open_store
 from quant.config import QuantConfig
+from quant.lock import StoreLock
+
+_HELD: set[str] = set()  # stores whose writer lock this process holds (via AppContext.lock)
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,35 @@ class AppContext:
             return open_store(self.config.store.path, read_only=read_only)
         except StoreError as exc:
             raise click.ClickException(str(exc)) from exc
+
+    @contextmanager
+    def lock(self, purpose: str) -> Iterator[None]:
+        """Hold the store's exclusive writer lock (``quant.lock``) for the block.
+
+        A second writer gets ``LockHeldError`` ("store is locked by PID ... (purpose)"), which
+        the CLI prints as one line.  Re-entrant within this process (``quant main`` holds it
+        around the ingest and the pipeline); an in-memory store has no lock file and needs none.
+        """
+        path = str(self.config.store.path)
+        if path == ":memory:" or path in _HELD:
+            yield
+            return
+        with StoreLock(path, purpose):
+            _HELD.add(path)
+            try:
+                yield
+            finally:
+                _HELD.discard(path)
+
+    @contextmanager
+    def writer(self, purpose: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The store opened for writing under its writer lock (see ``lock``)."""
+        with self.lock(purpose):
+            con = self.connect()
+            try:
+                yield con
+            finally:
+                con.close()
 
     def publish(self, con: duckdb.DuckDBPyConnection) -> None:
         """Publish the read-only snapshot readers use (API, notebooks) after a write."""

@@ -148,34 +148,33 @@ def register(group: click.Group) -> None:
             raise click.BadParameter(str(exc)) from exc
         sym = symbol or app.config.data.symbol
         out_dir = out or cfg.out_dir
-        con = app.connect(read_only=not record)
-        try:
-            bars = daily_bars(con, sym, source=source)
-            preds, version = _load_predictions(
-                con, predictions_path, predictor, predictions_table, bars
-            )
-            preds = select_model(preds, model)
-            if "model_version" in preds.columns:
-                version = str(preds["model_version"][0])
-            result = run_backtest(preds, bars, cfg, instrument=instrument)
-            swept = run_sweep(preds, bars, cfg, instrument=instrument) if sweep else None
-            doc = write_report(result, out_dir, swept, symbol=sym)
-            if record:
-                run_id = record_run(
-                    con,
-                    doc,
-                    config_json=config_json(doc, cfg.model_dump(mode="json")),
-                    model_version=model_version or version or "unknown",
-                    source=str(bars["source"][0]),
-                    out_dir=str(out_dir),
-                    sweep=swept.table if swept else None,
+        opened = app.writer("quant backtest --record") if record else app.connect(read_only=True)
+        with opened as con:
+            try:
+                bars = daily_bars(con, sym, source=source)
+                preds, version = _load_predictions(
+                    con, predictions_path, predictor, predictions_table, bars
                 )
-                app.publish(con)
-                click.echo(f"recorded run {run_id} in backtest_runs", err=True)
-        except (BacktestInputError, NoDataError) as exc:
-            raise click.ClickException(str(exc)) from exc
-        finally:
-            con.close()
+                preds = select_model(preds, model)
+                if "model_version" in preds.columns:
+                    version = str(preds["model_version"][0])
+                result = run_backtest(preds, bars, cfg, instrument=instrument)
+                swept = run_sweep(preds, bars, cfg, instrument=instrument) if sweep else None
+                doc = write_report(result, out_dir, swept, symbol=sym)
+                if record:
+                    run_id = record_run(
+                        con,
+                        doc,
+                        config_json=config_json(doc, cfg.model_dump(mode="json")),
+                        model_version=model_version or version or "unknown",
+                        source=str(bars["source"][0]),
+                        out_dir=str(out_dir),
+                        sweep=swept.table if swept else None,
+                    )
+                    app.publish(con)
+                    click.echo(f"recorded run {run_id} in backtest_runs", err=True)
+            except (BacktestInputError, NoDataError) as exc:
+                raise click.ClickException(str(exc)) from exc
         click.echo(f"wrote {out_dir / 'report.html'}, {out_dir / 'metrics.json'} and PNG plots")
         click.echo(result.proxy_note)
         click.echo(json.dumps({k: doc[k] for k in HEADLINE} | {"baselines": doc["baselines"]}))

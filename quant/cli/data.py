@@ -18,22 +18,37 @@ from feeds.stats import store_stats
 from feeds.vendor import FeedError
 from quant.cli._context import AppContext, pass_app
 
+_SHOWN_SESSIONS = 5  # missing daily sessions named in the one-line summary
 
-def _print_report(r: IngestReport) -> None:
-    if r.status == "unchanged":
-        click.echo(f"unchanged  {r.path}  (same content already ingested)")
+
+def _print_report(r: IngestReport, as_json: bool = False) -> None:
+    if as_json:
+        click.echo(json.dumps(r.as_dict()))
         return
+    unmapped = (
+        f"  unmapped columns (not stored): {', '.join(map(repr, r.unmapped_columns))}"
+        if r.unmapped_columns
+        else ""
+    )
+    if r.status == "unchanged":
+        click.echo(f"unchanged  {r.path}  (same content already ingested){unmapped}")
+        return
+    missing = ""
+    if r.missing_sessions:
+        shown = ", ".join(map(str, r.missing_sessions[:_SHOWN_SESSIONS]))
+        more = len(r.missing_sessions) - _SHOWN_SESSIONS
+        missing = f"  missing daily sessions: {shown}{f' (+{more} more)' if more > 0 else ''}"
     click.echo(
         f"ingested   {r.path}  profile={r.profile} read={r.rows_read} loaded={r.rows_loaded} "
         f"inserted={r.rows_inserted} updated={r.rows_updated} "
         f"quarantined={r.rows_quarantined} dropped={r.rows_dropped} "
-        f"sessions_with_gaps={r.sessions_with_gaps}"
+        f"sessions_with_gaps={r.sessions_with_gaps}{missing}{unmapped}"
     )
 
 
 def ingest_synthetic_default(app: AppContext) -> IngestReport:
     d = app.config.data
-    with app.connect() as con:
+    with app.writer("quant ingest --synthetic") as con:
         report = ingest_synthetic(
             con,
             start=date.fromisoformat(d.synthetic_start),
@@ -48,15 +63,19 @@ def ingest_synthetic_default(app: AppContext) -> IngestReport:
 
 
 def ingest_paths(
-    app: AppContext, paths: list[Path], profile: str | None, symbol: str | None
+    app: AppContext,
+    paths: list[Path],
+    profile: str | None,
+    symbol: str | None,
+    as_json: bool = False,
 ) -> int:
     """Ingest files/directories; returns the number of files that could not be read."""
     failures = 0
     files = list(expand_paths(paths))
-    with app.connect() as con:
+    with app.writer("quant ingest") as con:
         for f in files:
             try:
-                _print_report(ingest_file(con, f, profile=profile, symbol=symbol))
+                _print_report(ingest_file(con, f, profile=profile, symbol=symbol), as_json)
             except (IngestError, KeyError) as exc:
                 failures += 1
                 click.echo(f"error      {exc}", err=True)
@@ -73,6 +92,7 @@ def ingest_paths(
     is_flag=True,
     help="Also ingest the seeded SYNTHETIC market (as data.synthetic_symbol).",
 )
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file on stdout.")
 @pass_app
 def ingest(
     app: AppContext,
@@ -80,17 +100,19 @@ def ingest(
     profile: str | None,
     symbol: str | None,
     synthetic: bool,
+    as_json: bool,
 ) -> None:
     """Ingest vendor files or directories into the store (one transaction per file).
 
     Invalid rows are quarantined with file, line and reason; re-ingesting the same content is a
-    no-op.  Exits non-zero when a file cannot be read at all.
+    no-op.  The summary names header columns that no profile field reads (they are not stored)
+    and XSHG sessions missing from a daily series.  Exits non-zero when a file cannot be read.
     """
     if not paths and not synthetic:
         raise click.UsageError("give PATH... and/or --synthetic")
     if synthetic:
-        _print_report(ingest_synthetic_default(app))
-    failures = ingest_paths(app, list(paths), profile, symbol)
+        _print_report(ingest_synthetic_default(app), as_json)
+    failures = ingest_paths(app, list(paths), profile, symbol, as_json)
     if failures:
         raise click.ClickException(f"{failures} file(s) could not be ingested")
 
@@ -199,7 +221,7 @@ def fetch_cmd(app: AppContext, adapter: str, symbol: str, start: datetime, end: 
     var/fetched/ so that every row still has a file and line.
     """
     keep = Path(app.config.store.path).parent / "fetched"
-    with app.connect() as con:
+    with app.writer(f"quant fetch {adapter} {symbol}") as con:
         try:
             report = fetch_and_ingest(con, adapter, symbol, start.date(), end.date(), keep_dir=keep)
         except (FeedError, IngestError, KeyError) as exc:

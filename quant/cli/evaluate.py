@@ -16,6 +16,7 @@ import click
 import torch
 
 from models.factory import ALL_MODELS
+from models.features import spec_for_series
 from quant.cli._context import AppContext, parse_date, pass_app
 
 
@@ -123,6 +124,8 @@ def register(group: click.Group) -> None:
         finally:
             con.close()
         src = daily.get_column("source")[0]
+        # One policy for a series without turnover (docs/forecaster.md): drop amount_z.
+        cfg = cfg.model_copy(update={"features": spec_for_series(daily, cfg.features)})
         click.echo(
             f"daily {sym} [{src}]: {daily.height} sessions; intraday {isym} {minutes}m: "
             f"{intraday.height} bars; {cfg.evaluation.seeds} seeds, executor "

@@ -21,7 +21,6 @@ from quant import registry
 from quant.cli._context import AppContext, pass_app
 from quant.cli.data import _print_report, _stats_table, ingest_paths, ingest_synthetic_default
 from quant.config import QuantConfig
-from quant.lock import LockHeldError, StoreLock
 from quant.pipeline import ensure_tables, get_run, run_daily
 
 
@@ -124,12 +123,9 @@ def main_job(app: AppContext, no_real: bool, budget: float) -> None:
     output says so.
     """
     click.echo(f"store: {app.config.store.path}")
-    try:
-        with StoreLock(app.config.store.path, "quant main"):
-            _ingest(app, no_real)
-            _pipeline(app, budget)
-    except LockHeldError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with app.lock("quant main"):
+        _ingest(app, no_real)
+        _pipeline(app, budget)
     with app.connect(read_only=True) as con:
         click.echo("\nstore summary (rows per symbol, frequency and source):")
         click.echo(_stats_table(store_stats(con)))

@@ -18,9 +18,9 @@ import torch
 
 from feeds.calendar import EXCHANGE_TZ
 from feeds.snapshot import publish_snapshot
-from feeds.store import StoreError, open_store, transaction
+from feeds.store import StoreError, transaction
 from quant.cli._context import AppContext, parse_date, pass_app
-from quant.lock import LockHeldError, StoreLock
+from quant.lock import LockHeldError
 from quant.pipeline import ensure_tables, models_dir, run_daily, warm_up_torch
 from quant.pipeline_steps import RunState, StepError, step_finetune, step_gate
 
@@ -28,14 +28,9 @@ from quant.pipeline_steps import RunState, StepError, step_finetune, step_gate
 @contextmanager
 def locked_store(app: AppContext, purpose: str) -> Iterator[duckdb.DuckDBPyConnection]:
     """The store opened for writing under its exclusive lock."""
-    path = app.config.store.path
     try:
-        with StoreLock(path, purpose):
-            con = open_store(path)
-            try:
-                yield con
-            finally:
-                con.close()
+        with app.writer(purpose) as con:
+            yield con
     except (LockHeldError, StoreError) as exc:
         raise click.ClickException(str(exc)) from exc
 

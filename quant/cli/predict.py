@@ -37,8 +37,7 @@ def predict(app: AppContext, symbol: str | None, session: date | None, as_json: 
     cfg = app.config
     sym = symbol or cfg.data.symbol
     mdir = cfg.pipeline.models_dir or cfg.store.path.parent / "models"
-    con = app.connect()
-    try:
+    with app.writer(f"quant predict {sym}") as con:
         if registry.champion(con) is None:
             raise click.ClickException("no champion model registered; run the pipeline first")
         version, fc = registry.load_champion(con, mdir)
@@ -71,8 +70,6 @@ def predict(app: AppContext, symbol: str | None, session: date | None, as_json: 
             last_bar_ts=last_ts,
         )
         publish_snapshot(con, cfg.store.path)
-    finally:
-        con.close()
     if as_json:
         click.echo(json.dumps(sig.as_dict(), indent=2))
     else:

@@ -19,7 +19,7 @@ import torch
 from feeds.read import sources
 from models.config import ForecastConfig
 from models.factory import build, model_config
-from models.features import Windows, build_windows
+from models.features import Windows, build_windows, spec_for_series
 from models.forecaster import Forecaster
 from models.inputs import load_daily, load_intraday
 from models.labels import next_direction
@@ -105,6 +105,7 @@ def load_research_data(
     symbol = research_symbol(con)
     isym = _intraday_symbol(con, qc.data.intraday_symbol, symbol)
     daily = load_daily(con, symbol)
+    cfg = cfg.model_copy(update={"features": spec_for_series(daily, cfg.features)})
     intraday = load_intraday(con, isym, minutes)
     days = daily["session"].to_list()
     covered = np.isin(np.array(days[:-1], "datetime64[D]"), intraday["session"].unique().to_numpy())

@@ -56,13 +56,18 @@ def test_forecast_matches_the_forecaster(
     assert got["direction"] == ("up" if got["p_up"] > 0.5 else "down")
 
 
-def test_amount_may_be_omitted(client: TestClient, deployment: Deployment) -> None:
+def test_a_model_trained_with_amount_requires_it(
+    client: TestClient, deployment: Deployment
+) -> None:
     body = request_body(deployment.daily, None, deployment.daily["session"][-1])
+    assert client.post("/v1/forecast", json=body, headers=deployment.headers()).json()[
+        "used_amount"
+    ]
     for bar in body["daily"]:
         del bar["amount"]
     r = client.post("/v1/forecast", json=body, headers=deployment.headers())
-    assert r.status_code == 200
-    assert r.json()["amount_estimated"] is True
+    assert r.status_code == 422
+    assert "amount (turnover, CNY) is required" in r.json()["message"]
 
 
 def _body(dep: Deployment, intraday: bool = False) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def test_range_and_versions(client: TestClient, deployment: Deployment) -> None:
     bad = client.get(
         "/v1/signals/000300.SH", params={"start": "2024-06-28", "end": "2024-06-01"}, headers=h
     )
-    assert bad.status_code == 422 and "after" in bad.json()["message"]
+    assert bad.status_code == 200 and bad.json()["signals"] == []  # an empty interval
     assert (
         client.get("/v1/signals/000300.SH", params={"start": "June"}, headers=h).status_code == 422
     )

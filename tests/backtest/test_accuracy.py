@@ -31,8 +31,11 @@ def report() -> dict:
 def test_model_accuracy_interval_and_p_value(report: dict) -> None:
     m = report["model"]
     assert (m["n"], m["accuracy"]) == (5, 3 / 5)  # right on sessions 0, 3, 4
-    assert (m["ci_low"], m["ci_high"]) == wilson_interval(3, 5)
-    assert m["p_value"] == binomial_p_value(3, 5)
+    # Worked by hand (Wilson 1927, z = 1.959964): centre (0.6 + z^2/10) / (1 + z^2/5) = 0.55655,
+    # half-width z sqrt(0.048 + z^2/100) / (1 + z^2/5) = 0.32583.
+    assert (m["ci_low"], m["ci_high"]) == pytest.approx((0.23072, 0.88238), abs=1e-5)
+    # Exact two-sided test of 3/5 against 1/2: every outcome is as likely or less, so p = 1.
+    assert m["p_value"] == pytest.approx(1.0)
 
 
 def test_confusion_matrix(report: dict) -> None:
@@ -55,7 +58,17 @@ def test_baselines_on_the_same_sessions_with_mcnemar(report: dict) -> None:
     persist_correct = np.array([0, 0, 0, 1, 0], dtype=bool)
     assert persist["accuracy"] == 1 / 5
     model_correct = np.array([1, 0, 0, 1, 1], dtype=bool)
-    assert persist["mcnemar_p_value_vs_model"] == mcnemar_p_value(model_correct, persist_correct)
+    # discordant pairs: model right only on sessions 0 and 4, persistence right only on none;
+    # exact McNemar: 2 * P(X <= 0 | n=2, 1/2) = 2 * 1/4 = 0.5.
+    assert persist["mcnemar_p_value_vs_model"] == pytest.approx(0.5)
+    assert mcnemar_p_value(model_correct, persist_correct) == pytest.approx(0.5)
+
+
+def test_metric_helpers_against_published_values() -> None:
+    # Wilson 95% interval of 7/10: 0.3968-0.8922 (Newcombe 1998, Stat Med 17:857, method 3).
+    assert wilson_interval(7, 10) == pytest.approx((0.3968, 0.8922), abs=5e-5)
+    # Exact binomial, two-sided, 9 of 10 vs 1/2: 2 * (1 + 10) / 1024 = 0.021484375.
+    assert binomial_p_value(9, 10) == pytest.approx(22 / 1024, rel=1e-9)
 
 
 def test_rolling_accuracy_by_hand() -> None:

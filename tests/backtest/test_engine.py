@@ -107,3 +107,24 @@ def test_stock_stamp_duty_switches_on_2023_08_28(sell_day: date, stamp: float) -
     expected = bought * (1 - 0.0003 - 0.00001 - stamp)  # flat prices: only costs move equity
     assert r.equity[-1] == pytest.approx(expected, rel=1e-12)
     assert r.orders.filter(pl.col("side") == "sell")["session"].to_list() == [sell_day]
+
+
+@pytest.mark.parametrize(
+    ("days", "close_today"),
+    [
+        # fees written out by hand from the CFFEX notices (万分之 x = x / 10,000)
+        ([date(2015, 8, 24), date(2015, 8, 25)], 0.23 / 10_000),  # before the 2015 notices
+        ([date(2015, 9, 7), date(2015, 9, 8)], 23.0 / 10_000),  # the crash-era rate
+        ([date(2019, 4, 19), date(2019, 4, 22)], 3.45 / 10_000),
+        ([date(2023, 3, 17), date(2023, 3, 20)], 2.3 / 10_000),
+    ],
+)
+def test_futures_close_today_fee_on_its_dated_schedule(
+    days: list[date], close_today: float
+) -> None:
+    bars = bars_frame(days, [10.0, 11.0], [10.0, 12.0])
+    cfg = tiny_config(instrument="if", init_cash=1e6, execution=Execution(hold="intraday"))
+    r = run_backtest(preds_frame(days[:1], [0.9]), bars, cfg)
+    units = 1e6 / (1 + 0.23 / 10_000) / 11.0  # opened at 11.0 on days[1]: ordinary fee
+    final = units * 12.0 * (1 - close_today)  # closed at 12.0 the same session
+    np.testing.assert_allclose(r.equity, [1e6, final], rtol=1e-12)

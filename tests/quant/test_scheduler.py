@@ -178,7 +178,9 @@ def test_job_is_persistent_coalesced_single_instance(tmp_path: Path) -> None:
 def test_second_owner_gets_a_clear_error(tmp_path: Path) -> None:
     store = tmp_path / "q.duckdb"
     with StoreLock(store, "first scheduler"):
-        with pytest.raises(LockHeldError, match=f"pid {os.getpid()}: first scheduler"):
+        with pytest.raises(
+            LockHeldError, match=rf"locked by PID {os.getpid()} \(first scheduler\)"
+        ):
             StoreLock(store, "second").acquire()
         cfg = QuantConfig.model_validate({"store": {"path": str(store)}})
         with pytest.raises(LockHeldError):
@@ -218,7 +220,7 @@ def test_schedule_process_stops_on_sigterm_and_releases_the_store(
             text=True,
             timeout=60,
         )
-        assert second.returncode != 0 and f"pid {proc.pid}" in second.stderr
+        assert second.returncode != 0 and f"PID {proc.pid}" in second.stderr
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
