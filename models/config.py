@@ -85,10 +85,10 @@ class TrainSettings(_Frozen):
 
     seed: int = Field(default=0, description="seeds torch and the shuffling of batches")
     max_epochs: int = Field(default=30, ge=1)
-    batch_size: int = Field(default=128, ge=1)
+    batch_size: int = Field(default=256, ge=1)
     lr: float = Field(default=3e-3, gt=0)
     weight_decay: float = Field(default=1e-3, ge=0)
-    patience: int = Field(default=4, ge=1, description="epochs without validation improvement")
+    patience: int = Field(default=3, ge=1, description="epochs without validation improvement")
     val_fraction: float = Field(
         default=0.15,
         gt=0.0,
@@ -127,7 +127,7 @@ class EvalSettings(_Frozen):
     )
     seeds: int = Field(default=5, ge=1, description="K: seeded fits averaged per neural model")
     candidates: int = Field(
-        default=4,
+        default=3,
         ge=1,
         description="hyperparameter candidates per neural model family (the first is the "
         "configured default, the others drawn from ``search`` with a fixed seed)",

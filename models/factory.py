@@ -19,6 +19,9 @@ ABLATIONS = ("daily_only", "intraday_only", "fused_unconstrained", "no_linear")
 TORCH_MODELS = ("fused", *ABLATIONS, "lstm")
 BASELINES = ("lstm", "logistic", "persistence", "always_up", "majority")
 ALL_MODELS = ("fused", *ABLATIONS, *BASELINES)
+# What ``quant evaluate`` runs by default: the forecaster, the two ablations that answer "what do
+# the minute branch and the linear path add", and every baseline (the others: --models).
+DEFAULT_MODELS = ("fused", "daily_only", "no_linear", *BASELINES)
 
 ModelConfig = MultiScaleConfig | LSTMConfig | EnsembleConfig
 

@@ -187,6 +187,8 @@ class MultiScaleForecaster(nn.Module):
         # The short branch runs only on samples that have intraday bars (most of the daily
         # history has none); the others get a zero summary: the masked branch adds nothing.
         idx = has_intra.nonzero().squeeze(1)
+        if self.cfg.mode == "daily_only":  # the gate is 0: the short branch would be unused work
+            idx = idx[:0]
         short_sub, att = self.short(x_intra.index_select(0, idx), m_intra.index_select(0, idx))
         short = torch.zeros_like(long).index_copy(0, idx, short_sub)
         conc = torch.zeros_like(long[:, 0])  # only computed in training, where the loss needs it

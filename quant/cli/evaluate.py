@@ -15,7 +15,7 @@ from typing import Any
 import click
 import torch
 
-from models.factory import ALL_MODELS
+from models.factory import ALL_MODELS, DEFAULT_MODELS
 from models.features import spec_for_series
 from quant.cli._context import AppContext, parse_date, pass_app
 
@@ -47,7 +47,7 @@ def register(group: click.Group) -> None:
     )
     @click.option("--workers", type=int, default=None, help="Processes / Ray CPUs (default: 2).")
     @click.option("--ray-address", default=None, help="Attach to this Ray cluster.")
-    @click.option("--models", "model_list", default=",".join(ALL_MODELS), show_default=True)
+    @click.option("--models", "model_list", default=",".join(DEFAULT_MODELS), show_default=True)
     @click.option(
         "--intraday-symbol", default=None, help="Default: config data.intraday_symbol (IF.CFE)."
     )

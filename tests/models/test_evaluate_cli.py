@@ -15,7 +15,7 @@ from feeds.store import open_store, transaction
 from feeds.synthetic import SYNTHETIC_SYMBOL, synthetic_market
 from feeds.writer import write_bars
 from models.config import FeatureSpec
-from models.factory import ALL_MODELS, BASELINES
+from models.factory import BASELINES, DEFAULT_MODELS
 from models.features import INTRADAY_FEATURES, build_windows
 from models.inputs import load_daily, load_intraday
 from quant.cli import cli
@@ -75,7 +75,7 @@ def test_evaluate_writes_the_documented_outputs(store_file: Path, tmp_path: Path
     r = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
     assert r.exit_code == 0, r.output
     doc = json.loads((out / "evaluation.json").read_text())
-    assert set(doc["models"]) == set(ALL_MODELS)
+    assert set(doc["models"]) == set(DEFAULT_MODELS)
     assert doc["test_sessions"] == doc["models"]["fused"]["n"] > 60
     for name, rec in doc["models"].items():
         assert set(rec) >= SCORE_KEYS, name
