@@ -71,7 +71,8 @@ def _stored_span(part: pl.DataFrame, daily: bool) -> tuple[str, list[object]]:
     """A filter on the stored table that keeps every row the batch could match (and few others)."""
     col = "session" if daily else "ts"
     lo, hi = part[col].min(), part[col].max()
-    cond, params = f"t.{col} BETWEEN ? AND ?", [lo, hi]
+    cond = f"t.{col} BETWEEN ? AND ?"
+    params: list[object] = [lo, hi]
     symbols = part["symbol"].unique().to_list()
     if len(symbols) <= _MAX_LISTED:
         cond += f" AND t.symbol IN ({', '.join('?' for _ in symbols)})"
