@@ -102,9 +102,17 @@ def _upsert(
         )
         span, span_params = _stored_span(staged, daily)
         stored = f"(SELECT * FROM {table} t WHERE {span})"
-        matched = con.execute(
-            f"SELECT count(*) FROM _staged s SEMI JOIN {stored} t ON {on}", span_params
+        # nothing stored in the span (zone maps answer without reading rows): no join to build
+        candidates = con.execute(
+            f"SELECT count(*) FROM {table} t WHERE {span}", span_params
         ).fetchall()[0][0]
+        matched = (
+            con.execute(
+                f"SELECT count(*) FROM _staged s SEMI JOIN {stored} t ON {on}", span_params
+            ).fetchall()[0][0]
+            if candidates
+            else 0
+        )
         t1 = time.perf_counter()
         if matched == 0:  # bulk fast path: nothing to compare against
             con.execute(insert_new, [file_sha256, at]).fetchall()
