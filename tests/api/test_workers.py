@@ -32,8 +32,15 @@ def _free_port() -> int:
 
 
 def _workers(proc: subprocess.Popen[str]) -> list[int]:
-    kids = psutil.Process(proc.pid).children()
-    return [p.pid for p in kids if any("spawn_main" in a for a in p.cmdline())]
+    """Live worker processes of the supervisor (a killed one is a zombie until reaped)."""
+    pids = []
+    for p in psutil.Process(proc.pid).children():
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE and any("spawn_main" in a for a in p.cmdline()):
+                pids.append(p.pid)
+        except psutil.Error:  # gone, or a zombie, between listing and asking
+            continue
+    return pids
 
 
 def _connections(pid: int, port: int) -> int:
