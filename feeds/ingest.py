@@ -32,6 +32,7 @@ from feeds.writer import write_bars
 log = logging.getLogger(__name__)
 
 INGESTIBLE_SUFFIXES = (".csv", ".parquet", ".txt")
+CHECKPOINT_ROWS = 100_000  # a batch this large is checkpointed right after its commit
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class IngestReport:
     rows_dropped: int = 0
     sessions_with_gaps: int = 0
     # where the time went, seconds: parse, validate, keys (duplicate check against the store),
-    # insert (rows, updates, revisions), gaps (session-gap accounting), log (quarantine, log)
+    # insert (rows, updates, revisions), gaps (session-gap accounting), log (quarantine, log,
+    # commit), checkpoint (of a large batch)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -151,12 +153,21 @@ def _land(
                 datetime.now(UTC),
             ],
         ).fetchall()
+    t3 = time.perf_counter()
+    if bars.height >= CHECKPOINT_ROWS:
+        # fold the bulk write into the database file now: DuckDB otherwise defers it to a later
+        # checkpoint (at the latest at close), whose memory grows with everything loaded since
+        try:
+            con.execute("CHECKPOINT").fetchall()
+        except duckdb.Error as exc:  # another transaction is open: DuckDB checkpoints later
+            log.info("checkpoint after %s deferred: %s", path, exc)
     seconds = {
         **seconds,
+        "checkpoint": time.perf_counter() - t3,
         "keys": written.keys_s,
         "insert": written.insert_s,
         "gaps": t2 - t1,
-        "log": (t1 - t0) + (time.perf_counter() - t2),  # includes the COMMIT
+        "log": (t1 - t0) + (t3 - t2),  # includes the COMMIT
     }
     report = IngestReport(
         path=path,
