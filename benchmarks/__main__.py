@@ -20,6 +20,9 @@ BENCHMARKS = {
 def main(argv: list[str]) -> int:
     split = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
     names, options = argv[:split] or list(BENCHMARKS), argv[split:]
+    if options and len(names) != 1:
+        print("options (e.g. --json FILE) need exactly one benchmark name", file=sys.stderr)
+        return 2
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         print(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
