@@ -35,7 +35,7 @@ def serve(
 
     The API never opens the store itself: it reads ``<store>.snapshot.duckdb`` (published by the
     pipeline, `quant predict` or `quant main`) and re-opens it when a new one appears.  API keys
-    come from `quant keys create`.  With ``--workers N`` a supervisor runs N server processes
+    come from `quant keys create`.  With `--workers N` a supervisor runs N server processes
     on the port (each with its own batcher, model and hot reload) and replaces any that dies.
     """
     import uvicorn
