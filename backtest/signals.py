@@ -13,6 +13,14 @@ import numpy as np
 from backtest.config import Execution, SignalRule
 
 
+def target_size(p_up: np.ndarray, rule: SignalRule) -> np.ndarray:
+    """Size of a long or short position per signal: 1, or ``min(1, scale * |2p - 1|)``."""
+    p = np.asarray(p_up, dtype=float)
+    if rule.sizing == "fixed":
+        return np.ones_like(p)
+    return np.minimum(1.0, rule.confidence_scale * np.abs(2.0 * p - 1.0))
+
+
 def target_positions(
     p_up: np.ndarray,
     rule: SignalRule,
@@ -27,10 +35,7 @@ def target_positions(
     p = np.asarray(p_up, dtype=float)[:, None]
     hi = np.atleast_1d(rule.long_above if long_above is None else long_above)[None, :]
     lo = np.atleast_1d(rule.short_below if short_below is None else short_below)[None, :]
-    if rule.sizing == "fixed":
-        size = np.ones_like(p)
-    else:
-        size = np.minimum(1.0, rule.confidence_scale * np.abs(2.0 * p - 1.0))
+    size = target_size(p, rule)
     target = np.where(p > hi, size, 0.0)
     if rule.mode == "long_short":
         target = np.where(p < lo, -size, target)

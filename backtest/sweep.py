@@ -1,4 +1,4 @@
-"""Parameter sweeps: thresholds x cost levels x execution lags in ONE vectorbt call.
+"""Parameter sweeps: thresholds x cost levels x execution lags in one parallel numba kernel.
 
 Choosing the best of many variants overstates out-of-sample performance; the report shows how
 many variants were tried and marks the pre-registered (configured) variant, not the best one.
@@ -13,11 +13,29 @@ import numpy as np
 import polars as pl
 
 from backtest.config import BacktestConfig, SignalRule, SweepGrid
-from backtest.costs import CostProfile
-from backtest.engine import session_equity, simulate
+from backtest.costs import (
+    CostProfile,
+    FuturesCosts,
+    lot_units,
+    min_commission,
+    proportional_rate,
+    slippage_fraction,
+)
+from backtest.engine import CostResolutionError, session_equity, simulate
 from backtest.inputs import BacktestInputError, bars_for_backtest, validate_predictions
-from backtest.signals import Layout, layout, schedule, target_positions
-from backtest.trading import performance
+from backtest.signals import Layout, layout, schedule, target_positions, target_size
+from backtest.sweep_nb import (
+    DOWN,
+    FIRST,
+    LAST,
+    M2,
+    MAX_DD,
+    MAX_SETTLE,
+    MEAN,
+    simulate_schedule_nb,
+    sweep_carry_nb,
+)
+from backtest.trading import Moments, figures
 
 SELECTION_WARNING = (
     "Choosing the best of {n} variants overstates out-of-sample performance: the best row is "
@@ -49,7 +67,12 @@ class SweepResult:
     warning: str
 
 
-def sweep_equity(
+def _mirror(rule: SignalRule, t: np.ndarray) -> np.ndarray | None:
+    # long_short: short below the mirror image 1 - t (never above t, so the bands cannot cross)
+    return np.minimum(1.0 - t, t) if rule.mode == "long_short" else None
+
+
+def engine_sweep_equity(
     p_up: np.ndarray,
     signal_index: np.ndarray,
     lay: Layout,
@@ -60,11 +83,9 @@ def sweep_equity(
     init_cash: float,
     intraday: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Session-close equity (sessions x variants) and orders per variant, one vectorbt call."""
-    # long_short: short below the mirror image 1 - t (never above t, so the bands cannot cross)
+    """The same as ``sweep_equity`` through the vectorbt engine (one ``from_orders`` call)."""
     t = variants.threshold
-    short = np.minimum(1.0 - t, t) if rule.mode == "long_short" else None
-    targets = target_positions(p_up, rule, long_above=t, short_below=short)
+    targets = target_positions(p_up, rule, long_above=t, short_below=_mirror(rule, t))
     sched = schedule(
         targets,
         signal_index,
@@ -76,6 +97,111 @@ def sweep_equity(
     sim = simulate(lay, sched, profile, init_cash=init_cash, scale=variants.cost_multiplier)
     orders = np.bincount(sim.portfolio.order_records["col"], minlength=len(variants))
     return session_equity(sim, lay), orders
+
+
+@dataclass(frozen=True)
+class KernelRun:
+    equity: np.ndarray  # (sessions, variants) session-close equity; (0, variants) if not asked
+    moments: Moments  # what the trading figures need, per variant
+    orders: np.ndarray  # filled orders per variant
+
+
+def run_kernel(
+    p_up: np.ndarray,
+    signal_index: np.ndarray,
+    lay: Layout,
+    profile: CostProfile,
+    rule: SignalRule,
+    variants: Variants,
+    *,
+    init_cash: float,
+    intraday: bool = False,
+    want_equity: bool = True,
+) -> KernelRun:
+    """Every variant through the numba sweep kernel (``backtest.sweep_nb``), in parallel.
+
+    Equal to ``engine_sweep_equity`` (the vectorbt engine) to rounding; the tests hold it there.
+    """
+    t = variants.threshold
+    days = lay.session
+    no = np.zeros(days.shape, bool)
+    buy = proportional_rate(profile, days, no, no)
+    sell = proportional_rate(profile, days, ~no, no)
+    slip = slippage_fraction(profile, lay.price)
+    scale = variants.cost_multiplier.astype(float)
+    comm = 0.0 if isinstance(profile, FuturesCosts) else profile.commission
+    costs = (comm, min_commission(profile), lot_units(profile), float(init_cash), want_equity)
+    if intraday:
+        targets = target_positions(p_up, rule, long_above=t, short_below=_mirror(rule, t))
+        sched = schedule(
+            targets, signal_index, lay, variants.lag, intraday=True, t_plus_one=profile.t_plus_one
+        )
+        futures = isinstance(profile, FuturesCosts)
+        ct_rate = proportional_rate(profile, days, no, ~no) if futures else buy
+        closes = sched.closes_today if futures else np.zeros(sched.target.shape, bool)
+        is_end = np.zeros(lay.n_rows, bool)
+        is_end[lay.session_end] = True
+        equity, stats, orders, unsettled = simulate_schedule_nb(
+            np.asfortranarray(sched.target),
+            np.asfortranarray(closes),
+            is_end,
+            lay.price,
+            lay.mark,
+            buy,
+            sell,
+            ct_rate,
+            slip,
+            scale,
+            *costs,
+        )
+    else:
+        lo = _mirror(rule, t)
+        equity, stats, orders, unsettled = sweep_carry_nb(
+            np.asarray(p_up, float),
+            target_size(p_up, rule),
+            np.asarray(signal_index, np.int64),
+            t.astype(float),
+            np.full(t.shape, -np.inf) if lo is None else lo,
+            variants.lag.astype(np.int64),
+            lay.price,
+            lay.mark,
+            buy,
+            sell,
+            slip,
+            scale,
+            *costs,
+        )
+    if unsettled.any():
+        raise CostResolutionError(f"order costs did not settle in {MAX_SETTLE} passes")
+    n_ret = lay.session_end.size - 1
+    moments = Moments(
+        first=stats[:, FIRST],
+        last=stats[:, LAST],
+        n_returns=n_ret,
+        mean=stats[:, MEAN] if n_ret > 0 else np.full(len(variants), np.nan),
+        std=np.sqrt(stats[:, M2] / (n_ret - 1)) if n_ret > 1 else np.zeros(len(variants)),
+        downside=np.sqrt(stats[:, DOWN] / n_ret) if n_ret > 0 else np.full(len(variants), np.nan),
+        max_drawdown=stats[:, MAX_DD],
+    )
+    return KernelRun(equity.T, moments, orders)
+
+
+def sweep_equity(
+    p_up: np.ndarray,
+    signal_index: np.ndarray,
+    lay: Layout,
+    profile: CostProfile,
+    rule: SignalRule,
+    variants: Variants,
+    *,
+    init_cash: float,
+    intraday: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Session-close equity (sessions x variants) and orders per variant (the numba kernel)."""
+    run = run_kernel(
+        p_up, signal_index, lay, profile, rule, variants, init_cash=init_cash, intraday=intraday
+    )
+    return run.equity, run.orders
 
 
 def run_sweep(
@@ -98,7 +224,7 @@ def run_sweep(
     sessions = span["session"].to_numpy()
     lay = layout(sessions, span["open"].to_numpy(), span["close"].to_numpy(), ex)
     signal_index = np.searchsorted(sessions, preds["session"].to_numpy())
-    equity, orders = sweep_equity(
+    run = run_kernel(
         preds["p_up"].to_numpy(),
         signal_index,
         lay,
@@ -107,8 +233,9 @@ def run_sweep(
         variants,
         init_cash=config.init_cash,
         intraday=ex.hold == "intraday",
+        want_equity=False,
     )
-    perf = performance(equity, config.periods_per_year)
+    perf, orders = figures(run.moments, config.periods_per_year), run.orders
     chosen = (
         np.isclose(variants.threshold, rule.long_above)
         & np.isclose(variants.cost_multiplier, 1.0)

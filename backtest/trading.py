@@ -7,6 +7,8 @@ taken as 0.  Maximum drawdown is reported as a negative fraction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 _TINY = 1e-300
@@ -32,21 +34,49 @@ def performance(equity: np.ndarray, periods_per_year: int) -> dict[str, np.ndarr
     """Total and annual return, volatility, Sharpe, Sortino, maximum drawdown per column."""
     e = _2d(equity)
     r = returns(e)
-    n = max(r.shape[0], 1)
-    total = e[-1] / e[0] - 1.0
-    mean, std = r.mean(axis=0), r.std(axis=0, ddof=1) if r.shape[0] > 1 else np.zeros(e.shape[1])
-    downside = np.sqrt(np.mean(np.minimum(r, 0.0) ** 2, axis=0))
+    std = r.std(axis=0, ddof=1) if r.shape[0] > 1 else np.zeros(e.shape[1])
+    return figures(
+        Moments(
+            first=e[0],
+            last=e[-1],
+            n_returns=r.shape[0],
+            mean=r.mean(axis=0),
+            std=std,
+            downside=np.sqrt(np.mean(np.minimum(r, 0.0) ** 2, axis=0)),
+            max_drawdown=drawdown(e).min(axis=0),
+        ),
+        periods_per_year,
+    )
+
+
+@dataclass(frozen=True)
+class Moments:
+    """What the figures need of each equity curve (one value per column)."""
+
+    first: np.ndarray  # equity at the first session
+    last: np.ndarray  # equity at the last session
+    n_returns: int  # session-to-session returns
+    mean: np.ndarray  # mean return
+    std: np.ndarray  # standard deviation of returns, ddof 1 (0 with fewer than 2 returns)
+    downside: np.ndarray  # root mean square of min(return, 0)
+    max_drawdown: np.ndarray  # most negative fall from the running peak
+
+
+def figures(m: Moments, periods_per_year: int) -> dict[str, np.ndarray]:
+    """The figures from the moments (``performance`` and the sweep kernel share this)."""
+    n = max(m.n_returns, 1)
+    total = m.last / m.first - 1.0
     ann = np.sqrt(periods_per_year)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = np.where(std > _TINY, mean / std * ann, np.nan)
-        sortino = np.where(downside > _TINY, mean / downside * ann, np.nan)
+        sharpe = np.where(m.std > _TINY, m.mean / m.std * ann, np.nan)
+        sortino = np.where(m.downside > _TINY, m.mean / m.downside * ann, np.nan)
     return {
         "total_return": total,
         "annual_return": np.power(np.maximum(1.0 + total, 0.0), periods_per_year / n) - 1.0,
-        "volatility": std * ann,
+        "volatility": m.std * ann,
         "sharpe": sharpe,
         "sortino": sortino,
-        "max_drawdown": drawdown(e).min(axis=0),
+        "max_drawdown": m.max_drawdown,
     }
 
 

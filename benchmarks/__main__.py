@@ -1,4 +1,7 @@
-"""Run benchmarks by name: ``python -m benchmarks`` (all) or ``python -m benchmarks ingest``."""
+"""Run benchmarks by name: ``python -m benchmarks`` (all) or ``python -m benchmarks ingest``.
+
+Options after the names go to every named benchmark, e.g. ``python -m benchmarks api --json F``.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,11 @@ BENCHMARKS = {
 
 
 def main(argv: list[str]) -> int:
-    names = argv or list(BENCHMARKS)
+    split = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    names, options = argv[:split] or list(BENCHMARKS), argv[split:]
+    if options and len(names) != 1:
+        print("options (e.g. --json FILE) need exactly one benchmark name", file=sys.stderr)
+        return 2
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         print(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
@@ -27,7 +34,7 @@ def main(argv: list[str]) -> int:
             print(f"== {name}: not available ({exc})")
             continue
         print(f"== {name}")
-        module.main([])
+        module.main(options)
     return 0
 
 

@@ -1,16 +1,23 @@
-"""API load benchmark: /v1/forecast (batched vs unbatched) and /v1/signals/.../latest.
+"""API load benchmark: /v1/forecast (batched vs unbatched), /latest and the HTTP floor.
 
-``python -m benchmarks.bench_api [--seconds 5] [--clients 1,8,64] [--intraday] [--thread]
-[--dir DIR]``
+``python -m benchmarks api [--seconds 5] [--clients 64] [--workers 2] [--generator both]
+[--intraday] [--thread] [--dir DIR] [--json FILE]``
 
 Builds the seeded demo deployment (SYNTHETIC market, small trained champion, published signals,
-snapshot), then runs ``quant serve`` on a free loopback port twice: with dynamic batching
-(``--max-batch 64``) and without (``--max-batch 1``).  This process is the load generator: a
-minimal HTTP/1.1 keep-alive client on asyncio (one connection per client, each sending its next
-request when the last answer arrived: closed loop, no think time).  Both processes run under
-``nice`` (niceness 10, the server inherits it).  Every forecast body is different (45 daily
-bars ending on a different session).
-Average batch size comes from the server's own /metrics (samples / forward passes) per run.
+snapshot), then runs ``quant serve --workers N`` on a free loopback port twice: with dynamic
+batching (``--max-batch 64``) and without (``--max-batch 1``).  Routes measured on the same
+server in the same run: ``POST /v1/forecast``, ``GET /v1/signals/{s}/latest`` and ``GET
+/healthz`` (the HTTP floor: middleware, routing and a constant body; the other routes are
+reported as fractions of it).  Every forecast body is different (45 daily bars ending on a
+different session).
+
+Load generators (closed loop, one keep-alive connection per client, no think time):
+- ``wrk`` (C; ``make wrk`` installs the Debian package) with ``benchmarks/wrk/api.lua``, which
+  cycles through the forecast bodies; 2 threads, so it leaves the server most of the CPU;
+- the Python client below (asyncio, minimal HTTP/1.1), the fallback and a cross-check.
+The JSON figures come from wrk when it is installed, else from the Python client.  Server and
+load generators run under ``nice`` 10.  Average batch size comes from the server's own /metrics
+(samples / forward passes, summed over the workers) per run.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.output import load_average, write_json
 
 HOST = "127.0.0.1"
 NICE = 10
@@ -48,6 +58,7 @@ class Result:
     errors: int
     avg_batch: float | None
     forward_ms: float | None  # mean duration of one forward pass
+    generator: str = "python"  # load generator: python (this module's client) or wrk
 
     @property
     def rps(self) -> float:
@@ -137,8 +148,19 @@ def _metrics(port: int) -> tuple[float, float, float]:
     )
 
 
+def _serving_workers(port: int) -> int:
+    """Workers that have reported their model in the merged /metrics (one pid series each)."""
+    import httpx
+
+    text = httpx.get(f"http://{HOST}:{port}/metrics", timeout=10).text
+    pids = set(re.findall(r'^quant_api_model_info\{pid="(\d+)"', text, re.M))
+    return len(pids) or int(bool(re.search(r"^quant_api_model_info\{", text, re.M)))
+
+
 @contextmanager
-def _server(store: Path, max_batch: int, max_wait_ms: float, inline: bool) -> Iterator[int]:
+def _server(
+    store: Path, max_batch: int, max_wait_ms: float, inline: bool, workers: int
+) -> Iterator[int]:
     port = _free_port()
     cmd = [  # inherits this process's niceness (NICE): both sides compete on equal terms
         sys.executable,
@@ -155,6 +177,8 @@ def _server(store: Path, max_batch: int, max_wait_ms: float, inline: bool) -> It
         str(max_batch),
         "--max-wait-ms",
         str(max_wait_ms),
+        "--workers",
+        str(workers),
     ]
     env = {**os.environ, "QUANT__API__INLINE_FORWARD": "true" if inline else "false"}
     proc = subprocess.Popen(
@@ -163,17 +187,17 @@ def _server(store: Path, max_batch: int, max_wait_ms: float, inline: bool) -> It
     try:
         import httpx
 
-        deadline = time.time() + 120
+        deadline = time.time() + 180
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
-            try:
-                if httpx.get(f"http://{HOST}:{port}/readyz", timeout=2).status_code == 200:
+            try:  # every worker ready (each answers /metrics with its model once it has one)
+                if _serving_workers(port) >= workers:
                     break
             except httpx.HTTPError:
                 pass
             if time.time() > deadline:
-                raise RuntimeError("server not ready after 120 s")
+                raise RuntimeError("server not ready after 180 s")
             time.sleep(0.3)
         yield port
     finally:
@@ -206,39 +230,126 @@ def _run(
     )
 
 
+WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "api.lua"
+
+
+def _run_wrk(
+    port: int,
+    route: str,
+    mode: str,
+    method: str,
+    path: str,
+    bodies: Path | None,
+    key: str,
+    clients: int,
+    seconds: float,
+) -> Result:
+    """One cell driven by wrk: a 1 s warm-up run, then the measured run."""
+    env = {
+        **os.environ,
+        "WRK_KEY": key,
+        "WRK_METHOD": method,
+        "WRK_PATH": path,
+        "WRK_BODIES": str(bodies or ""),
+    }
+    threads = min(2, clients)
+
+    def wrk(duration: float) -> dict[str, float]:
+        out = subprocess.run(
+            ["wrk", f"-t{threads}", f"-c{clients}", f"-d{max(1, round(duration))}s",
+             "--timeout", "10s", "-s", str(WRK_SCRIPT), f"http://{HOST}:{port}"],
+            env=env, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        doc: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+        return doc
+
+    wrk(1)
+    s0, c0, f0 = _metrics(port)
+    w = wrk(seconds)
+    s1, c1, f1 = _metrics(port)
+    errors = int(w["connect"] + w["read"] + w["write"] + w["status"] + w["timeout"])
+    return Result(
+        route,
+        mode,
+        clients,
+        int(w["requests"]),
+        w["seconds"],
+        w["p50_ms"],
+        w["p99_ms"],
+        errors,
+        (s1 - s0) / (c1 - c0) if c1 > c0 else None,
+        (f1 - f0) / (c1 - c0) * 1e3 if c1 > c0 else None,
+        "wrk",
+    )
+
+
 def table(results: list[Result]) -> str:
     rows = [
-        f"{'route':<30} {'mode':<10} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'errors':>6} {'avg batch':>9} {'fwd ms':>7}"
+        f"{'route':<30} {'mode':<10} {'gen':<6} {'clients':>7} {'req/s':>8} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'errors':>6} {'avg batch':>9} {'fwd ms':>7}"
     ]
     for r in results:
         ab = f"{r.avg_batch:.1f}" if r.avg_batch is not None else "-"
         fw = f"{r.forward_ms:.2f}" if r.forward_ms is not None else "-"
         rows.append(
-            f"{r.route:<30} {r.mode:<10} {r.clients:>7} {r.rps:>8.0f} {r.p50_ms:>8.1f} "
-            f"{r.p99_ms:>8.1f} {r.errors:>6} {ab:>9} {fw:>7}"
+            f"{r.route:<30} {r.mode:<10} {r.generator:<6} {r.clients:>7} {r.rps:>8.0f} "
+            f"{r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.errors:>6} {ab:>9} {fw:>7}"
         )
-    by = {(r.route, r.mode, r.clients): r for r in results}
+    by = {(r.route, r.mode, r.clients, r.generator): r for r in results}
     rows.append("")
-    for c in sorted({r.clients for r in results}):
-        b, u = (
-            by.get(("POST /v1/forecast", "batched", c)),
-            by.get(("POST /v1/forecast", "unbatched", c)),
-        )
-        if b and u:
-            rows.append(
-                f"forecast throughput batched / unbatched at {c:>2} clients: {b.rps / u.rps:.2f}x"
-            )
+    for gen in sorted({r.generator for r in results}):
+        for c in sorted({r.clients for r in results}):
+            b, u = by.get((FORECAST, "batched", c, gen)), by.get((FORECAST, "unbatched", c, gen))
+            floor, lat = by.get((FLOOR, "batched", c, gen)), by.get((LATEST, "batched", c, gen))
+            if b and u:
+                rows.append(
+                    f"{gen}, {c} clients: forecast batched / unbatched {b.rps / u.rps:.2f}x"
+                )
+            if floor and b and lat:
+                rows.append(
+                    f"{gen}, {c} clients: of the HTTP floor ({floor.rps:.0f} req/s): "
+                    f"/latest {lat.rps / floor.rps:.0%}, /v1/forecast {b.rps / floor.rps:.0%}"
+                )
     return "\n".join(rows)
+
+
+FORECAST, LATEST, FLOOR = "POST /v1/forecast", "GET /v1/signals/{s}/latest", "GET /healthz"
+LATEST_PATH = "/v1/signals/000300.SH/latest"
+
+
+def _figures(results: list[Result], clients: int, gen: str) -> dict[str, object]:
+    by = {(r.route, r.mode): r for r in results if r.clients == clients and r.generator == gen}
+    b, u = by.get((FORECAST, "batched")), by.get((FORECAST, "unbatched"))
+    lat, floor = by.get((LATEST, "batched")), by.get((FLOOR, "batched"))
+    c = clients
+    out: dict[str, object] = {"load_generator": gen}
+    if b:
+        out |= {f"forecast_rps_{c}": b.rps, f"forecast_p99_ms_{c}": b.p99_ms}
+        out[f"forecast_avg_batch_{c}"] = b.avg_batch
+    if b and u:
+        out[f"forecast_batched_over_unbatched_{c}"] = b.rps / u.rps
+        out[f"forecast_unbatched_rps_{c}"] = u.rps
+    if lat:
+        out |= {f"latest_rps_{c}": lat.rps, f"latest_p99_ms_{c}": lat.p99_ms}
+    if floor:
+        out |= {f"floor_rps_{c}": floor.rps, f"floor_p99_ms_{c}": floor.p99_ms}
+    out["errors"] = sum(r.errors for r in results if r.generator == gen)
+    return out
 
 
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks api",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per cell")
-    ap.add_argument("--clients", default="1,8,64")
+    ap.add_argument("--clients", default="64")
+    ap.add_argument("--workers", type=int, default=2, help="server processes (quant serve)")
     ap.add_argument("--max-wait-ms", type=float, default=3.0)
+    ap.add_argument(
+        "--generator", choices=["both", "wrk", "python"], default="both", help="load generator(s)"
+    )
     ap.add_argument("--intraday", action="store_true", help="forecast bodies carry 240 1-min bars")
     ap.add_argument(
         "--thread",
@@ -247,8 +358,14 @@ def main(argv: list[str]) -> None:
         help="forward passes on the inference thread (api.inline_forward = false)",
     )
     ap.add_argument("--dir", type=Path, default=None, help="reuse/keep the demo deployment here")
+    ap.add_argument("--json", type=Path, default=None, help="write the figures to this file")
     args = ap.parse_args(argv)
     clients = [int(c) for c in args.clients.split(",")]
+    have_wrk = shutil.which("wrk") is not None
+    gens = [g for g in ("wrk", "python") if args.generator in (g, "both")]
+    if "wrk" in gens and not have_wrk:
+        print("wrk not installed (make wrk): the Python client only", file=sys.stderr)
+        gens = ["python"]
     os.nice(max(0, NICE - os.nice(0)))  # polite, but not below the other engineers' jobs
     with tempfile.TemporaryDirectory() as tmp:
         root = args.dir or Path(tmp)
@@ -281,28 +398,65 @@ def main(argv: list[str]) -> None:
             json.dumps(request_body(daily, minute if args.intraday else None, e)).encode()
             for e in ends
         ]
-        fc_reqs = [_request("POST", "/v1/forecast", key, b) for b in bodies]
-        latest = [_request("GET", "/v1/signals/000300.SH/latest", key)]
+        bodies_file = Path(tmp) / "bodies.jsonl"
+        bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
+        py_reqs = {
+            FORECAST: [_request("POST", "/v1/forecast", key, b) for b in bodies],
+            LATEST: [_request("GET", LATEST_PATH, key)],
+            FLOOR: [_request("GET", "/healthz", key)],
+        }
+        wrk_args = {
+            FORECAST: ("POST", "/v1/forecast", bodies_file),
+            LATEST: ("GET", LATEST_PATH, None),
+            FLOOR: ("GET", "/healthz", None),
+        }
         results: list[Result] = []
+
+        def cell(port: int, route: str, mode: str, c: int, gen: str) -> None:
+            if gen == "wrk":
+                method, path, bf = wrk_args[route]
+                r = _run_wrk(port, route, mode, method, path, bf, key, c, args.seconds)
+            else:
+                r = _run(port, route, mode, py_reqs[route], c, args.seconds)
+            results.append(r)
+            print(table([r]).splitlines()[1], flush=True)
+
         for mode, batch in (("batched", 64), ("unbatched", 1)):
-            with _server(root / "quant.duckdb", batch, args.max_wait_ms, args.inline) as port:
-                for c in clients:
-                    results.append(_run(port, "POST /v1/forecast", mode, fc_reqs, c, args.seconds))
-                    print(table(results[-1:]).splitlines()[1], flush=True)
-                if mode == "batched":
+            with _server(
+                root / "quant.duckdb", batch, args.max_wait_ms, args.inline, args.workers
+            ) as port:
+                for gen in gens:
                     for c in clients:
-                        results.append(
-                            _run(port, "GET /v1/signals/{s}/latest", mode, latest, c, args.seconds)
-                        )
-                        print(table(results[-1:]).splitlines()[1], flush=True)
+                        cell(port, FORECAST, mode, c, gen)
+                        if mode == "batched":
+                            cell(port, LATEST, mode, c, gen)
+                            cell(port, FLOOR, mode, c, gen)
+        load = load_average()
         print()
         print(
             f"forecast body: 45 daily bars{' + 240 1-minute bars' if args.intraday else ''}; "
             f"{args.seconds:.0f} s per cell after warm-up; max wait {args.max_wait_ms} ms; "
             f"forward on the {'event loop' if args.inline else 'inference thread'}; "
-            f"{os.cpu_count()} CPUs shared by server and client"
+            f"{args.workers} server worker(s); {os.cpu_count()} CPUs shared by server and "
+            f"load generator; machine {load}"
         )
         print(table(results))
+        c = max(clients)
+        figures = _figures(results, c, gens[0])
+        for gen in gens[1:]:
+            figures[f"{gen}_client"] = _figures(results, c, gen)
+        write_json(
+            args.json,
+            {
+                "benchmark": "api",
+                **figures,
+                "workers": args.workers,
+                "clients": c,
+                "seconds_per_cell": args.seconds,
+                "load_at_measurement": load,
+                "cells": [{**r.__dict__, "rps": r.rps} for r in results],
+            },
+        )
 
 
 if __name__ == "__main__":

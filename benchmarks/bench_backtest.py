@@ -1,17 +1,24 @@
-"""Sweep benchmark: 1,000 long/flat variants over 20 years of daily bars, vectorbt vs a Python loop.
+"""Sweep benchmark: 1,000 long/flat variants over 20 years of daily bars: kernel, engine, loop.
 
-``python -m benchmarks.bench_backtest [--instrument if] [--oracle-variants 1000] [--fresh-jit]``
+``python -m benchmarks backtest [--instrument if] [--oracle-variants 1000] [--fresh-jit]
+[--json FILE]``
 
-Variants: 10 thresholds x 10 cost levels x 10 execution lags, one ``Portfolio.from_orders``
-call.  Data: the real Wind CSI 300 daily bars when ``../shared/data/real`` is present, else the
-synthetic market over 2005-2024; P(up) is seeded uniform noise (many orders: a hard case).
+Variants: 10 thresholds x 10 cost levels x 10 execution lags.  Data: the real Wind CSI 300
+daily bars when ``../shared/data/real`` is present, else the synthetic market over 2005-2024;
+P(up) is seeded uniform noise (many orders: a hard case).
 
-- cold: the first sweep in this process: numba JIT compile, or loading numba's on-disk cache
-  (``--fresh-jit`` points NUMBA_CACHE_DIR at an empty folder, so the compile is measured);
-- warm: best of 3 further sweeps (targets, schedule, simulation, equity and figures included);
+- sweep: what ``run_sweep`` runs: ``backtest.sweep.run_kernel`` (the numba kernel of
+  ``backtest.sweep_nb``, parallel over variants, targets and schedule built in the kernel,
+  figure moments kept while the bars run) plus the trading figures; cold = first call (JIT
+  compile or numba's on-disk cache; ``--fresh-jit`` points NUMBA_CACHE_DIR at an empty
+  folder), warm = best of 5;
+- engine: the same sweep through the vectorbt engine (one ``Portfolio.from_orders`` call with
+  the per-order cost fixed point), warm, best of 2;
 - loop: ``backtest.oracle.run_oracle`` (a per-bar Python loop with the same rule and costs)
   over the same scheduled targets, one variant after another; it is given the schedule, so its
-  time excludes signal-to-target work that the vectorbt time includes.
+  time excludes signal-to-target work that the kernel time includes.
+- max_equity_diff: the largest |kernel - engine| session-close equity over every variant of the
+  grid, as a fraction of capital (and the same against the loop on its variants).
 """
 
 from __future__ import annotations
@@ -21,11 +28,14 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from benchmarks.output import load_average, print_table, write_json
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 GRID_THRESHOLDS = tuple(np.round(np.linspace(0.40, 0.58, 10), 3))
@@ -57,23 +67,32 @@ def _bars() -> tuple[pl.DataFrame, str]:
     return bars, label
 
 
+def _best(fn: Callable[[], object], n: int) -> tuple[float, list[float]]:
+    runs = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return min(runs), runs
+
+
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="bench_backtest")
+    ap = argparse.ArgumentParser(prog="python -m benchmarks backtest")
     ap.add_argument("--instrument", default="if", choices=["if", "etf", "stock"])
     ap.add_argument("--oracle-variants", type=int, default=1000)
     ap.add_argument("--fresh-jit", action="store_true", help="compile numba kernels from scratch")
+    ap.add_argument("--json", type=Path, default=None, help="write the figures to this file")
     args = ap.parse_args(argv)
     if args.fresh_jit:
         os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="numba-cold-")
 
     t0 = time.perf_counter()
     from backtest.config import BacktestConfig, SignalRule, SweepGrid
-    from backtest.engine import session_equity, simulate
     from backtest.inputs import bars_for_backtest, persistence_predictions
     from backtest.oracle import run_oracle
     from backtest.signals import layout, schedule, target_positions
-    from backtest.sweep import Variants, sweep_equity
-    from backtest.trading import performance
+    from backtest.sweep import Variants, engine_sweep_equity, run_kernel, sweep_equity
+    from backtest.trading import figures, performance
 
     import_s = time.perf_counter() - t0
     bars, label = _bars()
@@ -90,23 +109,24 @@ def main(argv: list[str]) -> int:
     sessions = span["session"].to_numpy()
     lay = layout(sessions, span["open"].to_numpy(), span["close"].to_numpy(), cfg.execution)
     signal_index = np.searchsorted(sessions, preds["session"].to_numpy())
+    sweep_args = (p_up, signal_index, lay, profile, rule, variants)
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def sweep() -> tuple[np.ndarray, np.ndarray]:
-        eq, orders = sweep_equity(
-            p_up, signal_index, lay, profile, rule, variants, init_cash=cfg.init_cash
-        )
-        performance(eq, cfg.periods_per_year)
-        return eq, orders
+    def sweep() -> None:
+        run = run_kernel(*sweep_args, init_cash=cfg.init_cash, want_equity=False)
+        figures(run.moments, cfg.periods_per_year)
 
-    t0 = time.perf_counter()
-    sweep()
-    cold = time.perf_counter() - t0
-    warm_runs = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        equity, orders = sweep()
-        warm_runs.append(time.perf_counter() - t0)
-    warm = min(warm_runs)
+    def engine() -> None:
+        out["engine"] = engine_sweep_equity(*sweep_args, init_cash=cfg.init_cash)
+        performance(out["engine"][0], cfg.periods_per_year)
+
+    cold, _ = _best(sweep, 1)
+    warm, warm_runs = _best(sweep, 5)
+    engine()  # JIT or cache load of vectorbt's kernels, not timed
+    engine_warm, engine_runs = _best(engine, 2)
+    equity, orders = sweep_equity(*sweep_args, init_cash=cfg.init_cash)  # not timed
+    engine_equity, engine_orders = out["engine"]
+    max_diff = float(np.max(np.abs(equity - engine_equity))) / cfg.init_cash
 
     # the Python loop over the same scheduled targets, variant by variant
     targets = target_positions(p_up, rule, long_above=variants.threshold)
@@ -131,14 +151,14 @@ def main(argv: list[str]) -> int:
     ]
     loop = time.perf_counter() - t0
     loop_full = loop * len(variants) / n_loop
-    diff = max(
+    loop_diff = max(
         float(np.max(np.abs(equity[:, c] - e[lay.session_end]))) / cfg.init_cash
         for c, e in zip(cols, loop_equity, strict=True)
     )
-    # one-variant check of the engine itself against the loop (not timed)
-    one = simulate(lay, sched, profile, init_cash=cfg.init_cash, scale=variants.cost_multiplier)
-    assert np.allclose(session_equity(one, lay), equity, rtol=0, atol=1e-6 * cfg.init_cash)
-
+    assert np.array_equal(orders, engine_orders), "kernel and engine fill different orders"
+    assert max_diff <= 1e-9, f"kernel equity differs from the engine by {max_diff:.2e} of capital"
+    load = load_average()
+    speedup = loop_full / warm
     rows = [
         ("data", f"{label}: {len(sessions)} sessions {sessions[0]} .. {sessions[-1]}"),
         (
@@ -147,25 +167,47 @@ def main(argv: list[str]) -> int:
             f"{args.instrument} costs, long/flat",
         ),
         ("orders simulated", f"{int(orders.sum()):,}"),
+        ("machine", load),
         ("imports (vectorbt, numba)", f"{import_s:.2f} s"),
         (
-            "vectorbt sweep, cold (first call: JIT" + (")" if args.fresh_jit else " or cache)"),
+            "kernel sweep, cold (first call: JIT" + (")" if args.fresh_jit else " or cache)"),
             f"{cold:.2f} s",
         ),
-        ("JIT compile / cache load (cold - warm)", f"{cold - warm:.2f} s"),
         (
-            "vectorbt sweep, warm (best of 3)",
+            "kernel sweep, warm (best of 5)",
             f"{warm:.3f} s  (runs: " + ", ".join(f"{w:.3f}" for w in warm_runs) + ")",
+        ),
+        (
+            "vectorbt engine sweep, warm (best of 2)",
+            f"{engine_warm:.3f} s  (runs: " + ", ".join(f"{w:.3f}" for w in engine_runs) + ")",
         ),
         (f"Python loop, {n_loop} variants", f"{loop:.2f} s"),
         ("Python loop, per 1,000 variants", f"{loop_full:.2f} s"),
-        ("speed-up, warm (loop / vectorbt)", f"{loop_full / warm:.1f}x  (target >= 100x)"),
-        ("max |equity difference| / capital", f"{diff:.2e}"),
+        ("speed-up, warm (loop / kernel)", f"{speedup:.1f}x  (target >= 50x)"),
+        ("speed-up, warm (engine / kernel)", f"{engine_warm / warm:.1f}x"),
+        ("max |kernel - engine| equity / capital", f"{max_diff:.2e}  (every variant)"),
+        ("max |kernel - loop| equity / capital", f"{loop_diff:.2e}  ({n_loop} variants)"),
     ]
-    width = max(len(k) for k, _ in rows)
-    for k, v in rows:
-        print(f"{k:<{width}}  {v}")
-    sys.stdout.flush()
+    print_table(rows)
+    write_json(
+        args.json,
+        {
+            "benchmark": "backtest",
+            "sweep_warm_s": warm,
+            "sweep_cold_s": cold,
+            "engine_warm_s": engine_warm,
+            "python_loop_s": loop_full,
+            "python_loop_variants_run": n_loop,
+            "speedup_warm": speedup,
+            "max_equity_diff": max_diff,
+            "max_equity_diff_loop": loop_diff,
+            "variants": len(variants),
+            "orders": int(orders.sum()),
+            "instrument": args.instrument,
+            "data": label,
+            "load_at_measurement": load,
+        },
+    )
     return 0
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +33,7 @@ from feeds.writer import write_bars
 log = logging.getLogger(__name__)
 
 INGESTIBLE_SUFFIXES = (".csv", ".parquet", ".txt")
+CHECKPOINT_ROWS = 100_000  # a batch this large is checkpointed right after its commit
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,10 @@ class IngestReport:
     sessions_with_gaps: int = 0  # intraday sessions with missing bars
     unmapped_columns: tuple[str, ...] = ()  # header columns no profile field reads
     missing_sessions: tuple[date, ...] = ()  # XSHG sessions without a daily bar in the span
+    # where the time went, seconds: parse, validate, keys (duplicate check against the store),
+    # insert (rows, updates, revisions), gaps (session-gap accounting), log (quarantine, log,
+    # commit), checkpoint (of a large batch)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form (dates as ISO strings) for ``quant ingest --json``."""
@@ -97,6 +103,7 @@ def ingest_file(
     archive).
     """
     started = datetime.now(UTC)
+    t0 = time.perf_counter()
     parsed = read_file(path, profile=profile, symbol=symbol)
     key = ingest_key(parsed.sha256, parsed.profile.name, symbol)
     if _already(con, key):
@@ -109,9 +116,19 @@ def ingest_file(
             "unchanged",
             unmapped_columns=parsed.unmapped_columns,
         )
+    t1 = time.perf_counter()
     checked = validate(parsed.rows, parsed.profile.frequency.minutes)
+    seconds = {"parse": t1 - t0, "validate": time.perf_counter() - t1}
     return _land(
-        con, parsed, checked.bars, checked.rejected, started, key=key, name=recorded_as, also=also
+        con,
+        parsed,
+        checked.bars,
+        checked.rejected,
+        started,
+        key=key,
+        name=recorded_as,
+        also=also,
+        seconds=seconds,
     )
 
 
@@ -123,6 +140,7 @@ def _land(
     started: datetime,
     *,
     key: str,
+    seconds: dict[str, float],
     name: str | None = None,
     also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> IngestReport:
@@ -131,6 +149,7 @@ def _land(
     check_provenance(con, bars, name=path)
     with transaction(con):
         written = write_bars(con, bars.drop("_line"), file_sha256=parsed.sha256, ingested_at=now)
+        t0 = time.perf_counter()
         if rejected.height:
             q = rejected.select(
                 pl.lit(parsed.sha256).alias("file_sha256"),
@@ -147,10 +166,12 @@ def _land(
             con.register("_q", q.to_arrow())
             con.execute("INSERT INTO quarantine SELECT * FROM _q").fetchall()
             con.unregister("_q")
+        t1 = time.perf_counter()
         gaps = record_session_gaps(con, bars.filter(pl.col("frequency") != "1d"))
         if also is not None:
             also(con)
         missing = record_daily_gaps(con, bars.filter(pl.col("frequency") == "1d"))
+        t2 = time.perf_counter()
         con.execute(
             "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -169,6 +190,22 @@ def _land(
                 datetime.now(UTC),
             ],
         ).fetchall()
+    t3 = time.perf_counter()
+    if bars.height >= CHECKPOINT_ROWS:
+        # fold the bulk write into the database file now: DuckDB otherwise defers it to a later
+        # checkpoint (at the latest at close), whose memory grows with everything loaded since
+        try:
+            con.execute("CHECKPOINT").fetchall()
+        except duckdb.Error as exc:  # another transaction is open: DuckDB checkpoints later
+            log.info("checkpoint after %s deferred: %s", path, exc)
+    seconds = {
+        **seconds,
+        "checkpoint": time.perf_counter() - t3,
+        "keys": written.keys_s,
+        "insert": written.insert_s,
+        "gaps": t2 - t1,
+        "log": (t1 - t0) + (t3 - t2),  # includes the COMMIT
+    }
     report = IngestReport(
         path=path,
         sha256=parsed.sha256,
@@ -184,6 +221,7 @@ def _land(
         sessions_with_gaps=gaps,
         unmapped_columns=parsed.unmapped_columns,
         missing_sessions=missing,
+        seconds=seconds,
     )
     log.debug("%s", report)
     return report
@@ -206,10 +244,14 @@ def record_session_gaps(con: duckdb.DuckDBPyConnection, bars: pl.DataFrame) -> i
         return 0
     touched = bars.select("symbol", "kind", "frequency", "source", "session").unique()
     con.register("_touched", touched.to_arrow())
+    # the touched span as constants, so DuckDB's zone maps skip other series' row groups
+    symbols = touched["symbol"].unique().to_list()
     counts = con.execute(
         "SELECT symbol, t.kind, frequency, source, session, count(*) AS present "
-        "FROM bars_intraday b JOIN _touched t USING (symbol, frequency, source, session) "
-        "GROUP BY ALL"
+        "FROM (SELECT symbol, frequency, source, session FROM bars_intraday "
+        f"WHERE session BETWEEN ? AND ? AND symbol IN ({', '.join('?' for _ in symbols)})) b "
+        "JOIN _touched t USING (symbol, frequency, source, session) GROUP BY ALL",
+        [touched["session"].min(), touched["session"].max(), *symbols],
     ).fetchall()
     con.unregister("_touched")
     rows = []
@@ -301,6 +343,7 @@ def ingest_frame(
     if _already(con, sha):
         return IngestReport(name, sha, profile, source, "unchanged")
     started = datetime.now(UTC)
+    t0 = time.perf_counter()
     rows = bars.with_columns(
         (pl.int_range(pl.len(), dtype=pl.Int64) + 1).alias("_line"),
         pl.lit(None, pl.String).alias("_raw"),
@@ -327,7 +370,10 @@ def ingest_frame(
         rows=rows,
         dropped_lines=(),
     )
-    return _land(con, prof, pl.concat(good), pl.concat(bad), started, key=sha, name=name)
+    seconds = {"parse": 0.0, "validate": time.perf_counter() - t0}
+    return _land(
+        con, prof, pl.concat(good), pl.concat(bad), started, key=sha, name=name, seconds=seconds
+    )
 
 
 def ingest_synthetic(

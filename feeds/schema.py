@@ -92,8 +92,11 @@ CREATE TABLE IF NOT EXISTS bars_intraday (
     amount        DOUBLE,
     open_interest DOUBLE,
     file_sha256   VARCHAR,
-    ingested_at   TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (symbol, frequency, source, ts)
+    ingested_at   TIMESTAMPTZ NOT NULL
+    -- key (symbol, frequency, source, ts): unique by construction, not by an index.  The one
+    -- writer (feeds.writer) anti-joins each batch against the stored keys inside the batch's
+    -- transaction; an ART primary-key index made bulk loads several times slower.  Stores
+    -- created with the older primary key keep it and work unchanged.
 );
 CREATE TABLE IF NOT EXISTS ingest_log (
     ingest_key       VARCHAR PRIMARY KEY, -- sha256 of content hash + profile + symbol override

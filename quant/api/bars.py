@@ -8,6 +8,7 @@ the cash-market grid (09:31-11:30, 13:01-15:00 Asia/Shanghai) and belong to a se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -17,7 +18,12 @@ import polars as pl
 
 from feeds.calendar import session_close, trading_days_array
 from feeds.schema import InstrumentKind
+from quant.api.decode import DailyBarIn, MinuteBarIn
 from quant.api.schemas import DailyBar, MinuteBar
+
+# the bars as pydantic (schemas) or msgspec (decode) decoded them: the same fields
+DailyLike = DailyBar | DailyBarIn
+MinuteLike = MinuteBar | MinuteBarIn
 
 _LOCAL_OFFSET_S = 8 * 3600  # Asia/Shanghai is UTC+8 all year
 _AM_OPEN, _AM_CLOSE, _PM_OPEN, _PM_CLOSE = 9 * 60 + 30, 11 * 60 + 30, 13 * 60, 15 * 60
@@ -79,7 +85,7 @@ def _ohlc(
 
 
 def check_daily(
-    bars: list[DailyBar],
+    bars: Sequence[DailyLike],
     warmup: int,
     *,
     needs_amount: bool = False,
@@ -146,7 +152,7 @@ def check_daily(
     return DailyArrays(sessions, o, h, lo, c, v, amount, not all(given))
 
 
-def check_minutes(bars: list[MinuteBar], daily_sessions: list[date]) -> MinuteArrays:
+def check_minutes(bars: Sequence[MinuteLike], daily_sessions: list[date]) -> MinuteArrays:
     """1-minute bars on the cash-market grid of sent sessions, strictly ascending."""
     ts = np.array([int(b.ts.timestamp()) for b in bars], dtype=np.int64)
     labels = [b.ts.isoformat() for b in bars]

@@ -1,7 +1,15 @@
-"""Prometheus metrics of one API instance (own registry, so several apps can share a process)."""
+"""Prometheus metrics of one API instance (own registry, so several apps can share a process).
+
+Under ``quant serve --workers N`` every worker process writes its values to the shared folder
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode, switched on by that
+variable, which the supervisor sets before it starts the workers); ``/metrics`` of any worker
+then renders the sum over all workers (counters, histograms, queue depth) and one ``pid``
+series per live worker for the model and snapshot it serves.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -12,9 +20,12 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     generate_latest,
+    multiprocess,
 )
 
 from quant.api.freshness import Freshness
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 disable_created_metrics()  # the *_created series only add noise to every scrape
 
@@ -24,6 +35,8 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 48, 64, 128)
 
 class Metrics:
     def __init__(self, queue_depth: Callable[[], float]) -> None:
+        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        self._queue_fn = queue_depth
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -48,16 +61,27 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.queue_depth = Gauge("quant_api_queue_depth", "forecasts waiting", registry=r)
-        self.queue_depth.set_function(queue_depth)
+        self.queue_depth = Gauge(
+            "quant_api_queue_depth", "forecasts waiting", registry=r, multiprocess_mode="livesum"
+        )
+        if not self.multiprocess:  # a callback cannot be read from another process
+            self.queue_depth.set_function(queue_depth)
         self.rejected = Counter(
             "quant_api_queue_rejections", "forecasts refused with 503 (queue full)", registry=r
         )
         self.model = Gauge(
-            "quant_api_model_info", "model version serving (1)", ["version"], registry=r
+            "quant_api_model_info",
+            "model version serving (1)",
+            ["version"],
+            registry=r,
+            multiprocess_mode="liveall",
         )
         self.snapshot = Gauge(
-            "quant_api_snapshot_info", "snapshot version read (1)", ["version"], registry=r
+            "quant_api_snapshot_info",
+            "snapshot version read (1)",
+            ["version"],
+            registry=r,
+            multiprocess_mode="liveall",
         )
         self.reloads = Counter("quant_api_model_reloads", "champion switches", registry=r)
         self.stale = Gauge(
@@ -103,6 +127,8 @@ class Metrics:
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.forward.observe(seconds)
+        if self.multiprocess:
+            self.queue_depth.set(self._queue_fn())
 
     def set_model(self, version: str | None) -> None:
         if version != self._model_label:
@@ -122,4 +148,10 @@ class Metrics:
             self._snapshot_label = version
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """This process's metrics, or every worker's under multiprocess mode."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        self.queue_depth.set(self._queue_fn())
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        return generate_latest(merged)

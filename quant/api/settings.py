@@ -12,6 +12,13 @@ class ApiConfig(BaseModel):
 
     host: str = Field("127.0.0.1", description="bind address (loopback unless told otherwise)")
     port: int = Field(8300, ge=1, le=65535, description="TCP port")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="server processes sharing the port, each with its own batcher, model and "
+        "hot reload; a worker that dies is replaced (quant.api.workers)",
+    )
     max_batch: int = Field(64, ge=1, le=1024, description="samples per forward pass at most")
     max_wait_ms: float = Field(
         3.0, ge=0.0, le=1000.0, description="how long the batcher waits to fill a batch"

@@ -14,6 +14,12 @@ from quant.cli._context import AppContext, pass_app
     "--max-batch", type=click.IntRange(1, 1024), default=None, help="1 disables batching."
 )
 @click.option("--max-wait-ms", type=click.FloatRange(0, 1000), default=None)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 32),
+    default=None,
+    help="Server processes sharing the port (default: config api.workers, 1).",
+)
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
 @pass_app
 def serve(
@@ -22,13 +28,15 @@ def serve(
     port: int | None,
     max_batch: int | None,
     max_wait_ms: float | None,
+    workers: int | None,
     access_log: bool,
 ) -> None:
     """Serve signals and forecasts from the published snapshot of the store.
 
     The API never opens the store itself: it reads ``<store>.snapshot.duckdb`` (published by the
     pipeline, `quant predict` or `quant main`) and re-opens it when a new one appears.  API keys
-    come from `quant keys create`.
+    come from `quant keys create`.  With `--workers N` a supervisor runs N server processes
+    on the port (each with its own batcher, model and hot reload) and replaces any that dies.
     """
     import uvicorn
 
@@ -41,6 +49,7 @@ def serve(
             "port": port,
             "max_batch": max_batch,
             "max_wait_ms": max_wait_ms,
+            "workers": workers,
         }.items()
         if v is not None
     }
@@ -49,9 +58,14 @@ def serve(
     api = cfg.api
     click.echo(
         f"serving {cfg.store.path} snapshot on http://{api.host}:{api.port} "
-        f"(batch {api.max_batch}, wait {api.max_wait_ms} ms)",
+        f"(batch {api.max_batch}, wait {api.max_wait_ms} ms, {api.workers} worker(s))",
         err=True,
     )
+    if api.workers > 1:
+        from quant.api.workers import serve_workers
+
+        serve_workers(cfg, access_log=access_log)
+        return
     uvicorn.run(
         create_app(cfg),
         host=api.host,

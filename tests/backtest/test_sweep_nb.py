@@ -1,0 +1,126 @@
+"""The numba sweep kernel against the vectorbt engine and the Python loop: 1e-9 of capital."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from backtest.config import BacktestConfig, Execution, SignalRule, SweepGrid
+from backtest.inputs import bars_for_backtest, validate_predictions
+from backtest.oracle import run_oracle
+from backtest.signals import Layout, layout, schedule, target_positions
+from backtest.sweep import Variants, engine_sweep_equity, run_kernel, sweep_equity
+from backtest.trading import figures, performance
+
+GRID = SweepGrid(thresholds=(0.4, 0.5, 0.58), cost_multipliers=(0.0, 1.0, 4.5), lags=(1, 3))
+CASES = [
+    ("if", Execution(), SignalRule()),
+    ("if", Execution(price="next_close"), SignalRule(mode="long_short")),
+    ("if", Execution(hold="intraday"), SignalRule(sizing="confidence")),
+    ("etf", Execution(), SignalRule(sizing="confidence")),
+    ("etf", Execution(hold="intraday"), SignalRule()),
+    ("stock", Execution(price="next_close"), SignalRule(sizing="confidence")),
+    ("stock", Execution(hold="intraday"), SignalRule(long_above=0.4)),
+]
+
+
+def _inputs(
+    preds: pl.DataFrame, bars: pl.DataFrame, execution: Execution
+) -> tuple[np.ndarray, np.ndarray, Layout]:
+    preds = validate_predictions(preds, bars)
+    span = bars_for_backtest(preds, bars, max(GRID.lags))
+    sessions = span["session"].to_numpy()
+    lay = layout(sessions, span["open"].to_numpy(), span["close"].to_numpy(), execution)
+    return preds["p_up"].to_numpy(), np.searchsorted(sessions, preds["session"].to_numpy()), lay
+
+
+@pytest.mark.parametrize(("instrument", "execution", "rule"), CASES)
+def test_kernel_equals_the_engine_on_every_variant(
+    instrument: str,
+    execution: Execution,
+    rule: SignalRule,
+    synthetic_bars: pl.DataFrame,
+    random_preds: pl.DataFrame,
+) -> None:
+    # 2e6 CNY of ETF or stock makes the 5 CNY minimum commission bind on the small orders
+    cfg = BacktestConfig(init_cash=2e6 if instrument != "if" else 2e7)
+    profile = cfg.profile(instrument)
+    p_up, signal_index, lay = _inputs(random_preds, synthetic_bars, execution)
+    variants = Variants.grid(GRID)
+    args = (p_up, signal_index, lay, profile, rule, variants)
+    kw = {"init_cash": cfg.init_cash, "intraday": execution.hold == "intraday"}
+    run = run_kernel(*args, **kw)  # type: ignore[arg-type]
+    eq, orders = run.equity, run.orders
+    ref, ref_orders = engine_sweep_equity(*args, **kw)  # type: ignore[arg-type]
+    assert eq.shape == ref.shape == (lay.session_end.size, len(variants))
+    assert np.max(np.abs(eq - ref)) <= 1e-9 * cfg.init_cash
+    np.testing.assert_array_equal(orders, ref_orders)
+    assert orders.min() > 0
+    # the costed variants pay: equity at cost level 4.5 trails cost level 0 on the same signals
+    free, dear = variants.cost_multiplier == 0.0, variants.cost_multiplier == 4.5
+    assert (eq[-1, dear] < eq[-1, free]).all()
+    # the figures kept while the bars run equal the figures of the engine's equity curves
+    got, want = figures(run.moments, cfg.periods_per_year), performance(ref, cfg.periods_per_year)
+    for name, value in want.items():
+        np.testing.assert_allclose(got[name], value, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize(("instrument", "execution", "rule"), CASES[::2])
+def test_kernel_equals_the_python_loop(
+    instrument: str,
+    execution: Execution,
+    rule: SignalRule,
+    synthetic_bars: pl.DataFrame,
+    random_preds: pl.DataFrame,
+) -> None:
+    cfg = BacktestConfig(init_cash=2e6 if instrument != "if" else 2e7)
+    profile = cfg.profile(instrument)
+    p_up, signal_index, lay = _inputs(random_preds, synthetic_bars, execution)
+    variants = Variants.grid(GRID)
+    intraday = execution.hold == "intraday"
+    eq, _ = sweep_equity(
+        p_up, signal_index, lay, profile, rule, variants, init_cash=cfg.init_cash, intraday=intraday
+    )
+    t = variants.threshold
+    short = np.minimum(1.0 - t, t) if rule.mode == "long_short" else None
+    sched = schedule(
+        target_positions(p_up, rule, long_above=t, short_below=short),
+        signal_index,
+        lay,
+        variants.lag,
+        intraday=intraday,
+        t_plus_one=profile.t_plus_one,
+    )
+    for c in range(len(variants)):
+        loop = run_oracle(
+            lay.price,
+            lay.mark,
+            sched.target[:, c],
+            lay.session,
+            sched.closes_today[:, c],
+            profile,
+            init_cash=cfg.init_cash,
+            scale=float(variants.cost_multiplier[c]),
+        )
+        assert np.max(np.abs(eq[:, c] - loop.equity[lay.session_end])) <= 1e-9 * cfg.init_cash
+
+
+def test_a_signal_never_moves_equity_on_or_before_its_own_bar(
+    synthetic_bars: pl.DataFrame, random_preds: pl.DataFrame
+) -> None:
+    """Flipping the signal of session j leaves every variant's equity up to session j alone."""
+    cfg = BacktestConfig()
+    p_up, signal_index, lay = _inputs(random_preds, synthetic_bars, Execution(price="next_close"))
+    variants = Variants.grid(GRID)
+    profile = cfg.profile("if")
+    cash = cfg.init_cash
+    eq, _ = sweep_equity(p_up, signal_index, lay, profile, SignalRule(), variants, init_cash=cash)
+    j = p_up.size // 2
+    flipped = p_up.copy()
+    flipped[j] = 1.0 - flipped[j]
+    eq2, _ = sweep_equity(
+        flipped, signal_index, lay, profile, SignalRule(), variants, init_cash=cash
+    )
+    np.testing.assert_array_equal(eq[: signal_index[j] + 1], eq2[: signal_index[j] + 1])
+    assert not np.array_equal(eq, eq2)
