@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "data",
         "Compare every pair of daily sources of SYMBOL on their common sessions.",
     ),
-    "db": ("data", "Inspect the store."),
+    "db": ("data", "Inspect the store; export it to a Parquet lake."),
     "evaluate": (
         "evaluate",
         "Walk-forward evaluation; writes OUT/evaluation.json and OUT/predictions.parquet.",
