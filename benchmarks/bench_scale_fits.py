@@ -1,0 +1,171 @@
+"""The executor half of ``python -m benchmarks scale``: the same seeded fits, local vs ray.
+
+Workload: the walk-forward when ``models.walkforward.walk_forward`` takes ``executor=``
+(predictions compared frame for frame); otherwise ``fits`` independent seeded fits (fused model
+and LSTM alternating, the default model sizes) on windows of a seeded synthetic market, each
+returning its P(up) on every window (compared array for array).  ``local`` runs them one after
+another on one torch thread (today's path), ``process`` and ``ray`` two at a time with one
+torch thread each.  Both of those are timed twice: the first run includes starting the workers
+(each imports torch), the warm run is what every later block of a walk-forward costs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from feeds.resample import resample_intraday
+from feeds.synthetic import synthetic_market
+from models.config import ForecastConfig
+from models.executor import Executor, LocalExecutor, ProcessExecutor
+from models.factory import build, model_config
+from models.features import Windows, build_windows
+from models.labels import next_direction
+from models.normalise import apply_norm, fit_norm
+from models.train import fit, predict
+
+
+@dataclass(frozen=True)
+class FitInputs:
+    windows: Windows  # normalised
+    labels: np.ndarray
+    cfg: ForecastConfig
+
+
+@dataclass(frozen=True)
+class Fit:
+    model: str
+    seed: int
+
+
+def fit_one(shared: FitInputs, task: Fit) -> tuple[np.ndarray, int]:
+    """One seeded fit; P(up) on every window and the epochs run."""
+    c = shared.cfg
+    m = build(model_config(task.model, c.features, c.model), seed=task.seed)
+    r = fit(m, shared.windows, shared.labels, c.train.model_copy(update={"seed": task.seed}))
+    return predict(m, shared.windows)[0], r.epochs
+
+
+def _market(max_epochs: int) -> tuple[Windows, pl.DataFrame, ForecastConfig]:
+    m = synthetic_market(date(2020, 1, 1), date(2024, 12, 31), seed=3, minute_sessions=400)
+    cfg = ForecastConfig()
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_epochs": max_epochs})})
+    w = build_windows(m.daily, resample_intraday(m.minute, 5), cfg.features)
+    return w, next_direction(m.daily), cfg
+
+
+def fit_inputs(max_epochs: int) -> FitInputs:
+    w, labels, cfg = _market(max_epochs)
+    lab = pl.DataFrame({"session": w.sessions.astype("datetime64[D]")}).join(
+        labels, on="session", how="inner", maintain_order="left"
+    )
+    w = w.take(np.nonzero(np.isin(w.sessions, lab.get_column("session").to_numpy()))[0])
+    y = lab.get_column("label").to_numpy().astype(np.int64)
+    return FitInputs(apply_norm(w, fit_norm(w)), y, cfg)
+
+
+def _ray(workers: int) -> Executor:
+    from models.executor_ray import RayExecutor
+
+    return RayExecutor(workers=workers, object_store_memory=512 * 2**20)
+
+
+def executor_part(fits: int, max_epochs: int) -> dict[str, Any]:
+    from benchmarks.bench_scale import walk_forward_takes_executor
+
+    wf = walk_forward_takes_executor()
+    if wf:
+        run, same, workload = _walk_forward_workload(max_epochs)
+    else:
+        shared = fit_inputs(max_epochs)
+        tasks = [Fit("fused" if i % 2 == 0 else "lstm", i) for i in range(fits)]
+
+        def run(ex: Executor) -> Any:
+            return ex.map(fit_one, tasks, shared=shared)
+
+        def same(a: Any, b: Any) -> bool:
+            return all(
+                np.array_equal(x[0], y[0]) and x[1] == y[1] for x, y in zip(a, b, strict=True)
+            )
+
+        workload = f"{fits} independent seeded fits (fused/lstm), {len(shared.windows)} windows"
+    rows: dict[str, Any] = {}
+    before = torch.get_num_threads()
+    reference: Any = None
+    for name, threads, make in (
+        ("local", 1, LocalExecutor),
+        ("process", 1, lambda: ProcessExecutor(2)),
+        ("ray", 1, lambda: _ray(2)),
+    ):
+        torch.set_num_threads(threads)
+        t0 = time.perf_counter()
+        ex = make()
+        start_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        out = run(ex)
+        run_s = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        warm = run(ex) if name in ("process", "ray") else None  # workers started, torch imported
+        warm_s = time.perf_counter() - t2 if warm is not None else None
+        ex.close()
+        if reference is None:
+            reference = out
+        rows[name] = {
+            "start_s": start_s,
+            "run_s": run_s,
+            "warm_run_s": warm_s,
+            "identical_to_local": bool(same(out, reference))
+            and (warm is None or bool(same(warm, reference))),
+        }
+        print(
+            f"  {name}: start {start_s:.1f}s, run {run_s:.1f}s"
+            + (f", warm {warm_s:.1f}s" if warm_s else "")
+        )
+    torch.set_num_threads(before)
+    base = rows["local"]["run_s"]
+    for r in rows.values():
+        r["speedup_vs_local"] = base / r["run_s"]
+        r["warm_speedup_vs_local"] = base / r["warm_run_s"] if r["warm_run_s"] else None
+    return {"workload": workload, "walk_forward": wf, "workers": 2, "rows": rows}
+
+
+def _walk_forward_workload(max_epochs: int) -> tuple[Any, Any, str]:
+    from models.walkforward import walk_forward
+
+    w, labels, cfg = _market(max_epochs)
+    start = date(2023, 1, 1)
+
+    def run(ex: Executor) -> Any:
+        r = walk_forward(
+            w, labels, cfg, start=start, models=("fused", "lstm"), retrain_every=120, executor=ex
+        )
+        return r.predictions
+
+    def same(a: pl.DataFrame, b: pl.DataFrame) -> bool:
+        return a.equals(b)
+
+    return run, same, f"walk-forward fused+lstm from {start}, retrain every 120 sessions"
+
+
+def print_executors(r: dict[str, Any]) -> None:
+    print(f"executors ({r['workload']}; {r['workers']} workers):")
+    print(
+        f"{'executor':<18} {'start s':>8} {'run s':>8} {'speed-up':>9} {'warm run s':>11} "
+        f"{'speed-up':>9} {'same as local':>14}"
+    )
+    for name, x in r["rows"].items():
+        warm = (
+            f"{x['warm_run_s']:>11.1f} {x['warm_speedup_vs_local']:>8.2f}x"
+            if x["warm_run_s"]
+            else f"{'':>11} {'':>9}"
+        )
+        print(
+            f"{name:<18} {x['start_s']:>8.1f} {x['run_s']:>8.1f} {x['speedup_vs_local']:>8.2f}x "
+            f"{warm} {x['identical_to_local']!s:>14}"
+        )
