@@ -227,29 +227,3 @@ def test_bad_symbols_and_empty_lakes_fail_clearly(tmp_path: Path) -> None:
     with pytest.raises(LakeError, match="does not exist"):
         open_lake(tmp_path / "absent")
     assert os.listdir(tmp_path / "empty") == []
-
-
-def test_a_partition_split_by_the_writer_is_merged_into_one_file(
-    store_file: Path, tmp_path: Path
-) -> None:
-    """DuckDB splits a partition when too many are open; the lake keeps one file per partition."""
-    with open_store(store_file, read_only=True) as con:
-        want = intraday_bars(con, "000300.SH", "1m")
-        halves = []
-        for i, cond in enumerate(("ts < ?", "ts >= ?")):
-            f = tmp_path / f"data{i}.parquet"
-            mid = want.get_column("ts")[want.height // 2]
-            con.execute(
-                f"COPY (SELECT kind, source, session, ts, open, high, low, close, volume, amount, "
-                f"open_interest, file_sha256, ingested_at FROM bars_intraday "
-                f"WHERE frequency = '1m' AND {cond}) "
-                f"TO '{f}' (FORMAT parquet)",
-                [mid],
-            )
-            halves.append(f)
-        merged = lake_mod._one_file(con, "frequency=1m/symbol=X/year=2024/data.parquet", halves)
-        back = con.execute(f"SELECT ts, close FROM read_parquet('{merged}')").pl()
-    assert merged.name == "merged.parquet"
-    assert back.equals(want.select("ts", "close"))  # every row once, in (source, ts) order
-    with pytest.raises(LakeError, match="wrote no file"):
-        lake_mod._one_file(duckdb.connect(), "frequency=1m/symbol=X/year=2024/data.parquet", [])
