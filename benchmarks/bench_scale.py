@@ -73,6 +73,7 @@ def build_panel(db: Path, symbols: int, year: int) -> dict[str, float]:
 def partitioned_pass(con: duckdb.DuckDBPyConnection, root: Path) -> float:
     """The alternative: one ``COPY ... PARTITION_BY`` pass per bar table (no manifest, no
     atomic placement; DuckDB may split a partition into several files)."""
+    root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     for name, select in (
         (

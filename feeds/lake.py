@@ -175,8 +175,16 @@ def _write_partition(con: duckdb.DuckDBPyConnection, part: dict[str, Any], out: 
 
 def export_lake(con: duckdb.DuckDBPyConnection, root: str | Path) -> ExportReport:
     """Export every bar of the store on ``con`` to the lake at ``root`` (see the module doc)."""
+    (bar,) = con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0]
+    con.execute("SET enable_progress_bar = false")  # no terminal bar per partition COPY
+    try:
+        return _export(con, Path(root))
+    finally:
+        con.execute(f"SET enable_progress_bar = {'true' if bar else 'false'}")
+
+
+def _export(con: duckdb.DuckDBPyConnection, root: Path) -> ExportReport:
     t_start = time.perf_counter()
-    root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(".tmp-*"):  # left by an interrupted export; never read
         shutil.rmtree(stale, ignore_errors=True)
