@@ -210,6 +210,7 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--year", type=int, default=2024, help="the panel's year of 1-minute bars")
     ap.add_argument("--fits", type=int, default=8, help="independent fits per executor")
     ap.add_argument("--max-epochs", type=int, default=6, help="epochs per fit")
+    ap.add_argument("--rounds", type=int, default=3, help="warm runs per executor (median)")
     ap.add_argument("--no-alt", action="store_true", help="skip the PARTITION_BY alternative")
     ap.add_argument("--skip-lake", action="store_true", help="only the executor part")
     ap.add_argument("--skip-executors", action="store_true", help="only the lake part")
@@ -227,7 +228,7 @@ def main(argv: list[str]) -> None:
         result["lake"] = lake_part(args.symbols, args.year, not args.no_alt, args.panel)
         print_lake(result["lake"])
     if not args.skip_executors:
-        result["executors"] = executor_part(args.fits, args.max_epochs)
+        result["executors"] = executor_part(args.fits, args.max_epochs, args.rounds)
         print_executors(result["executors"])
     result["load_avg_end"] = os.getloadavg()
     print(f"load average start {result['load_avg_start']}, end {result['load_avg_end']}")

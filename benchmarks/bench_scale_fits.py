@@ -5,14 +5,16 @@ Workload: the walk-forward when ``models.walkforward.walk_forward`` takes ``exec
 and LSTM alternating, the default model sizes) on windows of a seeded synthetic market, each
 returning its P(up) on every window (compared array for array).  ``local`` runs them one after
 another on one torch thread (today's path), ``process`` and ``ray`` two at a time with one
-torch thread each.  Each executor runs the workload twice: the first run includes starting the
-workers (each imports torch), the warm run is what every later block of a walk-forward costs;
-speed-ups compare first with first and warm with warm.
+torch thread each.  Each executor's first run includes starting its workers (each imports
+torch); then ``rounds`` warm runs (what every later block of a walk-forward costs) go round the
+executors in turn, so that on a shared machine each sees the same background load, and the
+median warm run is reported.  Speed-ups compare first with first and warm with warm.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -77,7 +79,7 @@ def _ray(workers: int) -> Executor:
     return RayExecutor(workers=workers, object_store_memory=512 * 2**20)
 
 
-def executor_part(fits: int, max_epochs: int) -> dict[str, Any]:
+def executor_part(fits: int, max_epochs: int, rounds: int = 3) -> dict[str, Any]:
     from benchmarks.bench_scale import walk_forward_takes_executor
 
     wf = walk_forward_takes_executor()
@@ -96,43 +98,42 @@ def executor_part(fits: int, max_epochs: int) -> dict[str, Any]:
             )
 
         workload = f"{fits} independent seeded fits (fused/lstm), {len(shared.windows)} windows"
-    rows: dict[str, Any] = {}
+    makers: dict[str, Callable[[], Executor]] = {
+        "local": LocalExecutor,
+        "process": lambda: ProcessExecutor(2),
+        "ray": lambda: _ray(2),
+    }
     before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rows: dict[str, Any] = {}
+    executors: dict[str, Executor] = {}
     reference: Any = None
-    for name, threads, make in (
-        ("local", 1, LocalExecutor),
-        ("process", 1, lambda: ProcessExecutor(2)),
-        ("ray", 1, lambda: _ray(2)),
-    ):
-        torch.set_num_threads(threads)
+    for name, make in makers.items():  # start-up and the first (cold) run, one at a time
         t0 = time.perf_counter()
-        ex = make()
-        start_s = time.perf_counter() - t0
+        executors[name] = make()
         t1 = time.perf_counter()
-        out = run(ex)
-        run_s = time.perf_counter() - t1
+        out = run(executors[name])
         t2 = time.perf_counter()
-        warm = run(ex)  # workers started, torch imported and warmed: a later block's cost
-        warm_s = time.perf_counter() - t2
+        reference = out if reference is None else reference
+        rows[name] = {"start_s": t1 - t0, "run_s": t2 - t1, "warm_runs_s": []}
+        rows[name]["identical_to_local"] = bool(same(out, reference))
+        print(f"  {name}: start {t1 - t0:.1f}s, first run {t2 - t1:.1f}s")
+    for _ in range(rounds):  # warm runs in rotation, so each executor sees the same load
+        for name, ex in executors.items():
+            t0 = time.perf_counter()
+            out = run(ex)
+            rows[name]["warm_runs_s"].append(time.perf_counter() - t0)
+            rows[name]["identical_to_local"] &= bool(same(out, reference))
+    for ex in executors.values():
         ex.close()
-        if reference is None:
-            reference = out
-        rows[name] = {
-            "start_s": start_s,
-            "run_s": run_s,
-            "warm_run_s": warm_s,
-            "identical_to_local": bool(same(out, reference)) and bool(same(warm, reference)),
-        }
-        print(
-            f"  {name}: start {start_s:.1f}s, run {run_s:.1f}s"
-            + (f", warm {warm_s:.1f}s" if warm_s else "")
-        )
     torch.set_num_threads(before)
+    for r in rows.values():
+        r["warm_run_s"] = float(np.median(r["warm_runs_s"]))
     base, warm_base = rows["local"]["run_s"], rows["local"]["warm_run_s"]
     for r in rows.values():
         r["speedup_vs_local"] = base / r["run_s"]
         r["warm_speedup_vs_local"] = warm_base / r["warm_run_s"]
-    return {"workload": workload, "walk_forward": wf, "workers": 2, "rows": rows}
+    return {"workload": workload, "walk_forward": wf, "workers": 2, "rounds": rounds, "rows": rows}
 
 
 def _walk_forward_workload(max_epochs: int) -> tuple[Any, Any, str]:
@@ -154,7 +155,9 @@ def _walk_forward_workload(max_epochs: int) -> tuple[Any, Any, str]:
 
 
 def print_executors(r: dict[str, Any]) -> None:
-    print(f"executors ({r['workload']}; {r['workers']} workers):")
+    print(
+        f"executors ({r['workload']}; {r['workers']} workers; median of {r['rounds']} warm runs):"
+    )
     print(
         f"{'executor':<18} {'start s':>8} {'run s':>8} {'speed-up':>9} {'warm run s':>11} "
         f"{'speed-up':>9} {'same as local':>14}"

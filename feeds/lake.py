@@ -154,11 +154,12 @@ def _unchanged(root: Path, rel: str, part: dict[str, Any], old: dict[str, Any]) 
 def _write_partition(con: duckdb.DuckDBPyConnection, part: dict[str, Any], out: Path) -> None:
     """One partition's rows, sorted by (source, ts), into the Parquet file ``out``.
 
-    One COPY per partition rather than one ``PARTITION_BY`` pass: on the 17 M-row panel of
-    ``python -m benchmarks scale`` it was faster (the store is clustered by symbol, so each
-    filter reads few row groups), it always yields exactly one file per partition (the
-    partitioned writer splits partitions once more than 100 are open) and it holds one
-    partition in memory, not a sort of the whole store.
+    One COPY per partition rather than one ``PARTITION_BY`` pass: it always yields exactly one
+    file per partition (DuckDB's partitioned writer splits a partition into several files once
+    more than ``partitioned_write_max_open_files`` are open, which broke the rename-per-file
+    atomicity on the 300-symbol panel), it holds one partition in memory rather than sorting the
+    whole store, and each partition is placed as soon as it is written.  Its speed is within the
+    noise of the single pass (``python -m benchmarks scale``, docs/scale.md).
     """
     daily = part["frequency"] == "1d"
     year = int(part["year"])
