@@ -8,7 +8,6 @@ fine-tuning from a champion).  Inputs are ``Windows`` already standardised by ``
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from tqdm.auto import tqdm
 from models.config import TrainSettings
 from models.features import Windows
 
-Stop = Literal["early_stop", "max_epochs", "budget"]
+Stop = Literal["early_stop", "max_epochs", "max_steps", "budget"]
 
 
 class ForecastNet(Protocol):
@@ -45,6 +44,7 @@ class FitResult:
     stopped: Stop
     seconds: float
     samples_seen: int
+    steps: int = 0  # optimiser steps taken
 
 
 def tensors(w: Windows) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -88,12 +88,16 @@ def fit(
     budget_s: float | None = None,
     init_state: Mapping[str, Tensor] | None = None,
     max_epochs: int | None = None,
+    max_steps: int | None = None,
     progress: bool = False,
 ) -> FitResult:
     """Train ``model`` in place on ``train``/``labels`` and keep the best validation weights.
 
-    ``budget_s`` (default ``settings.budget_s``) stops training after that many wall-clock
-    seconds; ``init_state`` loads a state dict first; ``max_epochs`` overrides the settings.
+    The starting weights are scored first and count as a candidate: training that never lowers
+    the validation loss returns them unchanged (a zero residual stays zero, a warm start stays
+    as it was).  ``max_steps`` bounds the optimiser steps (a budget in work, reproducible);
+    ``budget_s`` (default ``settings.budget_s``) is a wall-clock cap on top; ``init_state``
+    loads a state dict first; ``max_epochs`` overrides the settings.
     """
     if len(train) != labels.shape[0]:
         raise ValueError(f"{len(train)} windows but {labels.shape[0]} labels")
@@ -114,9 +118,9 @@ def fit(
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
 
     start = time.perf_counter()
-    best = (math.inf, 0, copy.deepcopy(model.state_dict()))
+    best = (_val_loss(model, val_xs, y[n_fit:]), 0, copy.deepcopy(model.state_dict()))
     stopped: Stop = "max_epochs"
-    seen = epoch = 0
+    seen = epoch = steps = 0
     bar = tqdm(range(1, epochs_max + 1), disable=not progress, desc="fit", leave=False)
     for epoch in bar:
         model.train()
@@ -131,6 +135,10 @@ def fit(
             loss.backward()
             opt.step()
             seen += idx.numel()
+            steps += 1
+            if max_steps is not None and steps >= max_steps:
+                stopped = "max_steps"
+                break
             if budget is not None and time.perf_counter() - start > budget:
                 stopped = "budget"
                 break
@@ -138,7 +146,7 @@ def fit(
         bar.set_postfix(val_loss=f"{val:.4f}")
         if val < best[0]:
             best = (val, epoch, copy.deepcopy(model.state_dict()))
-        if stopped == "budget":
+        if stopped in ("budget", "max_steps"):
             break
         if epoch - best[1] >= settings.patience:
             stopped = "early_stop"
@@ -153,4 +161,5 @@ def fit(
         stopped=stopped,
         seconds=time.perf_counter() - start,
         samples_seen=seen,
+        steps=steps,
     )

@@ -26,8 +26,9 @@ from models.features import Windows, build_windows
 from models.forecaster import Forecaster
 from models.inputs import load_intraday
 from models.labels import next_direction
-from models.normalise import apply_norm, fit_norm
+from models.normalise import apply_norm
 from models.train import FitResult, fit
+from models.walkforward import fit_forecaster
 from quant.registry import config_hash
 from quant.settings_pipeline import FinetuneSettings
 
@@ -196,22 +197,18 @@ def train_scratch(
     budget_s: float,
     started: float | None = None,
 ) -> TrainOutcome:
-    """A fresh model fitted on ``train_idx`` with normalisation fitted on the same samples."""
+    """A fresh forecaster fitted on ``train_idx`` exactly as a walk-forward block is (inner
+    selection, seed ensemble, the logistic as linear path), normalisation fitted on the same
+    samples; ``budget_s`` caps each fit's wall clock (the work budget is the epochs)."""
     t0 = time.perf_counter() if started is None else started
-    raw = data.windows.take(train_idx)
-    norm = fit_norm(raw)
-    # seeded initial weights too, not only the batches
-    model = build(model_config(name, cfg.features, cfg.model), seed=cfg.train.seed)
+    ev = cfg.evaluation
+    n_fits = ev.seeds * (ev.candidates if ev.select else 1)
+    per_fit = _fit_budget(t0, budget_s) / max(n_fits, 1)
+    capped = cfg.model_copy(update={"train": cfg.train.model_copy(update={"budget_s": per_fit})})
     t_fit = time.perf_counter()
-    r = fit(
-        model,
-        apply_norm(raw, norm),
-        data.labels[train_idx],
-        cfg.train,
-        budget_s=_fit_budget(t0, budget_s),
-    )
-    fc = Forecaster(r.model, cfg.features, norm, name, {})
-    return _outcome(fc, train_idx, t0, t_fit, r)
+    fc, _ = fit_forecaster(data.windows.take(train_idx), data.labels[train_idx], capped, name)
+    now = time.perf_counter()
+    return TrainOutcome(fc, train_idx, now - t0, now - t_fit, 0, 0, "selected", float("nan"))
 
 
 def window_of(data: MarketData, idx: np.ndarray) -> tuple[date, date]:

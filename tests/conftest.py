@@ -1,4 +1,4 @@
-"""Fixtures shared by every test package: one light local Ray cluster per session."""
+"""Suite-wide fixtures: the library calendar around every test; one light local Ray cluster."""
 
 from __future__ import annotations
 
@@ -7,10 +7,20 @@ from typing import Any
 
 import pytest
 
+from feeds.calendar import configure
+
 RAY_MISSING = (
     "the optional ray extra is not installed (pip install -c constraints.txt -e '.[ray]'; "
     "make setup installs it)"
 )
+
+
+@pytest.fixture(autouse=True)
+def _library_calendar() -> Iterator[None]:
+    """Every test starts and ends on the library's XSHG calendar (a test may configure another)."""
+    configure()
+    yield
+    configure()
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from feeds.store import open_store
+from feeds.synthetic import SYNTHETIC_SYMBOL
 from quant import registry
 from quant.config import QuantConfig
 from quant.replay import ARMS, ReplayOptions, run_replay, score_arms
@@ -35,7 +36,7 @@ def test_score_arms_by_hand() -> None:
 def test_replay_writes_the_comparison(make_env: Callable[..., QuantConfig], tmp_path: Path) -> None:
     cfg = make_env()
     out = tmp_path / "replay"
-    o = ReplayOptions("000300.SH", date(2022, 12, 19), date(2022, 12, 30), 0.3, out, 1.0, 5)
+    o = ReplayOptions(SYNTHETIC_SYMBOL, date(2022, 12, 19), date(2022, 12, 30), 0.3, out, 1.0, 5)
     doc = run_replay(Path(cfg.store.path), cfg, o)
     on_disk = json.loads((out / "replay.json").read_text())
     assert set(on_disk["models"]) == set(ARMS)
