@@ -1,7 +1,8 @@
 """The executor half of ``python -m benchmarks scale``: the same seeded fits, local vs ray.
 
 Workload: the walk-forward when ``models.walkforward.walk_forward`` takes ``executor=``
-(predictions compared frame for frame); otherwise ``fits`` independent seeded fits (fused model
+(fused model and LSTM from 2024-09-01, one block, 2 seeds each, predictions compared frame
+for frame); otherwise ``fits`` independent seeded fits (fused model
 and LSTM alternating, the default model sizes) on windows of a seeded synthetic market, each
 returning its P(up) on every window (compared array for array).  ``local`` runs them one after
 another on one torch thread (today's path), ``process`` and ``ray`` two at a time with one
@@ -137,21 +138,38 @@ def executor_part(fits: int, max_epochs: int, rounds: int = 3) -> dict[str, Any]
 
 
 def _walk_forward_workload(max_epochs: int) -> tuple[Any, Any, str]:
+    """The walk-forward of the fused model and the LSTM from 2024-09 (one block), 2 seeds each."""
     from models.walkforward import walk_forward
 
     w, labels, cfg = _market(max_epochs)
-    start = date(2023, 1, 1)
+    ev = cfg.evaluation.model_copy(update={"seeds": 2, "candidates": 1})
+    cfg = cfg.model_copy(update={"evaluation": ev})
+    start = date(2024, 9, 1)
 
     def run(ex: Executor) -> Any:
         r = walk_forward(
-            w, labels, cfg, start=start, models=("fused", "lstm"), retrain_every=120, executor=ex
+            w,
+            labels,
+            cfg,
+            start=start,
+            models=("fused", "lstm"),
+            retrain_every=120,
+            max_epochs=max_epochs,
+            executor=ex,
         )
         return r.predictions
 
     def same(a: pl.DataFrame, b: pl.DataFrame) -> bool:
         return a.equals(b)
 
-    return run, same, f"walk-forward fused+lstm from {start}, retrain every 120 sessions"
+    return (
+        run,
+        same,
+        (
+            f"walk-forward fused+lstm from {start}, retrain every 120 sessions, 2 seeds x 1 "
+            f"candidates, {max_epochs} epochs max"
+        ),
+    )
 
 
 def print_executors(r: dict[str, Any]) -> None:
