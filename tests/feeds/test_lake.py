@@ -36,9 +36,8 @@ def store_file(tmp_path: Path) -> Path:
     """A file store: synthetic daily bars over two years, 1m bars, and a resampled 5m source."""
     path = tmp_path / "q.duckdb"
     con = open_store(path)
-    ingest_synthetic(
-        con, start=date(2023, 11, 1), end=date(2024, 3, 29), seed=11, minute_sessions=8
-    )
+    span = {"start": date(2023, 11, 1), "end": date(2024, 3, 29)}
+    ingest_synthetic(con, **span, seed=11, minute_sessions=8, symbol="000300.SH")
     minute = intraday_bars(con, "000300.SH", "1m")
     five = resample_intraday(minute, 5).with_columns(
         pl.lit("5m").alias("frequency"), pl.lit("plain").alias("source")
