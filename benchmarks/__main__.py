@@ -14,6 +14,7 @@ BENCHMARKS = {
     "backtest": "benchmarks.bench_backtest",
     "pipeline": "benchmarks.bench_pipeline",
     "api": "benchmarks.bench_api",
+    "scale": "benchmarks.bench_scale",
 }
 
 

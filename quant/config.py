@@ -38,6 +38,11 @@ class StoreConfig(_Frozen):
     source_priority: tuple[str, ...] = Field(
         DEFAULT_SOURCE_PRIORITY, description="preferred source first when several hold a symbol"
     )
+    lake: str | None = Field(
+        None,
+        description="Parquet lake (folder or s3:// URL, from `quant db export --parquet`) that "
+        "read-only commands read bars from instead of the store file; writes still go to path",
+    )
 
 
 class DataConfig(_Frozen):

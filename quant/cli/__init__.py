@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "data",
         "Compare every pair of daily sources of SYMBOL on their common sessions.",
     ),
-    "db": ("data", "Inspect the store."),
+    "db": ("data", "Inspect the store; export it to a Parquet lake."),
     "feeds": (
         "feeds",
         "Configured feeds, late and held days, the calendar horizon; release a held bar.",

@@ -23,7 +23,16 @@ class AppContext:
     config: QuantConfig
 
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """The store; read-only with ``store.lake`` set, its bars come from the Parquet lake."""
+        lake = self.config.store.lake if read_only else None
         try:
+            if lake is not None:
+                from feeds.lake import LakeError, open_lake
+
+                try:
+                    return open_lake(lake, store=self.config.store.path)
+                except LakeError as exc:
+                    raise click.ClickException(str(exc)) from exc
             return open_store(self.config.store.path, read_only=read_only)
         except StoreError as exc:
             raise click.ClickException(str(exc)) from exc

@@ -194,7 +194,7 @@ def _stats_table(rows: list[dict[str, Any]]) -> str:
 
 @click.group("db")
 def db_group() -> None:
-    """Inspect the store."""
+    """Inspect the store; export it to a Parquet lake."""
 
 
 @db_group.command("stats")
@@ -231,5 +231,8 @@ def fetch_cmd(app: AppContext, adapter: str, symbol: str, start: datetime, end: 
 
 
 def register(group: click.Group) -> None:
+    from quant.cli.lake import db_export
+
+    db_group.add_command(db_export)
     for cmd in (ingest, sources_cmd, reconcile_cmd, db_group, fetch_cmd):
         group.add_command(cmd)
