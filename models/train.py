@@ -1,8 +1,10 @@
 """The one training loop for every torch forecaster (attention model and LSTM).
 
 Seeded; early stopping on the chronological validation tail of the training window; optional
-wall-clock budget (the scheduler's daily fine-tune) and optional initial state (continual
-fine-tuning from a champion).  Inputs are ``Windows`` already standardised by ``apply_norm``.
+work budget in optimiser steps (reproducible: the same inputs give the same weights), optional
+wall-clock budget (a hard cap: the scheduler's daily fine-tune), optional initial state and extra
+loss term (continual fine-tuning from a champion with an anchor penalty).  Inputs are
+``Windows`` already standardised by ``apply_norm``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -23,7 +25,7 @@ from tqdm.auto import tqdm
 from models.config import TrainSettings
 from models.features import Windows
 
-Stop = Literal["early_stop", "max_epochs", "budget"]
+Stop = Literal["early_stop", "max_epochs", "max_steps", "budget"]
 
 
 class ForecastNet(Protocol):
@@ -45,6 +47,7 @@ class FitResult:
     stopped: Stop
     seconds: float
     samples_seen: int
+    steps: int = 0  # optimiser steps taken
 
 
 def tensors(w: Windows) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -88,12 +91,16 @@ def fit(
     budget_s: float | None = None,
     init_state: Mapping[str, Tensor] | None = None,
     max_epochs: int | None = None,
+    max_steps: int | None = None,
+    regulariser: Callable[[], Tensor] | None = None,
     progress: bool = False,
 ) -> FitResult:
     """Train ``model`` in place on ``train``/``labels`` and keep the best validation weights.
 
     ``budget_s`` (default ``settings.budget_s``) stops training after that many wall-clock
-    seconds; ``init_state`` loads a state dict first; ``max_epochs`` overrides the settings.
+    seconds; ``init_state`` loads a state dict first; ``max_epochs`` overrides the settings;
+    ``max_steps`` stops after that many optimiser steps (the validation loss is then taken on the
+    partial epoch); ``regulariser()`` is added to every batch's loss (e.g. an anchor penalty).
     """
     if len(train) != labels.shape[0]:
         raise ValueError(f"{len(train)} windows but {labels.shape[0]} labels")
@@ -116,7 +123,7 @@ def fit(
     start = time.perf_counter()
     best = (math.inf, 0, copy.deepcopy(model.state_dict()))
     stopped: Stop = "max_epochs"
-    seen = epoch = 0
+    seen = epoch = steps = 0
     bar = tqdm(range(1, epochs_max + 1), disable=not progress, desc="fit", leave=False)
     for epoch in bar:
         model.train()
@@ -127,18 +134,24 @@ def fit(
             logit, gate, conc = net(*batch)
             loss = F.binary_cross_entropy_with_logits(logit, y[idx])
             loss = loss + net.penalty(gate, conc, batch[3])
+            if regulariser is not None:
+                loss = loss + regulariser()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             seen += idx.numel()
+            steps += 1
             if budget is not None and time.perf_counter() - start > budget:
                 stopped = "budget"
+                break
+            if max_steps is not None and steps >= max_steps:
+                stopped = "max_steps"
                 break
         val = _val_loss(model, val_xs, y[n_fit:])
         bar.set_postfix(val_loss=f"{val:.4f}")
         if val < best[0]:
             best = (val, epoch, copy.deepcopy(model.state_dict()))
-        if stopped == "budget":
+        if stopped in ("budget", "max_steps"):
             break
         if epoch - best[1] >= settings.patience:
             stopped = "early_stop"
@@ -153,4 +166,5 @@ def fit(
         stopped=stopped,
         seconds=time.perf_counter() - start,
         samples_seen=seen,
+        steps=steps,
     )

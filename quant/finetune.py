@@ -5,12 +5,16 @@ As of run date D the labelled sessions are those whose label settled by D's clos
 promotion gate scores challenger and champion on sessions neither has seen.  A fine-tune trains
 on the ``recent_sessions`` labelled sessions just before the gate window plus a seeded random
 ``replay_sample`` of older ones (against forgetting), starting from the champion's weights and
-keeping its normalisation statistics.
+keeping its normalisation statistics.  Each ensemble member (or the model itself) is trained for
+a fixed number of optimiser steps with an L2-SP anchor towards its champion weights; the
+wall-clock budget is a hard cap on top (see docs/operations.md, "Fine-tune budget").
 """
 
 from __future__ import annotations
 
+import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -18,6 +22,8 @@ from functools import cached_property
 import duckdb
 import numpy as np
 import polars as pl
+import torch
+from torch import Tensor, nn
 
 from feeds.read import DEFAULT_SOURCE_PRIORITY, daily_bars, resolve_source
 from models.config import ForecastConfig, TrainSettings
@@ -106,8 +112,10 @@ class TrainOutcome:
     fit_seconds: float
     samples_seen: int
     epochs: int
-    stopped: str
-    best_val_loss: float
+    stopped: str  # stop reasons of the members, joined with "+"
+    best_val_loss: float  # mean over the members
+    steps: int = 0  # optimiser steps, all members
+    max_steps: int | None = None  # step budget per member (None: from-scratch fit)
 
     @property
     def samples_per_s(self) -> float:
@@ -123,6 +131,8 @@ class TrainOutcome:
             "stopped": self.stopped,
             "best_val_loss": round(self.best_val_loss, 6),
             "n_train": int(self.train_idx.size),
+            "steps": self.steps,
+            "max_steps": self.max_steps or 0,  # 0: no step budget (a from-scratch fit)
         }
 
 
@@ -137,9 +147,46 @@ def model_hash(cfg: ForecastConfig, name: str, train: TrainSettings) -> str:
     )
 
 
-def _fit_budget(started: float, budget_s: float) -> float:
+def _fit_budget(started: float, budget_s: float | None) -> float | None:
+    if budget_s is None:
+        return None
     left = budget_s * (1 - _RESERVE_FRACTION) - (time.perf_counter() - started)
     return max(left, 1e-3)
+
+
+def members(model: nn.Module) -> list[nn.Module]:
+    """The independently fitted networks of ``model``: an ensemble's members, else itself."""
+    got = getattr(model, "members", None)
+    return list(got) if isinstance(got, nn.ModuleList) else [model]
+
+
+def anchor_penalty(model: nn.Module, weight: float) -> Callable[[], Tensor] | None:
+    """L2-SP: ``weight * sum((w - w0)^2)`` over the trainable weights, ``w0`` their values now."""
+    if weight <= 0:
+        return None
+    pairs = [(p, p.detach().clone()) for p in model.parameters() if p.requires_grad]
+
+    def penalty() -> Tensor:
+        return weight * torch.stack([((p - p0) ** 2).sum() for p, p0 in pairs]).sum()
+
+    return penalty
+
+
+def step_seconds(model: nn.Module, w: Windows, y: np.ndarray, settings: TrainSettings) -> float:
+    """Measured seconds per optimiser step on a throw-away copy of ``model`` (3 steps, the first
+    one not counted).  Only the step budget's production calibration uses it."""
+    probe = copy.deepcopy(model)
+    with torch.random.fork_rng():
+        fit(probe, w, y, settings, max_steps=1, max_epochs=1)
+        t = time.perf_counter()
+        fit(probe, w, y, settings, max_steps=2, max_epochs=1)
+    return (time.perf_counter() - t) / 2
+
+
+def calibrated_steps(max_steps: int, seconds_per_step: float, seconds_left: float) -> int:
+    """The step budget that fits ``seconds_left`` at the measured rate (90% of it), capped."""
+    fits = int(0.9 * seconds_left / max(seconds_per_step, 1e-9))
+    return max(1, min(max_steps, fits))
 
 
 def finetune(
@@ -152,32 +199,63 @@ def finetune(
     budget_s: float,
     started: float | None = None,
 ) -> TrainOutcome:
-    """Continue training ``champion`` on ``train_idx`` until early stop or ``budget_s`` runs out
-    (counted from ``started``, a ``time.perf_counter()`` reading; default now)."""
+    """Continue training each member of ``champion`` on ``train_idx`` for at most
+    ``s.max_steps`` optimiser steps (early stopping may end it sooner), with the L2-SP anchor
+    towards the champion's weights; ``budget_s`` wall-clock seconds (counted from ``started``, a
+    ``time.perf_counter()`` reading; default now) are a hard cap shared by the members.
+    ``s.calibrate_steps`` lowers the step budget to what the measured throughput fits in it."""
     t0 = time.perf_counter() if started is None else started
     settings = finetune_settings(cfg, s)
-    model = build(champion.checkpoint().model_config)
+    model = copy.deepcopy(champion.model)
+    nets = members(model)
     w = apply_norm(data.windows.take(train_idx), champion.norm)
-    init = {k: v.clone() for k, v in champion.model.state_dict().items()}
+    y = data.labels[train_idx]
+    steps = s.max_steps
+    if s.calibrate_steps:
+        left = _fit_budget(t0, budget_s) or 0.0
+        steps = calibrated_steps(steps, step_seconds(nets[0], w, y, settings), left / len(nets))
     t_fit = time.perf_counter()
-    r = fit(
-        model,
-        w,
-        data.labels[train_idx],
-        settings,
-        budget_s=_fit_budget(t0, budget_s),
-        init_state=init,
-    )
-    fc = Forecaster(r.model, champion.spec, champion.norm, champion.name, {})
-    return _outcome(fc, train_idx, t0, t_fit, r)
+    results = []
+    for k, net in enumerate(nets):
+        left = _fit_budget(t0, budget_s)
+        share = None if left is None else max(left / (len(nets) - k), 1e-3)
+        results.append(
+            fit(
+                net,
+                w,
+                y,
+                settings.model_copy(update={"seed": settings.seed + k}),
+                budget_s=share,
+                max_steps=steps,
+                regulariser=anchor_penalty(net, s.anchor),
+            )
+        )
+    model.eval()
+    fc = Forecaster(model, champion.spec, champion.norm, champion.name, {})
+    return _outcome(fc, train_idx, t0, t_fit, results, steps)
 
 
 def _outcome(
-    fc: Forecaster, train_idx: np.ndarray, t0: float, t_fit: float, r: FitResult
+    fc: Forecaster,
+    train_idx: np.ndarray,
+    t0: float,
+    t_fit: float,
+    rs: list[FitResult],
+    max_steps: int | None = None,
 ) -> TrainOutcome:
     now = time.perf_counter()
+    stops = sorted({r.stopped for r in rs})
     return TrainOutcome(
-        fc, train_idx, now - t0, now - t_fit, r.samples_seen, r.epochs, r.stopped, r.best_val_loss
+        fc,
+        train_idx,
+        now - t0,
+        now - t_fit,
+        sum(r.samples_seen for r in rs),
+        max(r.epochs for r in rs),
+        "+".join(stops),
+        float(np.mean([r.best_val_loss for r in rs])),
+        sum(r.steps for r in rs),
+        max_steps,
     )
 
 
@@ -193,7 +271,7 @@ def train_scratch(
     cfg: ForecastConfig,
     name: str,
     *,
-    budget_s: float,
+    budget_s: float | None,
     started: float | None = None,
 ) -> TrainOutcome:
     """A fresh model fitted on ``train_idx`` with normalisation fitted on the same samples."""
@@ -211,7 +289,7 @@ def train_scratch(
         budget_s=_fit_budget(t0, budget_s),
     )
     fc = Forecaster(r.model, cfg.features, norm, name, {})
-    return _outcome(fc, train_idx, t0, t_fit, r)
+    return _outcome(fc, train_idx, t0, t_fit, [r])
 
 
 def window_of(data: MarketData, idx: np.ndarray) -> tuple[date, date]:

@@ -156,6 +156,9 @@ def step_finetune(st: RunState) -> tuple[dict[str, Any], Writes]:
         "save_seconds": round(seconds - out.seconds, 3),  # weights written and fsynced
         "samples_per_s": metrics["samples_per_s"],
         "samples_seen": out.samples_seen,
+        "steps": out.steps,
+        "max_steps": out.max_steps,
+        "stopped": out.stopped,
         "n_recent": len(training.get("recent", [])),
         "n_replay": len(training.get("replay", [])),
         "train_start": start.isoformat(),

@@ -1,7 +1,8 @@
 """The ``pipeline`` section of the configuration tree: daily run, fine-tune, gate, scheduler.
 
-Frozen and strict like every other section.  Budgets are wall-clock seconds; session counts
-are XSHG trading sessions.
+Frozen and strict like every other section.  A fine-tune's work budget is a number of optimiser
+steps (reproducible); its wall-clock budget in seconds is a hard cap on top.  Session counts are
+XSHG trading sessions.
 """
 
 from __future__ import annotations
@@ -20,7 +21,26 @@ class FinetuneSettings(_Frozen):
     """Continual fine-tuning of the champion on the newest sessions plus a replay sample."""
 
     budget_s: float = Field(
-        600.0, gt=0, description="wall-clock budget of one fine-tune, preparation and save included"
+        600.0,
+        gt=0,
+        description="wall-clock hard cap of one fine-tune, preparation and save included",
+    )
+    max_steps: int = Field(
+        60,
+        ge=1,
+        description="work budget: optimiser steps per ensemble member (early stopping may end "
+        "sooner); the same inputs give the same weights whatever the machine's load",
+    )
+    calibrate_steps: bool = Field(
+        True,
+        description="lower max_steps when the throughput measured at the start of the fine-tune "
+        "says it would not fit in budget_s (production); the replay turns this off",
+    )
+    anchor: float = Field(
+        0.0,
+        ge=0,
+        description="L2-SP weight: anchor * sum((w - w_champion)^2) is added to the loss "
+        "(against forgetting); 0 turns it off",
     )
     recent_sessions: int = Field(
         250,

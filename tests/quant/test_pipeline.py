@@ -20,7 +20,7 @@ from feeds.store import open_store
 from quant import gate, pipeline_steps, registry
 from quant.cli import cli
 from quant.config import QuantConfig
-from quant.finetune import load_market, train_scratch
+from quant.finetune import calibrated_steps, load_market, train_scratch
 from quant.gate import GateScore
 from quant.pipeline import get_run, models_dir, run_daily
 from quant.settings_pipeline import GateSettings
@@ -129,14 +129,33 @@ def test_second_day_finetunes_from_champion_and_records_what_it_saw(
     con.close()
 
 
-def test_finetune_honours_its_budget(make_env: Callable[..., QuantConfig]) -> None:
-    cfg = make_env(finetune={"budget_s": 1.5, "patience": 100})
+def test_finetune_wall_clock_cap_binds_over_a_huge_step_budget(
+    make_env: Callable[..., QuantConfig],
+) -> None:
+    big = {"budget_s": 1.5, "patience": 100, "max_steps": 10**6, "calibrate_steps": False}
+    cfg = make_env(finetune=big)
     con = open_store(cfg.store.path)
     assert run_daily(con, cfg, D1).status == "done"
     ft = run_daily(con, cfg, D2).steps["finetune"]["detail"]
     assert ft["seconds"] <= 1.5 * 1.05 + 0.25, ft  # 5%, plus one batch on a loaded CI box
-    assert ft["seconds"] >= 1.0  # patience 100: it trained until the budget
+    assert ft["seconds"] >= 1.0 and ft["stopped"] == "budget"  # trained until the cap
     con.close()
+
+
+def test_finetune_step_budget_is_the_work_budget(make_env: Callable[..., QuantConfig]) -> None:
+    steps = {"budget_s": 600.0, "patience": 100, "max_steps": 7, "calibrate_steps": False}
+    cfg = make_env(finetune=steps)
+    con = open_store(cfg.store.path)
+    assert run_daily(con, cfg, D1).status == "done"
+    ft = run_daily(con, cfg, D2).steps["finetune"]["detail"]
+    assert (ft["steps"], ft["max_steps"], ft["stopped"]) == (7, 7, "max_steps"), ft
+    con.close()
+
+
+def test_calibrated_step_budget_fits_the_time_left() -> None:
+    assert calibrated_steps(500, 0.01, 600.0) == 500  # the configured budget fits: unchanged
+    assert calibrated_steps(500, 0.5, 100.0) == 180  # 90% of 100 s at 0.5 s a step
+    assert calibrated_steps(500, 10.0, 1.0) == 1  # always at least one step
 
 
 def test_failed_step_resumes_where_it_failed(
