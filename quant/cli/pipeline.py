@@ -23,6 +23,7 @@ from quant.cli._context import AppContext, parse_date, pass_app
 from quant.lock import LockHeldError, StoreLock
 from quant.pipeline import ensure_tables, models_dir, run_daily, warm_up_torch
 from quant.pipeline_steps import RunState, StepError, step_finetune, step_gate
+from quant.replay_report import ARMS
 
 
 @contextmanager
@@ -130,11 +131,28 @@ def schedule_cmd(app: AppContext, symbol: str | None) -> None:
 
 
 @click.command("replay")
-@click.option("--symbol", default=None)
-@click.option("--from", "start", callback=parse_date, required=True)
-@click.option("--to", "end", callback=parse_date, required=True)
-@click.option("--budget", type=float, required=True, help="Fine-tune seconds per day.")
-@click.option("--init-budget", type=float, default=30.0, show_default=True)
+@click.option("--symbol", default=None, help="Default: config data.symbol.")
+@click.option("--from", "start", callback=parse_date, required=True, help="First session D1.")
+@click.option("--to", "end", callback=parse_date, required=True, help="Last session D2.")
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Fine-tune work budget: optimiser steps per member per day "
+    "(default: config pipeline.finetune.max_steps).",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Wall-clock cap per fine-tune in seconds (default: config pipeline.finetune.budget_s).",
+)
+@click.option(
+    "--arms",
+    default=",".join(ARMS),
+    show_default=True,
+    help="Comparison arms (continual and frozen always run).",
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @pass_app
 def replay_cmd(
@@ -142,17 +160,22 @@ def replay_cmd(
     symbol: str | None,
     start: date,
     end: date,
-    budget: float,
-    init_budget: float,
+    steps: int | None,
+    budget: float | None,
+    arms: str,
     out: Path,
 ) -> None:
-    """Replay the pipeline day by day over [FROM, TO]; writes OUT/replay.json and replay.md."""
-    from quant.replay import ReplayOptions, markdown, run_replay
+    """Replay the pipeline day by day over [FROM, TO]; writes OUT/replay.json and replay.md.
 
-    o = ReplayOptions(symbol or app.config.data.symbol, start, end, budget, out, init_budget)
+    Started again with the same settings and OUT, an interrupted replay resumes where it stopped.
+    """
+    from quant.replay import ReplayError, ReplayOptions, markdown, run_replay
+
+    chosen = tuple(a.strip() for a in arms.split(",") if a.strip())
+    o = ReplayOptions(symbol or app.config.data.symbol, start, end, out, steps, budget, arms=chosen)
     try:
         doc = run_replay(app.config.store.path, app.config, o)
-    except LockHeldError as exc:
+    except (LockHeldError, ReplayError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(markdown(doc))
 
