@@ -1,8 +1,10 @@
 """Promotion gate: challenger against champion on a recent window neither trained on.
 
-Promote when the challenger's log loss is at most the champion's plus
-``max_log_loss_increase`` AND its accuracy is at least the champion's minus
-``max_accuracy_drop``; otherwise keep the champion and record why (``gate_decisions``).
+The rule: promote when the challenger's log loss on the gate window is at most the champion's
+plus ``max_log_loss_increase`` (the configured margin, 0 by default).  Log loss is the proper
+score; accuracy over 20 sessions moves in 5-point steps and is mostly noise, so its optional
+clause (accuracy at least the champion's minus ``max_accuracy_drop``) is off by default (1.0).
+Every decision, promoted or not, is recorded with its figures (``gate_decisions``).
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ def decide(challenger: GateScore, champion: GateScore | None, s: GateSettings) -
     worse_loss = challenger.log_loss > champion.log_loss + s.max_log_loss_increase
     worse_acc = challenger.accuracy < champion.accuracy - s.max_accuracy_drop
     figures = (
-        f"log loss {challenger.log_loss:.4f} vs {champion.log_loss:.4f}, "
+        f"log loss {challenger.log_loss:.4f} vs {champion.log_loss:.4f} "
+        f"(margin {s.max_log_loss_increase:g}), "
         f"accuracy {challenger.accuracy:.3f} vs {champion.accuracy:.3f} on {challenger.n} sessions"
     )
     if worse_loss or worse_acc:

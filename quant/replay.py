@@ -119,7 +119,7 @@ def _fingerprint(cfg: QuantConfig, o: ReplayOptions) -> str:
     )
 
 
-def _market(
+def market(
     con: duckdb.DuckDBPyConnection, cfg: QuantConfig, symbol: str, as_of: date
 ) -> MarketData:
     intraday = cfg.data.intraday_symbol if cfg.pipeline.use_intraday else None
@@ -136,7 +136,7 @@ def _market(
 def _bootstrap(con: duckdb.DuckDBPyConnection, cfg: QuantConfig, o: ReplayOptions) -> str:
     """The first champion: trained from scratch on data to D1, gate window held out, with no
     wall-clock budget (it stops on early stopping or max_epochs: reproducible)."""
-    data = _market(con, cfg, o.symbol, o.start)
+    data = market(con, cfg, o.symbol, o.start)
     pool, _ = gate_split(len(data.windows), cfg.pipeline.gate.window_sessions)
     out = train_scratch(data, pool, cfg.forecast, cfg.pipeline.initial.model, budget_s=None)
     start, end = window_of(data, pool)
@@ -233,7 +233,7 @@ def _run(
     # Scoring only: labels of sessions up to D2 may settle after D2 (the next session's close).
     last = daily_bars(con, o.symbol, source=source)["session"].max()
     assert isinstance(last, date)
-    full = _market(con, rcfg, o.symbol, last)
+    full = market(con, rcfg, o.symbol, last)
     labelled = [s for s in sessions if s in set(full.sessions)]
     frozen_fc = registry.load_verified(registry.get_version(con, frozen_id), models_dir(rcfg))
     series: dict[str, dict[date, float]] = {

@@ -80,13 +80,16 @@ class GateSettings(_Frozen):
         description="newest labelled sessions held out of every fine-tune and scored by the gate",
     )
     max_log_loss_increase: float = Field(
-        0.0, ge=0, description="promote only if challenger log loss <= champion's + this"
+        0.0,
+        ge=0,
+        description="the rule: promote only if challenger log loss <= champion's + this margin",
     )
     max_accuracy_drop: float = Field(
-        0.05,
+        1.0,
         ge=0,
         le=1,
-        description="and challenger accuracy >= champion's - this (0.05 = one session in 20)",
+        description="optional second clause: challenger accuracy >= champion's - this "
+        "(1.0 = off, the default; 0.05 = one session in 20)",
     )
 
 
@@ -132,6 +135,12 @@ class PipelineConfig(_Frozen):
         ge=1,
         description="labelled published signals needed before the report scores the live record "
         "instead of the serving model's held-out window",
+    )
+    headline_min_sessions: int = Field(
+        100,
+        ge=2,
+        description="scored sessions the daily headline needs before it states an accuracy and "
+        "interval; below this it says 'too few sessions to judge'",
     )
     threads: int = Field(1, ge=1, description="torch CPU threads of the pipeline process")
     finetune: FinetuneSettings = FinetuneSettings()

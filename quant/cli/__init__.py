@@ -61,6 +61,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pipeline",
         "Replay the pipeline day by day over [FROM, TO]; writes OUT/replay.json and...",
     ),
+    "finetune-search": (
+        "pipeline",
+        "Score the fine-tune candidates on [FROM, TO] (keep it before the replay's...",
+    ),
     "predict": (
         "predict",
         "Forecast the session after SESSION with the champion; publish signal and...",

@@ -180,6 +180,47 @@ def replay_cmd(
     click.echo(markdown(doc))
 
 
+@click.command("finetune-search")
+@click.option("--symbol", default=None, help="Default: config data.symbol.")
+@click.option("--from", "start", callback=parse_date, required=True, help="First session.")
+@click.option("--to", "end", callback=parse_date, required=True, help="Last session.")
+@click.option("--every", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--candidates", default=None, help="Comma-separated subset (default: all).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@pass_app
+def finetune_search_cmd(
+    app: AppContext,
+    symbol: str | None,
+    start: date,
+    end: date,
+    every: int,
+    candidates: str | None,
+    out: Path,
+) -> None:
+    """Score the fine-tune candidates on [FROM, TO] (keep it before the replay's span); writes
+    OUT/finetune_search.json and .md.  Reads a copy-free view of the store (read-only)."""
+    from quant.finetune_search import SPACE, markdown, search
+
+    chosen = tuple(c.strip() for c in candidates.split(",")) if candidates else tuple(SPACE)
+    torch.set_num_threads(app.config.pipeline.threads)
+    warm_up_torch()
+    try:
+        con = open_store(app.config.store.path, read_only=True)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        sym = symbol or app.config.data.symbol
+        doc = search(con, app.config, sym, start, end, every=every, candidates=chosen)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        con.close()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "finetune_search.json").write_text(json.dumps(doc, indent=2, default=str))
+    (out / "finetune_search.md").write_text(markdown(doc))
+    click.echo(markdown(doc))
+
+
 def register(group: click.Group) -> None:
-    for cmd in (run_daily_cmd, finetune_cmd, schedule_cmd, replay_cmd):
+    for cmd in (run_daily_cmd, finetune_cmd, schedule_cmd, replay_cmd, finetune_search_cmd):
         group.add_command(cmd)

@@ -224,12 +224,27 @@ def test_corrupt_champion_weights_previous_champion_serves(
     [
         (GateScore(20, 0.690, 0.55), GateScore(20, 0.693, 0.55), True, "promoted: not worse"),
         (GateScore(20, 0.700, 0.60), GateScore(20, 0.693, 0.55), False, "log loss higher"),
-        (GateScore(20, 0.690, 0.45), GateScore(20, 0.693, 0.55), False, "accuracy lower"),
-        (GateScore(20, 0.690, 0.50), GateScore(20, 0.693, 0.55), True, "promoted"),  # one in 20
+        (GateScore(20, 0.690, 0.30), GateScore(20, 0.693, 0.55), True, "promoted"),  # rule: loss
+        (GateScore(20, 0.695, 0.55), GateScore(20, 0.693, 0.55), False, "margin 0)"),
     ],
 )
 def test_gate_rule(ch: GateScore, champ: GateScore, promote: bool, why: str) -> None:
     d = gate.decide(ch, champ, GateSettings())
+    assert d.promote is promote and why in d.reason
+
+
+@pytest.mark.parametrize(
+    ("ch", "promote", "why"),
+    [
+        (GateScore(20, 0.695, 0.55), True, "margin 0.005"),  # within the margin
+        (GateScore(20, 0.699, 0.55), False, "log loss higher"),
+        (GateScore(20, 0.690, 0.45), False, "accuracy lower"),  # the optional clause, on
+        (GateScore(20, 0.690, 0.50), True, "promoted"),  # one session in 20 is allowed
+    ],
+)
+def test_gate_margin_and_optional_accuracy_clause(ch: GateScore, promote: bool, why: str) -> None:
+    s = GateSettings(max_log_loss_increase=0.005, max_accuracy_drop=0.05)
+    d = gate.decide(ch, GateScore(20, 0.693, 0.55), s)
     assert d.promote is promote and why in d.reason
 
 
