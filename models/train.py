@@ -1,16 +1,13 @@
 """The one training loop for every torch forecaster (attention model and LSTM).
 
 Seeded; early stopping on the chronological validation tail of the training window; optional
-work budget in optimiser steps (reproducible: the same inputs give the same weights), optional
-wall-clock budget (a hard cap: the scheduler's daily fine-tune), optional initial state and extra
-loss term (continual fine-tuning from a champion with an anchor penalty).  Inputs are
-``Windows`` already standardised by ``apply_norm``.
+wall-clock budget (the scheduler's daily fine-tune) and optional initial state (continual
+fine-tuning from a champion).  Inputs are ``Windows`` already standardised by ``apply_norm``.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -97,10 +94,12 @@ def fit(
 ) -> FitResult:
     """Train ``model`` in place on ``train``/``labels`` and keep the best validation weights.
 
-    ``budget_s`` (default ``settings.budget_s``) stops training after that many wall-clock
-    seconds; ``init_state`` loads a state dict first; ``max_epochs`` overrides the settings;
-    ``max_steps`` stops after that many optimiser steps (the validation loss is then taken on the
-    partial epoch); ``regulariser()`` is added to every batch's loss (e.g. an anchor penalty).
+    The starting weights are scored first and count as a candidate: training that never lowers
+    the validation loss returns them unchanged (a zero residual stays zero, a warm start stays
+    as it was).  ``max_steps`` bounds the optimiser steps (a budget in work, reproducible);
+    ``budget_s`` (default ``settings.budget_s``) is a wall-clock cap on top; ``init_state``
+    loads a state dict first; ``max_epochs`` overrides the settings; ``regulariser()`` is added
+    to every batch's loss (the fine-tune's anchor penalty).
     """
     if len(train) != labels.shape[0]:
         raise ValueError(f"{len(train)} windows but {labels.shape[0]} labels")
@@ -121,7 +120,7 @@ def fit(
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
 
     start = time.perf_counter()
-    best = (math.inf, 0, copy.deepcopy(model.state_dict()))
+    best = (_val_loss(model, val_xs, y[n_fit:]), 0, copy.deepcopy(model.state_dict()))
     stopped: Stop = "max_epochs"
     seen = epoch = steps = 0
     bar = tqdm(range(1, epochs_max + 1), disable=not progress, desc="fit", leave=False)
@@ -141,11 +140,11 @@ def fit(
             opt.step()
             seen += idx.numel()
             steps += 1
-            if budget is not None and time.perf_counter() - start > budget:
-                stopped = "budget"
-                break
             if max_steps is not None and steps >= max_steps:
                 stopped = "max_steps"
+                break
+            if budget is not None and time.perf_counter() - start > budget:
+                stopped = "budget"
                 break
         val = _val_loss(model, val_xs, y[n_fit:])
         bar.set_postfix(val_loss=f"{val:.4f}")
