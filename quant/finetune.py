@@ -212,13 +212,13 @@ def finetune(
     y = data.labels[train_idx]
     steps = s.max_steps
     if s.calibrate_steps:
-        left = _fit_budget(t0, budget_s) or 0.0
-        steps = calibrated_steps(steps, step_seconds(nets[0], w, y, settings), left / len(nets))
+        per_member = (_fit_budget(t0, budget_s) or 0.0) / len(nets)
+        steps = calibrated_steps(steps, step_seconds(nets[0], w, y, settings), per_member)
     t_fit = time.perf_counter()
     results = []
     for k, net in enumerate(nets):
-        left = _fit_budget(t0, budget_s)
-        share = None if left is None else max(left / (len(nets) - k), 1e-3)
+        time_left = _fit_budget(t0, budget_s)
+        share = None if time_left is None else max(time_left / (len(nets) - k), 1e-3)
         results.append(
             fit(
                 net,
