@@ -116,6 +116,7 @@ class TrainOutcome:
     best_val_loss: float  # mean over the members
     steps: int = 0  # optimiser steps, all members
     max_steps: int | None = None  # step budget per member (None: from-scratch fit)
+    changed_members: int = 1  # members whose kept weights are not their starting weights
 
     @property
     def samples_per_s(self) -> float:
@@ -133,6 +134,7 @@ class TrainOutcome:
             "n_train": int(self.train_idx.size),
             "steps": self.steps,
             "max_steps": self.max_steps or 0,  # 0: no step budget (a from-scratch fit)
+            "changed_members": self.changed_members,
         }
 
 
@@ -256,6 +258,7 @@ def _outcome(
         float(np.mean([r.best_val_loss for r in rs])),
         sum(r.steps for r in rs),
         max_steps,
+        sum(r.best_epoch > 0 for r in rs),  # best_epoch 0: the starting weights were kept
     )
 
 

@@ -90,7 +90,10 @@ def search(
             out = finetune(champs[c], data, idx, cfg.forecast, s, budget_s=s.budget_s)
             ch = out.forecaster
             decision = gate.decide(
-                gate.score(ch, data, gidx), gate.score(champs[c], data, gidx), cfg.pipeline.gate
+                gate.score(ch, data, gidx),
+                gate.score(champs[c], data, gidx),
+                cfg.pipeline.gate,
+                unchanged=out.changed_members == 0,
             )
             if decision.promote:
                 champs[c], promoted[c] = ch, promoted[c] + 1

@@ -68,10 +68,20 @@ def score(fc: Forecaster, data: MarketData, idx: np.ndarray) -> GateScore:
     return GateScore(s.n, s.log_loss, s.accuracy)
 
 
-def decide(challenger: GateScore, champion: GateScore | None, s: GateSettings) -> GateDecision:
-    """The gate's rule (pure)."""
+def decide(
+    challenger: GateScore,
+    champion: GateScore | None,
+    s: GateSettings,
+    *,
+    unchanged: bool = False,
+) -> GateDecision:
+    """The gate's rule (pure).  ``unchanged``: the fine-tune kept the champion's own weights in
+    every member (no validation improvement), so there is nothing to promote."""
     if champion is None:
         return GateDecision(True, "no champion yet", challenger, None)
+    if unchanged:
+        why = "kept champion: the fine-tune kept the champion's weights (no validation gain)"
+        return GateDecision(False, why, challenger, champion)
     worse_loss = challenger.log_loss > champion.log_loss + s.max_log_loss_increase
     worse_acc = challenger.accuracy < champion.accuracy - s.max_accuracy_drop
     figures = (

@@ -159,6 +159,7 @@ def step_finetune(st: RunState) -> tuple[dict[str, Any], Writes]:
         "steps": out.steps,
         "max_steps": out.max_steps,
         "stopped": out.stopped,
+        "changed_members": out.changed_members,
         "n_recent": len(training.get("recent", [])),
         "n_replay": len(training.get("replay", [])),
         "train_start": start.isoformat(),
@@ -183,7 +184,11 @@ def step_gate(st: RunState) -> tuple[dict[str, Any], Writes]:
             log.error("no champion to compare with (%s): the challenger is promoted", exc)
     try:
         ch = registry.load_verified(ch_v, st.models_dir)
-        decision = gate.decide(gate.score(ch, data, gidx), champ_score, st.cfg.pipeline.gate)
+        ft = st.details["finetune"]
+        unchanged = ft.get("kind") == "finetune" and ft.get("changed_members") == 0
+        decision = gate.decide(
+            gate.score(ch, data, gidx), champ_score, st.cfg.pipeline.gate, unchanged=unchanged
+        )
     except registry.RegistryError as exc:
         decision = gate.GateDecision(
             False, f"kept champion: {exc}", gate.GateScore(0, float("nan"), float("nan")), None

@@ -248,6 +248,12 @@ def test_gate_margin_and_optional_accuracy_clause(ch: GateScore, promote: bool, 
     assert d.promote is promote and why in d.reason
 
 
+def test_gate_keeps_a_champion_the_fine_tune_left_unchanged() -> None:
+    same = GateScore(20, 0.690, 0.55)
+    d = gate.decide(same, same, GateSettings(), unchanged=True)
+    assert not d.promote and "kept the champion's weights" in d.reason
+
+
 def test_gate_without_champion_promotes() -> None:
     d = gate.decide(GateScore(20, 0.7, 0.5), None, GateSettings())
     assert d.promote and d.reason == "no champion yet"
