@@ -32,7 +32,8 @@ from quant.replay_report import paired_bootstrap, score_arms
 
 log = logging.getLogger(__name__)
 
-# One factor at a time around the base (the configured defaults).
+# One factor at a time around the base (the defaults before the search: 60 steps, lr 1e-3,
+# recent 250, replay 250, no anchor), then a second stage around the first stage's winner.
 SPACE: dict[str, dict[str, float | int]] = {
     "base": {},
     "lr=3e-4": {"lr": 3e-4},
@@ -45,6 +46,9 @@ SPACE: dict[str, dict[str, float | int]] = {
     "anchor=1e-2": {"anchor": 1e-2},
     "anchor=1e-1": {"anchor": 1e-1},
     "steps=12": {"max_steps": 12},
+    "steps=4": {"max_steps": 4},
+    "steps=12+anchor=1e-1": {"max_steps": 12, "anchor": 1e-1},
+    "steps=12+lr=3e-4": {"max_steps": 12, "lr": 3e-4},
 }
 
 

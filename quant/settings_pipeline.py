@@ -26,10 +26,11 @@ class FinetuneSettings(_Frozen):
         description="wall-clock hard cap of one fine-tune, preparation and save included",
     )
     max_steps: int = Field(
-        60,
+        4,
         ge=1,
-        description="work budget: optimiser steps per ensemble member (early stopping may end "
-        "sooner); the same inputs give the same weights whatever the machine's load",
+        description="work budget: optimiser steps per ensemble member (about one epoch of the "
+        "default 500 sessions; chosen by `quant finetune-search`, docs/operations.md); the same "
+        "inputs give the same weights whatever the machine's load",
     )
     calibrate_steps: bool = Field(
         True,
