@@ -97,7 +97,7 @@ def search(
                 gate.score(ch, data, gidx),
                 gate.score(champs[c], data, gidx),
                 cfg.pipeline.gate,
-                unchanged=out.changed_members == 0,
+                unchanged=cfg.pipeline.gate.skip_unchanged and out.changed_members == 0,
             )
             if decision.promote:
                 champs[c], promoted[c] = ch, promoted[c] + 1

@@ -185,7 +185,11 @@ def step_gate(st: RunState) -> tuple[dict[str, Any], Writes]:
     try:
         ch = registry.load_verified(ch_v, st.models_dir)
         ft = st.details["finetune"]
-        unchanged = ft.get("kind") == "finetune" and ft.get("changed_members") == 0
+        unchanged = (
+            st.cfg.pipeline.gate.skip_unchanged
+            and ft.get("kind") == "finetune"
+            and ft.get("changed_members") == 0
+        )
         decision = gate.decide(
             gate.score(ch, data, gidx), champ_score, st.cfg.pipeline.gate, unchanged=unchanged
         )

@@ -85,6 +85,11 @@ class GateSettings(_Frozen):
         ge=0,
         description="the rule: promote only if challenger log loss <= champion's + this margin",
     )
+    skip_unchanged: bool = Field(
+        True,
+        description="a fine-tune that kept the champion's own weights in every member (no "
+        "validation gain) is recorded as 'kept champion' instead of promoting an identical copy",
+    )
     max_accuracy_drop: float = Field(
         1.0,
         ge=0,

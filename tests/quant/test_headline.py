@@ -16,7 +16,7 @@ from quant.pipeline_steps import selected_through
 def test_headline_excludes_the_gate_window_that_selected_the_champion(
     make_env: Callable[..., QuantConfig],
 ) -> None:
-    always_promote = {"max_log_loss_increase": 10.0}
+    always_promote = {"max_log_loss_increase": 10.0, "skip_unchanged": False}
     cfg = make_env(gate=always_promote, min_signal_record=1000)  # score the serving model
     con = open_store(cfg.store.path)
     first = run_daily(con, cfg, date(2022, 12, 27))

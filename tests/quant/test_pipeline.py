@@ -203,7 +203,7 @@ def test_missing_bar_fails_ingest_and_non_trading_day_is_skipped(
 def test_corrupt_champion_weights_previous_champion_serves(
     make_env: Callable[..., QuantConfig],
 ) -> None:
-    cfg = make_env(gate={"max_log_loss_increase": 10.0, "max_accuracy_drop": 1.0})
+    cfg = make_env(gate={"max_log_loss_increase": 10.0, "skip_unchanged": False})
     con = open_store(cfg.store.path)
     assert run_daily(con, cfg, date(2022, 12, 28)).status == "done"
     old = registry.champion(con)
