@@ -45,7 +45,6 @@ def _config(root: Path) -> QuantConfig:
                     "max_steps": 10**9,
                     "calibrate_steps": False,
                 },
-                "initial": {"budget_s": 20.0},
             },
         }
     )

@@ -27,13 +27,14 @@ from torch import Tensor, nn
 
 from feeds.read import DEFAULT_SOURCE_PRIORITY, daily_bars, resolve_source
 from models.config import ForecastConfig, TrainSettings
-from models.factory import build, config_to_dict, model_config
+from models.factory import config_to_dict, model_config
 from models.features import Windows, build_windows
 from models.forecaster import Forecaster
 from models.inputs import load_intraday
 from models.labels import next_direction
-from models.normalise import apply_norm, fit_norm
+from models.normalise import apply_norm
 from models.train import FitResult, fit
+from models.walkforward import walk_forward
 from quant.registry import config_hash
 from quant.settings_pipeline import FinetuneSettings
 
@@ -130,7 +131,9 @@ class TrainOutcome:
             "samples_per_s": round(self.samples_per_s, 1),
             "epochs": self.epochs,
             "stopped": self.stopped,
-            "best_val_loss": round(self.best_val_loss, 6),
+            "best_val_loss": round(self.best_val_loss, 6)
+            if np.isfinite(self.best_val_loss)
+            else "",  # a from-scratch fit: see the walk-forward's own records
             "n_train": int(self.train_idx.size),
             "steps": self.steps,
             "max_steps": self.max_steps or 0,  # 0: no step budget (a from-scratch fit)
@@ -274,25 +277,49 @@ def train_scratch(
     cfg: ForecastConfig,
     name: str,
     *,
-    budget_s: float | None,
     started: float | None = None,
 ) -> TrainOutcome:
-    """A fresh model fitted on ``train_idx`` with normalisation fitted on the same samples."""
+    """A fresh model fitted on the first ``len(train_idx)`` labelled sessions by the
+    walk-forward's own block fit (``models.walkforward.walk_forward`` with one test block: the
+    sessions after them), so a first champion is exactly what ``quant evaluate`` would train
+    there: the same selection, seeds and ensemble.  No wall-clock budget: it stops on early
+    stopping or ``max_epochs`` (reproducible)."""
     t0 = time.perf_counter() if started is None else started
-    raw = data.windows.take(train_idx)
-    norm = fit_norm(raw)
-    # seeded initial weights too, not only the batches
-    model = build(model_config(name, cfg.features, cfg.model), seed=cfg.train.seed)
+    m = int(train_idx.size)
+    if m == 0 or m >= len(data.windows) or not np.array_equal(train_idx, np.arange(m)):
+        raise ValueError("train_scratch fits a prefix of the labelled sessions, with a test rest")
+    labels = next_direction(data.daily, cfg.features.horizon)
     t_fit = time.perf_counter()
-    r = fit(
-        model,
-        apply_norm(raw, norm),
-        data.labels[train_idx],
-        cfg.train,
-        budget_s=_fit_budget(t0, budget_s),
+    r = walk_forward(
+        data.windows,
+        labels,
+        cfg,
+        start=data.sessions[m],
+        end=data.sessions[-1],
+        models=(name,),
+        retrain_every=len(data.windows) - m,
     )
-    fc = Forecaster(r.model, cfg.features, norm, name, {})
-    return _outcome(fc, train_idx, t0, t_fit, [r])
+    if name not in r.final:
+        raise ValueError(f"walk-forward trained no {name!r} model on {m} sessions")
+    got = r.final[name]
+    fc = Forecaster(got.model, got.spec, got.norm, name, {})
+    recs = [f for f in r.fits if f.get("model") == name]
+    now = time.perf_counter()
+    return TrainOutcome(
+        fc,
+        train_idx,
+        now - t0,
+        now - t_fit,
+        int(
+            sum(
+                float(str(f.get("samples_per_s", 0))) * float(str(f.get("seconds", 0)))
+                for f in recs
+            )
+        ),
+        max((int(str(f.get("epochs", 0))) for f in recs), default=0),
+        "+".join(sorted({str(f.get("stopped", "")) for f in recs})),
+        float("nan"),
+    )
 
 
 def window_of(data: MarketData, idx: np.ndarray) -> tuple[date, date]:

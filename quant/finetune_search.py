@@ -77,9 +77,7 @@ def search(
     sessions = [s for s in sessions if s in set(full.sessions)]
     first_data = market(con, cfg, symbol, sessions[0])
     pool, _ = gate_split(len(first_data.windows), cfg.pipeline.gate.window_sessions)
-    first = train_scratch(
-        first_data, pool, cfg.forecast, cfg.pipeline.initial.model, budget_s=None
-    ).forecaster
+    first = train_scratch(first_data, pool, cfg.forecast, cfg.pipeline.initial.model).forecaster
     champs: dict[str, Forecaster] = dict.fromkeys(candidates, first)
     promoted = dict.fromkeys(candidates, 0)
     series: dict[str, dict[date, float]] = {c: {} for c in candidates}

@@ -119,10 +119,8 @@ def step_finetune(st: RunState) -> tuple[dict[str, Any], Writes]:
         if n - holdout < 100:
             raise StepError(f"{n} labelled sessions: too few to train a first model")
         idx = np.arange(n - holdout)
-        out = train_scratch(
-            data, idx, fcfg, p.initial.model, budget_s=p.initial.budget_s, started=started
-        )
-        kind, parent, budget = "initial", None, p.initial.budget_s
+        out = train_scratch(data, idx, fcfg, p.initial.model, started=started)
+        kind, parent, budget = "initial", None, None
         chash = model_hash(fcfg, p.initial.model, fcfg.train)
         training = {"scratch": [data.sessions[i] for i in idx]}
     else:
@@ -150,7 +148,7 @@ def step_finetune(st: RunState) -> tuple[dict[str, Any], Writes]:
         "kind": kind,
         "budget_s": budget,
         "seconds": round(seconds, 3),
-        "overshoot_s": round(seconds - budget, 3),
+        "overshoot_s": round(seconds - budget, 3) if budget is not None else None,
         "prep_seconds": round(out.seconds - out.fit_seconds, 3),  # bars, windows, champion
         "fit_seconds": round(out.fit_seconds, 3),
         "save_seconds": round(seconds - out.seconds, 3),  # weights written and fsynced

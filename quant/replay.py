@@ -134,11 +134,11 @@ def market(
 
 
 def _bootstrap(con: duckdb.DuckDBPyConnection, cfg: QuantConfig, o: ReplayOptions) -> str:
-    """The first champion: trained from scratch on data to D1, gate window held out, with no
-    wall-clock budget (it stops on early stopping or max_epochs: reproducible)."""
+    """The first champion: the walk-forward's block fit on data to D1, gate window held out
+    (no wall-clock budget: it stops on early stopping or max_epochs, reproducible)."""
     data = market(con, cfg, o.symbol, o.start)
     pool, _ = gate_split(len(data.windows), cfg.pipeline.gate.window_sessions)
-    out = train_scratch(data, pool, cfg.forecast, cfg.pipeline.initial.model, budget_s=None)
+    out = train_scratch(data, pool, cfg.forecast, cfg.pipeline.initial.model)
     start, end = window_of(data, pool)
     v = registry.register(
         con,

@@ -60,9 +60,9 @@ class FinetuneSettings(_Frozen):
 
 
 class InitialSettings(_Frozen):
-    """Training from scratch: the first champion, and the replay's retrain-every-N arm."""
+    """Training from scratch: the first champion (the walk-forward's block fit, bounded by
+    ``forecast.train.max_epochs`` and early stopping, no wall-clock budget)."""
 
-    budget_s: float = Field(60.0, gt=0, description="wall-clock budget of a from-scratch fit")
     holdout_sessions: int = Field(
         250,
         ge=0,
