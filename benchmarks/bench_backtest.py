@@ -41,7 +41,7 @@ def _bars() -> tuple[pl.DataFrame, str]:
         from feeds.ingest import ingest_file
 
         ingest_file(con, REAL / "csi300_daily_wind_rlcsi300.csv")
-        label = "real Wind CSI 300 daily bars"
+        label, symbol = "real Wind CSI 300 daily bars", "000300.SH"
     else:
         from feeds.synthetic import synthetic_market
         from feeds.writer import write_bars
@@ -49,10 +49,10 @@ def _bars() -> tuple[pl.DataFrame, str]:
         m = synthetic_market(date(2005, 1, 4), date(2024, 12, 31), seed=7, minute_sessions=0)
         with transaction(con):
             write_bars(con, m.daily, file_sha256=None)
-        label = "SYNTHETIC market (real data dir absent)"
+        label, symbol = "SYNTHETIC market (real data dir absent)", m.daily["symbol"][0]
     from feeds.read import daily_bars
 
-    bars = daily_bars(con, "000300.SH")
+    bars = daily_bars(con, symbol)
     con.close()
     return bars, label
 

@@ -31,6 +31,7 @@ from models.factory import build, model_config
 from models.features import (
     DAILY_FEATURES,
     INTRADAY_FEATURES,
+    TOKEN_FEATURES,
     Windows,
     build_windows,
     daily_feature_table,
@@ -50,7 +51,7 @@ def random_windows(cfg: ForecastConfig, n: int, intraday_share: float, seed: int
     has = rng.random(n) < intraday_share
     return Windows(
         sessions=np.arange(n).astype("datetime64[D]"),
-        x_daily=rng.standard_normal((n, spec.daily_window, len(DAILY_FEATURES))).astype(np.float32),
+        x_daily=rng.standard_normal((n, spec.daily_window, len(TOKEN_FEATURES))).astype(np.float32),
         x_intra=rng.standard_normal((n, t, len(INTRADAY_FEATURES))).astype(np.float32),
         m_intra=np.repeat(has[:, None], t, axis=1),
         has_intra=has,

@@ -34,7 +34,11 @@ def _config(root: Path) -> QuantConfig:
     return QuantConfig.model_validate(
         {
             "store": {"path": str(root / "q.duckdb")},
-            "data": {"synthetic_minute_sessions": 0, "real_data_dir": str(root / "none")},
+            "data": {
+                "symbol": "SYN300.SIM",  # the synthetic market under its own symbol
+                "synthetic_minute_sessions": 0,
+                "real_data_dir": str(root / "none"),
+            },
             "pipeline": {
                 "reports_dir": str(root / "reports"),
                 "ingest_synthetic": False,

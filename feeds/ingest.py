@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -22,9 +22,10 @@ import polars as pl
 from feeds.calendar import Segment, intraday_grid, session_segments
 from feeds.parse import IngestError, ParsedFile, read_file
 from feeds.profiles import SourceProfile
+from feeds.provenance import check_provenance
 from feeds.schema import Frequency, InstrumentKind
 from feeds.store import transaction
-from feeds.synthetic import synthetic_market
+from feeds.synthetic import SYNTHETIC_SYMBOL, synthetic_market
 from feeds.validate import validate
 from feeds.writer import write_bars
 
@@ -77,8 +78,15 @@ def ingest_file(
     *,
     profile: str | None = None,
     symbol: str | None = None,
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    recorded_as: str | None = None,
 ) -> IngestReport:
-    """Parse, validate and land one file atomically; raises ``IngestError`` if unreadable."""
+    """Parse, validate and land one file atomically; raises ``IngestError`` if unreadable.
+
+    ``also`` runs inside the same transaction (an adapter's per-bar contract record, say);
+    ``recorded_as`` is the path stored for the rows when the file is about to move (an inbox's
+    archive).
+    """
     started = datetime.now(UTC)
     parsed = read_file(path, profile=profile, symbol=symbol)
     key = ingest_key(parsed.sha256, parsed.profile.name, symbol)
@@ -88,7 +96,9 @@ def ingest_file(
             str(parsed.path), parsed.sha256, parsed.profile.name, parsed.profile.source, "unchanged"
         )
     checked = validate(parsed.rows, parsed.profile.frequency.minutes)
-    return _land(con, parsed, checked.bars, checked.rejected, started, key=key)
+    return _land(
+        con, parsed, checked.bars, checked.rejected, started, key=key, name=recorded_as, also=also
+    )
 
 
 def _land(
@@ -100,9 +110,11 @@ def _land(
     *,
     key: str,
     name: str | None = None,
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> IngestReport:
     now = datetime.now(UTC)
     path = name or str(parsed.path)
+    check_provenance(con, bars, name=path)
     with transaction(con):
         written = write_bars(con, bars.drop("_line"), file_sha256=parsed.sha256, ingested_at=now)
         if rejected.height:
@@ -122,6 +134,8 @@ def _land(
             con.execute("INSERT INTO quarantine SELECT * FROM _q").fetchall()
             con.unregister("_q")
         gaps = record_session_gaps(con, bars.filter(pl.col("frequency") != "1d"))
+        if also is not None:
+            also(con)
         con.execute(
             "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -274,7 +288,7 @@ def ingest_synthetic(
     end: date,
     seed: int,
     minute_sessions: int,
-    symbol: str = "000300.SH",
+    symbol: str = SYNTHETIC_SYMBOL,
 ) -> IngestReport:
     """Generate and land the SYNTHETIC market (idempotent by its parameters)."""
     key = f"synthetic:v1:{symbol}:{start}:{end}:{seed}:{minute_sessions}"

@@ -4,7 +4,8 @@ Daily log returns follow a GARCH(1,1) process (volatility clustering); every ses
 240 one-minute bars on the real XSHG session grid (09:31-11:30, 13:01-15:00, stamped with their
 end time) with U-shaped intraday volume and variance, plus an overnight gap.  Daily bars are the
 exact aggregate of the minute bars, so resampling checks hold by construction.  This is not market
-data; it serves the demo and fast tests when ``../shared/data/real`` is absent.
+data; it serves the demo and fast tests when ``../shared/data/real`` is absent, under its own symbol
+``SYN300.SIM`` by default.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from feeds.calendar import trading_days
 from feeds.schema import BAR_SCHEMA, InstrumentKind
 
 SYNTHETIC_SOURCE = "synthetic"
+SYNTHETIC_SYMBOL = "SYN300.SIM"  # no exchange lists it: synthetic bars never share a real symbol
 MINUTES_PER_SESSION = 240
 
 # Minutes after local midnight of each 1-minute bar END stamp on the cash-market grid.
@@ -45,7 +47,7 @@ def synthetic_market(
     end: date,
     *,
     seed: int,
-    symbol: str = "000300.SH",
+    symbol: str = SYNTHETIC_SYMBOL,
     kind: InstrumentKind = InstrumentKind.INDEX,
     minute_sessions: int | None = None,
     start_price: float = 3000.0,

@@ -2,9 +2,9 @@
 
 ``validate`` splits parsed rows into bars that may land and rejected rows with a reason and a
 field; nothing is dropped silently.  Rules, in order: parse errors, finite numbers, positive
-prices, non-negative volume/amount/open interest, OHLC consistency, trading day, session time
-(lunch break included; index futures traded 09:15-11:30 / 13:00-15:15 before 2016), and
-duplicate keys within the file (the first occurrence is kept).
+prices, non-negative volume/amount/open interest, OHLC consistency, the calendar's holiday
+horizon, trading day, session time (lunch break included; index futures traded 09:15-11:30 /
+13:00-15:15 before 2016), and duplicate keys within the file (the first occurrence is kept).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from feeds.calendar import EXCHANGE_TZ, FUTURES_SESSION_CHANGE, all_trading_days
+from feeds.calendar import EXCHANGE_TZ, FUTURES_SESSION_CHANGE, all_trading_days, horizon
 from feeds.schema import BAR_COLUMNS, InstrumentKind
 
 
@@ -48,6 +48,14 @@ def _rules(frequency_minutes: int) -> list[tuple[pl.Expr, str, pl.Expr | str]]:
         )
     )
     trading = pl.Series("d", all_trading_days(), dtype=pl.Date)
+    last = horizon()
+    rules.append(
+        (
+            pl.col("session") > last,
+            "session",
+            pl.format("{} is past the calendar horizon {}", pl.col("session"), pl.lit(str(last))),
+        )
+    )
     rules.append(
         (
             ~pl.col("session").is_in(trading.implode()),

@@ -17,9 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from models.config import FeatureSpec
-from models.factory import build, config_from_dict, config_to_dict
-from models.lstm import LSTMConfig
-from models.multiscale import MultiScaleConfig
+from models.factory import ModelConfig, build, config_from_dict, config_to_dict
 from models.normalise import NormStats
 
 FORMAT = "csi300-forecaster"
@@ -37,7 +35,7 @@ class CheckpointMismatchError(CheckpointError):
 @dataclass(frozen=True)
 class Checkpoint:
     name: str  # model name, e.g. "fused"
-    model_config: MultiScaleConfig | LSTMConfig
+    model_config: ModelConfig
     spec: FeatureSpec
     norm: NormStats
     state_dict: dict[str, Tensor]

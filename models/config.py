@@ -6,6 +6,8 @@ part a checkpoint must agree with: a model trained on one window shape cannot re
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -59,6 +61,17 @@ class ModelSettings(_Frozen):
         description="weight of mean(g): intraday must earn its share of the blend",
     )
     lstm_hidden: int = Field(default=16, ge=2, description="hidden width of the LSTM baseline")
+    residual_penalty: float = Field(
+        default=0.01,
+        ge=0.0,
+        description="weight of mean(residual logit^2): how far the attention residual may move "
+        "the forecast away from the linear path (the logistic regression)",
+    )
+    attend_len: int = Field(
+        default=0,
+        ge=0,
+        description="daily tokens the daily branch and the LSTM read (0: all daily_window)",
+    )
 
 
 class TrainSettings(_Frozen):
@@ -81,20 +94,67 @@ class TrainSettings(_Frozen):
     )
 
 
+class SearchSpace(_Frozen):
+    """The declared hyperparameter space; ``models.selection`` draws candidates from it and
+    picks one per walk-forward block on the inner validation slice only."""
+
+    d_model: tuple[int, ...] = (8, 16)
+    dropout: tuple[float, ...] = (0.1, 0.3)
+    lr: tuple[float, ...] = (1e-3, 3e-3)
+    weight_decay: tuple[float, ...] = (1e-3, 1e-2)
+    gate_penalty: tuple[float, ...] = (0.0, 0.01, 0.1)
+    attn_entropy_penalty: tuple[float, ...] = (0.0, 0.05)
+    residual_penalty: tuple[float, ...] = (0.001, 0.01, 0.1)
+    attend_len: tuple[int, ...] = Field(
+        default=(10, 20), description="daily window L read by the daily branch / LSTM"
+    )
+    lstm_hidden: tuple[int, ...] = (8, 16, 32)
+    logistic_lags: tuple[int, ...] = (1, 2, 5)
+    logistic_c: tuple[float, ...] = (0.01, 0.1, 1.0)
+
+
 class EvalSettings(_Frozen):
     """Walk-forward evaluation."""
 
-    retrain_every: int = Field(default=60, ge=1, description="sessions between retrains")
+    retrain_every: int = Field(
+        default=250, ge=1, description="sessions between retrains (and re-selections)"
+    )
+    seeds: int = Field(default=5, ge=1, description="K: seeded fits averaged per neural model")
+    candidates: int = Field(
+        default=4,
+        ge=1,
+        description="hyperparameter candidates per neural model family (the first is the "
+        "configured default, the others drawn from ``search`` with a fixed seed)",
+    )
+    search: SearchSpace = SearchSpace()
+    calibration: bool = Field(
+        default=True,
+        description="temperature-scale each neural ensemble on the inner validation slice",
+    )
     warm_start: bool = Field(
-        default=True, description="each retrain starts from the previous window's weights"
+        default=False,
+        description="each retrain starts from the previous window's weights (off: fresh fits; "
+        "warm 3-epoch retrains raised the attention model's log loss, docs/forecaster.md)",
     )
     warm_epochs: int = Field(default=3, ge=1, description="max epochs of a warm-started retrain")
     logistic_lags: int = Field(
-        default=2, ge=1, description="daily tokens fed to logistic regression"
+        default=2, ge=1, description="daily tokens fed to logistic regression (no selection)"
     )
-    logistic_c: float = Field(default=0.1, gt=0, description="inverse L2 strength of the logistic")
-    ablation_end: str = Field(
-        default="2019-10-31", description="end of the span where every session has intraday bars"
+    logistic_c: float = Field(
+        default=0.1, gt=0, description="inverse L2 strength of the logistic (no selection)"
+    )
+    select: bool = Field(
+        default=True,
+        description="choose hyperparameters per block on inner validation (False: the "
+        "configured values, one candidate)",
+    )
+    executor: str = Field(
+        default="process", pattern="^(local|process|ray)$", description="where fits run"
+    )
+    workers: int = Field(default=2, ge=1, description="processes (or Ray CPUs) for the fits")
+    ablation_end: date = Field(
+        default=date(2019, 10, 31),
+        description="end of the span where every session has intraday bars",
     )
 
 

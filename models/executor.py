@@ -7,15 +7,19 @@ cluster, and gives the same numbers at the same seeds:
     ex = make_executor("process", workers=2)
     results = ex.map(fit_one, tasks, shared=block_inputs)   # fit_one(shared, task) -> result
 
-``shared`` travels once per ``map`` call (Ray's object store; for processes, once per task,
-pickled), the tasks carry only their small parameters.  Results come back in task order.  A
-task that raises fails the whole call with the task named (``TaskError``): never a silently
-missing fit.
+``shared`` travels once per ``map`` call (Ray's object store; for processes, one file that each
+worker reads once), the tasks carry only their small parameters.  Results come back in task
+order.  A task that raises fails the whole call with the task named (``TaskError``): never a
+silently missing fit.
 """
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
+import os
+import pickle
+import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Literal, Protocol, TypeVar
@@ -63,8 +67,14 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _call(fn: Callable[[Any, T], R], shared: Any, task: T) -> R:
-    return fn(shared, task)
+@functools.lru_cache(maxsize=1)
+def _load_shared(path: str) -> Any:
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def _call(fn: Callable[[Any, T], R], shared_path: str | None, task: T) -> R:
+    return fn(_load_shared(shared_path) if shared_path else None, task)
 
 
 class ProcessExecutor:
@@ -86,16 +96,23 @@ class ProcessExecutor:
         )
 
     def map(self, fn: Callable[[Any, T], R], tasks: Sequence[T], *, shared: Any = None) -> list[R]:
-        futures = [self._pool.submit(_call, fn, shared, t) for t in tasks]
-        out: list[R] = []
-        for t, f in zip(tasks, futures, strict=True):
-            try:
-                out.append(f.result())
-            except Exception as exc:
-                for g in futures:
-                    g.cancel()
-                raise TaskError(f"task {t!r} failed: {exc}") from exc
-        return out
+        # ``shared`` is written once per call; each worker reads it once (cached by path).
+        with tempfile.TemporaryDirectory(prefix="quant-shared-") as tmp:
+            path = None
+            if shared is not None:
+                path = os.path.join(tmp, "shared.pkl")
+                with open(path, "wb") as f:
+                    pickle.dump(shared, f, protocol=pickle.HIGHEST_PROTOCOL)
+            futures = [self._pool.submit(_call, fn, path, t) for t in tasks]
+            out: list[R] = []
+            for t, fut in zip(tasks, futures, strict=True):
+                try:
+                    out.append(fut.result())
+                except Exception as exc:
+                    for g in futures:
+                        g.cancel()
+                    raise TaskError(f"task {t!r} failed: {exc}") from exc
+            return out
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

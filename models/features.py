@@ -19,6 +19,16 @@ Intraday tokens (one per bar slot of the last K sessions on the cash-market grid
   log_volume    log(1 + volume) minus its session mean (volume regimes differ by 50x across years)
   session_pos   trading-time position in [0, 1): the lunch break takes no time
   afternoon     1 after the lunch break, else 0
+
+Session summaries (appended to each daily token, from that session's intraday bars up to its
+close; exactly 0 on sessions without enough bars, flagged by ``intraday_present``):
+  last30_ret           log return of the last 30 minutes (14:30 -> 15:00)
+  intra_rv             intraday realised volatility: sqrt of the sum of squared bar returns
+  rv_ratio             intra_rv over the daily ``realised_vol`` of the same session
+  last30_volume_share  share of the session's volume traded in the last 30 minutes
+  basis                log(intraday close at 15:00 / daily close): the IF-minus-index basis
+                       when the intraday bars are IF futures and the daily bars the index
+  intraday_present     1 when the session has at least half of its bar slots, else 0
 """
 
 from __future__ import annotations
@@ -34,6 +44,15 @@ from models.config import FeatureSpec
 
 DAILY_FEATURES = ("ret", "range", "close_pos", "volume_z", "amount_z", "realised_vol")
 INTRADAY_FEATURES = ("ret", "range", "log_volume", "session_pos", "afternoon")
+SESSION_FEATURES = (
+    "last30_ret",
+    "intra_rv",
+    "rv_ratio",
+    "last30_volume_share",
+    "basis",
+    "intraday_present",
+)
+TOKEN_FEATURES = DAILY_FEATURES + SESSION_FEATURES  # the columns of Windows.x_daily
 
 _MORNING_OPEN, _MORNING_CLOSE = 9 * 60 + 30, 11 * 60 + 30
 _AFTERNOON_OPEN, _AFTERNOON_CLOSE = 13 * 60, 15 * 60  # the afternoon close is decision time
@@ -48,7 +67,7 @@ class Windows:
     """Model inputs of N decision sessions (float32 arrays, batch first)."""
 
     sessions: np.ndarray  # [N] datetime64[D], the decision session t
-    x_daily: np.ndarray  # [N, L, len(DAILY_FEATURES)]
+    x_daily: np.ndarray  # [N, L, len(TOKEN_FEATURES)]
     x_intra: np.ndarray  # [N, K*B, len(INTRADAY_FEATURES)]
     m_intra: np.ndarray  # [N, K*B] bool, True where a bar is present
     has_intra: np.ndarray  # [N] bool, any intraday bar in the window
@@ -136,6 +155,7 @@ def intraday_feature_table(intraday: pl.DataFrame, minutes: int) -> pl.DataFrame
                 "session": pl.Date,
                 "slot": pl.Int32,
                 **dict.fromkeys(INTRADAY_FEATURES, pl.Float64),
+                "close": pl.Float64,
             }
         )
     _check_values(intraday, ("open", "high", "low", "close", "volume"), "intraday bars")
@@ -173,7 +193,45 @@ def intraday_feature_table(intraday: pl.DataFrame, minutes: int) -> pl.DataFrame
         (lv - lv.mean().over("session")).alias("log_volume"),
         (pl.col("slot").cast(pl.Float64) / n_slots).alias("session_pos"),
         (pl.col("slot") >= half).cast(pl.Float64).alias("afternoon"),
+        pl.col("close").cast(pl.Float64),
     )
+
+
+def session_summaries(
+    ret: np.ndarray,
+    log_volume: np.ndarray,
+    mask: np.ndarray,
+    close_at_close: np.ndarray,
+    daily_close: np.ndarray,
+    realised_vol: np.ndarray,
+) -> np.ndarray:
+    """[S, len(SESSION_FEATURES)] summaries of S sessions from their [S, B] bar grids.
+
+    ``ret``/``log_volume`` are the intraday token features, ``mask`` the present bars,
+    ``close_at_close`` the close of the bar ending 15:00 (NaN when absent), ``daily_close`` and
+    ``realised_vol`` the same sessions' daily values.  The serving twin calls this too.
+    """
+    S, B = mask.shape
+    last = np.zeros(B, dtype=bool)
+    last[B - 30 * B // 240 :] = True  # the bar slots of 14:30-15:00
+    r = np.where(mask, ret, 0.0).astype(np.float64)
+    vol = np.where(mask, np.exp(np.where(mask, log_volume, 0.0).astype(np.float64)), 0.0)
+    present = mask.sum(axis=1) >= B // 2
+    rv = np.sqrt((r * r).sum(axis=1))
+    tot = vol.sum(axis=1)
+    base = np.where(np.isfinite(close_at_close) & (close_at_close > 0), close_at_close, daily_close)
+    out = np.stack(
+        [
+            r[:, last].sum(axis=1),
+            rv,
+            rv / np.maximum(np.nan_to_num(realised_vol, nan=0.0), 1e-4),
+            vol[:, last].sum(axis=1) / np.maximum(tot, 1e-12),
+            np.log(base / daily_close),
+            np.ones(S),
+        ],
+        axis=1,
+    )
+    return np.where(present[:, None], out, 0.0)
 
 
 def build_windows(
@@ -221,6 +279,7 @@ def build_windows(
     # Dense intraday grid aligned with the daily sessions: [n_sessions, B, F] and its mask.
     dense = np.zeros((len(all_sessions), B, len(INTRADAY_FEATURES)), dtype=np.float32)
     mask = np.zeros((len(all_sessions), B), dtype=bool)
+    close_at_close = np.full(len(all_sessions), np.nan)
     if intraday is not None and not intraday.is_empty():
         bars = intraday_feature_table(intraday, spec.intraday_minutes)
         rows = np.array([pos.get(s, -1) for s in bars.get_column("session").to_list()])
@@ -228,6 +287,18 @@ def build_windows(
         slots = bars.get_column("slot").to_numpy()
         dense[rows[ok], slots[ok]] = bars.select(INTRADAY_FEATURES).to_numpy()[ok]
         mask[rows[ok], slots[ok]] = True
+        at_close = ok & (slots == B - 1)
+        close_at_close[rows[at_close]] = bars.get_column("close").to_numpy()[at_close]
+    ret_i, lv_i = INTRADAY_FEATURES.index("ret"), INTRADAY_FEATURES.index("log_volume")
+    summary = session_summaries(
+        dense[:, :, ret_i],
+        dense[:, :, lv_i],
+        mask,
+        close_at_close,
+        daily.sort("session").get_column("close").to_numpy().astype(np.float64),
+        feats[:, DAILY_FEATURES.index("realised_vol")],
+    )
+    feats = np.concatenate([feats, summary], axis=1)
 
     win_d = idx[:, None] + np.arange(-L + 1, 1)[None, :]
     win_i = idx[:, None] + np.arange(-K + 1, 1)[None, :]

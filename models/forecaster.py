@@ -25,6 +25,7 @@ from feeds.calendar import session_close
 from feeds.schema import InstrumentKind
 from models.checkpoint import Checkpoint, load
 from models.config import FeatureSpec
+from models.ensemble import EnsembleConfig
 from models.features import FeatureError, Windows, build_windows
 from models.lstm import LSTMConfig
 from models.multiscale import MultiScaleConfig
@@ -77,7 +78,7 @@ class Forecaster:
     def checkpoint(self, **meta: Any) -> Checkpoint:
         """This forecaster as a checkpoint (``meta`` is merged into its metadata)."""
         cfg = self.model.cfg
-        if not isinstance(cfg, MultiScaleConfig | LSTMConfig):
+        if not isinstance(cfg, MultiScaleConfig | LSTMConfig | EnsembleConfig):
             raise TypeError(f"model {type(self.model).__name__} has no forecaster config")
         return Checkpoint(
             self.name, cfg, self.spec, self.norm, self.model.state_dict(), {**self.meta, **meta}

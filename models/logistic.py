@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from models.features import Windows
-from models.normalise import NormStats
+from models.normalise import NormStats, apply_norm
 
 
 @dataclass(frozen=True)
@@ -19,12 +19,17 @@ class LogisticModel:
 
     def predict(self, w: Windows) -> np.ndarray:
         """P(up) for each window."""
-        return self.clf.predict_proba(_design(w, self.lags, self.norm))[:, 1]
+        return self.clf.predict_proba(design(w, self.lags, self.norm))[:, 1]
+
+    @property
+    def linear(self) -> tuple[np.ndarray, float]:
+        """(coefficients, intercept): what the fused model's linear path is set to."""
+        return self.clf.coef_[0].astype(np.float64), float(self.clf.intercept_[0])
 
 
-def _design(w: Windows, lags: int, norm: NormStats) -> np.ndarray:
-    x = (w.x_daily[:, -lags:, :] - norm.daily_mean) / norm.daily_std
-    return x.reshape(len(w), -1)
+def design(w: Windows, lags: int, norm: NormStats) -> np.ndarray:
+    """The last ``lags`` daily tokens, standardised and flattened (the linear path's input)."""
+    return apply_norm(w, norm).x_daily[:, -lags:, :].reshape(len(w), -1)
 
 
 def fit_logistic(
@@ -34,5 +39,5 @@ def fit_logistic(
     if len(np.unique(labels)) < 2:
         raise ValueError("logistic regression needs both classes in the training window")
     clf = LogisticRegression(C=c, max_iter=1000)
-    clf.fit(_design(train, lags, norm), labels)
+    clf.fit(design(train, lags, norm), labels)
     return LogisticModel(clf=clf, lags=lags, norm=norm)

@@ -18,6 +18,7 @@ class LSTMConfig:
     intraday_features: int
     hidden: int = 16
     dropout: float = 0.1
+    attend_len: int = 0  # last daily tokens read (0: all)
 
 
 class LSTMForecaster(nn.Module):
@@ -33,7 +34,8 @@ class LSTMForecaster(nn.Module):
         self, x_daily: Tensor, x_intra: Tensor, m_intra: Tensor, has_intra: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Logit of P(up) [B]; the gate and concentration slots are zeros (no gate here)."""
-        _, (hd, _) = self.daily(x_daily)
+        xd = x_daily[:, -self.cfg.attend_len :] if self.cfg.attend_len else x_daily
+        _, (hd, _) = self.daily(xd)
         # Absent bars are zero tokens already; the final state of an all-absent window is dropped.
         _, (hi, _) = self.intra(x_intra * m_intra[..., None].to(x_intra.dtype))
         hi = hi[-1] * has_intra.to(x_intra.dtype)[:, None]

@@ -57,6 +57,15 @@ def auc(labels: np.ndarray, p_up: np.ndarray) -> float:
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def log_loss(labels: np.ndarray, p_up: np.ndarray) -> float:
+    """Mean binary cross-entropy of P(up) (probabilities clipped to [1e-12, 1 - 1e-12])."""
+    y = np.asarray(labels, dtype=float)
+    if y.size == 0:
+        return float("nan")
+    pc = np.clip(np.asarray(p_up, dtype=float), _EPS, 1 - _EPS)
+    return float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc)))
+
+
 @dataclass(frozen=True)
 class DirectionalScore:
     """Classification figures of P(up) forecasts against realised directions."""
@@ -92,7 +101,6 @@ def score_directional(
     lo, hi = wilson_interval(k, n)
     pos = y > 0.5
     recalls = [float(np.mean(pred[m] == pos[m])) for m in (pos, ~pos) if m.any()]
-    pc = np.clip(p, _EPS, 1 - _EPS)
     return DirectionalScore(
         n=n,
         accuracy=k / n if n else float("nan"),
@@ -102,5 +110,5 @@ def score_directional(
         balanced_accuracy=float(np.mean(recalls)) if recalls else float("nan"),
         auc=auc(y, p),
         brier=float(np.mean((p - y) ** 2)) if n else float("nan"),
-        log_loss=float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc))) if n else float("nan"),
+        log_loss=log_loss(y, p),
     )

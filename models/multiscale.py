@@ -1,21 +1,32 @@
-"""Multi-scale attention forecaster of P(next session up).
+"""Multi-scale attention forecaster of P(next session up): a logistic regression plus a gated,
+regularised attention residual.
 
 Read top to bottom: the config, one attention block, a branch (embed -> attend -> pool), then the
-model, which runs a short-term branch over intraday tokens and a long-term branch (half as many
-heads) over daily tokens and blends them with a gate
+model.  Its logit is
 
-    g = sigmoid(w . [short, long] + b)                      context: both branch summaries
-    P(up) = g * sigmoid(head_s(short)) + (1 - g) * sigmoid(head_l(long))
+    logit = linear(last ``linear_lags`` daily tokens)                     the linear path
+          + g * r_short(intraday tokens) + (1 - g) * r_long(daily tokens)  the residual
+    g     = sigmoid(w . [short, long] + b)                                 the gate
 
-Each branch's head turns its summary into that branch's forecast, and the gate blends the two
-forecasts (a two-expert mixture).  Blending bounded probabilities rather than raw summaries keeps g
-meaningful: a later layer cannot undo the gate by rescaling one branch (with a shared head after
-the blend, g was unidentifiable and stayed near its initial value whatever the data said).
+The linear path is the logistic-regression baseline itself: it reads the same standardised
+decision-session features, is set from the fitted logistic (``set_linear``) and stays frozen, so
+with the residual at zero (``zero_residual``) the model IS the logistic regression (a test checks
+the probabilities).  The residual is what the attention branches add on top; its size is
+penalised (``residual_penalty * mean(residual^2)``) and each fit keeps it only when it lowers the
+validation loss below the linear path's own (``models.selection.run_fit``).  This is
+the lesson of LSTNet's linear "highway" and of the DLinear study: on a noisy series the linear
+model is hard to beat, so the network must be built to start from it, not to compete with it.
 
-When a sample has no intraday bars its short branch is masked and g is set to 0 explicitly, so the
-model trains and predicts over the whole daily history.  Against fitting short-term noise, the
-loss adds (a) a concentration penalty on the short branch's attention (1 - entropy / log n) and
-(b) a penalty on the mean gate, so intraday bars must earn their share of the blend.
+Two experts, one gate: the short-term branch runs over intraday tokens, the long-term branch
+(half as many heads) over the daily-bar features of the daily tokens, each with its own head; the
+gate blends their residual logits.  The session summaries of intraday bars (last-30-minute
+return, volume share, basis, ...) reach the linear path, not the daily branch, so what minute
+bars tell the residual goes through the gate and the gate measures how much minutes are used.
+
+When a sample has no intraday bars its short branch is masked and g is set to 0 explicitly.
+Against fitting short-term noise, the loss adds (a) a concentration penalty on the short branch's
+attention (1 - entropy / log n) and (b) a penalty on the mean gate; both weights
+are hyperparameters chosen on inner validation (``models.selection``), and either can be 0.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -35,7 +47,7 @@ Mode = Literal["fused", "daily_only", "intraday_only"]
 class MultiScaleConfig:
     daily_features: int
     intraday_features: int
-    daily_len: int  # L daily tokens
+    daily_len: int  # L daily tokens in the inputs
     intraday_len: int  # K * B intraday tokens
     d_model: int = 16
     short_heads: int = 4  # the long (daily) branch uses half as many
@@ -43,6 +55,11 @@ class MultiScaleConfig:
     attn_entropy_penalty: float = 0.05  # 0 disables the attention constraint
     gate_penalty: float = 0.01  # 0 disables the gate constraint
     mode: Mode = "fused"
+    linear_lags: int = 2  # daily tokens read by the linear path (the logistic's lags)
+    linear: bool = True  # False: the attention residual alone (the ablation "no_linear")
+    residual_penalty: float = 0.01  # weight of mean(residual logit^2)
+    attend_len: int = 0  # daily tokens the long branch attends over (0: all daily_len)
+    branch_features: int = 0  # leading daily-token features the long branch reads (0: all)
 
 
 class SelfAttention(nn.Module):
@@ -114,6 +131,8 @@ def attention_concentration(att: Tensor, mask: Tensor) -> Tensor:
 
 
 def _head(d: int) -> nn.Sequential:
+    # Ordinary random init: heads that start at exactly zero never got their residual past
+    # early stopping (the planted-signal test learned nothing); ``zero_residual`` is the switch.
     return nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
 
 
@@ -122,19 +141,49 @@ class MultiScaleForecaster(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.d_model
+        attend = cfg.attend_len or cfg.daily_len
         self.short = Branch(
             cfg.intraday_features, cfg.intraday_len, d, cfg.short_heads, cfg.dropout
         )
-        self.long = Branch(cfg.daily_features, cfg.daily_len, d, cfg.short_heads // 2, cfg.dropout)
+        n_long = cfg.branch_features or cfg.daily_features
+        self.long = Branch(n_long, attend, d, cfg.short_heads // 2, cfg.dropout)
         self.gate = nn.Linear(2 * d, 1)
         self.head_short = _head(d)
         self.head_long = _head(d)
+        # The linear path: frozen weights of the fitted logistic (zero until set_linear).
+        self.linear = nn.Linear(cfg.linear_lags * cfg.daily_features, 1)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+        self.linear.requires_grad_(False)
+        self._residual = torch.zeros(0)
+
+    def set_linear(self, coef: np.ndarray, intercept: float) -> None:
+        """Load the logistic regression's coefficients (design: last lags tokens, flattened)."""
+        w = torch.as_tensor(np.asarray(coef, dtype=np.float32).reshape(1, -1))
+        if w.shape != self.linear.weight.shape:
+            raise ValueError(
+                f"linear path expects {tuple(self.linear.weight.shape)}, got {w.shape}"
+            )
+        with torch.no_grad():
+            self.linear.weight.copy_(w)
+            self.linear.bias.fill_(float(intercept))
+
+    def zero_residual(self) -> None:
+        """Switch the residual off: the model becomes its linear path (the logistic)."""
+        with torch.no_grad():
+            for head in (self.head_short, self.head_long):
+                out = head[3]
+                assert isinstance(out, nn.Linear)
+                out.weight.zero_()
+                out.bias.zero_()
 
     def forward(
         self, x_daily: Tensor, x_intra: Tensor, m_intra: Tensor, has_intra: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Logit of P(up) [B], gate g [B], attention concentration [B] (0 outside training)."""
-        long, _ = self.long(x_daily, torch.ones_like(x_daily[..., 0], dtype=torch.bool))
+        attend = self.cfg.attend_len or self.cfg.daily_len
+        xd = x_daily[:, -attend:, : self.cfg.branch_features or self.cfg.daily_features]
+        long, _ = self.long(xd, torch.ones_like(xd[..., 0], dtype=torch.bool))
         # The short branch runs only on samples that have intraday bars (most of the daily
         # history has none); the others get a zero summary: the masked branch adds nothing.
         idx = has_intra.nonzero().squeeze(1)
@@ -152,27 +201,27 @@ class MultiScaleForecaster(nn.Module):
         elif self.cfg.mode == "intraday_only":
             g = torch.ones_like(g)
         g = g * avail  # explicit fall-back to the daily branch without intraday bars
-        p_short = torch.sigmoid(self.head_short(short).squeeze(1))
-        p_long = torch.sigmoid(self.head_long(long).squeeze(1))
-        p = g * p_short + (1.0 - g) * p_long
-        # Returned as a logit so that one loss (BCE with logits) serves every model.
-        return torch.logit(p.clamp(1e-6, 1.0 - 1e-6)), g, conc
+        residual = g * self.head_short(short).squeeze(1) + (1.0 - g) * self.head_long(long).squeeze(
+            1
+        )
+        logit = residual
+        if self.cfg.linear:
+            lags = x_daily[:, -self.cfg.linear_lags :].reshape(x_daily.shape[0], -1)
+            logit = logit + self.linear(lags).squeeze(1)
+        if self.training:  # kept for ``penalty`` (the loss of this very batch), which clears it
+            self._residual = residual
+        return logit, g, conc
 
     def penalty(self, gate: Tensor, concentration: Tensor, has_intra: Tensor) -> Tensor:
-        """The constraint added to the loss, averaged over samples that have intraday bars."""
+        """The constraints added to the loss: residual size over every sample; attention
+        concentration and the mean gate over samples that have intraday bars."""
         w = has_intra.to(gate.dtype)
         n = w.sum().clamp(min=1.0)
-        reg = self.cfg.attn_entropy_penalty * (concentration * w).sum() / n
+        residual, self._residual = self._residual, torch.zeros(0)
+        reg = (
+            self.cfg.residual_penalty * (residual**2).mean() if residual.numel() else 0.0 * w.sum()
+        )
+        reg = reg + self.cfg.attn_entropy_penalty * (concentration * w).sum() / n
         if self.cfg.mode == "fused":
             reg = reg + self.cfg.gate_penalty * (gate * w).sum() / n
         return reg
-
-
-def predict_proba(
-    model: nn.Module, x_daily: Tensor, x_intra: Tensor, m_intra: Tensor, has_intra: Tensor
-) -> Tensor:
-    """P(up) of a batch in eval mode without gradients."""
-    model.eval()
-    with torch.no_grad():
-        logit, _, _ = model(x_daily, x_intra, m_intra, has_intra)
-    return F.sigmoid(logit)

@@ -23,6 +23,7 @@ from backtest.config import BacktestConfig
 from feeds.read import DEFAULT_SOURCE_PRIORITY
 from models.config import ForecastConfig
 from quant.api.settings import ApiConfig
+from quant.settings_feeds import CalendarSettings, Feed, LiveSettings
 from quant.settings_pipeline import PipelineConfig
 
 
@@ -48,6 +49,10 @@ class DataConfig(_Frozen):
     real_data_dir: Path = Field(
         Path("../shared/data/real"), description="real vendor files, read in place, never copied"
     )
+    synthetic_symbol: str = Field(
+        "SYN300.SIM",
+        description="symbol of the SYNTHETIC market (no exchange lists it; never a real symbol)",
+    )
     synthetic_seed: int = Field(7, description="seed of the synthetic market (demo and tests)")
     synthetic_start: str = Field("2015-01-05", description="first session of the synthetic market")
     synthetic_end: str = Field("2025-05-16", description="last session of the synthetic market")
@@ -65,6 +70,16 @@ class QuantConfig(_Frozen):
     backtest: BacktestConfig = BacktestConfig()
     pipeline: PipelineConfig = PipelineConfig()
     api: ApiConfig = ApiConfig()
+    feeds: tuple[Feed, ...] = ()
+    live: LiveSettings = LiveSettings()
+    calendar: CalendarSettings = CalendarSettings()
+
+
+def apply_calendar(cfg: QuantConfig) -> None:
+    """Install ``cfg.calendar`` (extra holidays, horizon) as this process's XSHG calendar."""
+    from feeds.calendar import configure
+
+    configure(extra_holidays=cfg.calendar.extra_holidays, horizon=cfg.calendar.horizon)
 
 
 class ConfigError(ValueError):

@@ -34,7 +34,7 @@ from models.inputs import load_intraday
 from models.labels import next_direction
 from models.normalise import apply_norm
 from models.train import FitResult, fit
-from models.walkforward import walk_forward
+from models.walkforward import fit_forecaster
 from quant.registry import config_hash
 from quant.settings_pipeline import FinetuneSettings
 
@@ -279,47 +279,16 @@ def train_scratch(
     *,
     started: float | None = None,
 ) -> TrainOutcome:
-    """A fresh model fitted on the first ``len(train_idx)`` labelled sessions by the
-    walk-forward's own block fit (``models.walkforward.walk_forward`` with one test block: the
-    sessions after them), so a first champion is exactly what ``quant evaluate`` would train
-    there: the same selection, seeds and ensemble.  No wall-clock budget: it stops on early
+    """A fresh forecaster fitted on ``train_idx`` exactly as a walk-forward block is
+    (``models.walkforward.fit_forecaster``: inner selection, seed ensemble, the logistic as
+    linear path, normalisation fitted on the same samples), so a first champion is what
+    ``quant evaluate`` would train there.  No wall-clock budget: each fit stops on early
     stopping or ``max_epochs`` (reproducible)."""
     t0 = time.perf_counter() if started is None else started
-    m = int(train_idx.size)
-    if m == 0 or m >= len(data.windows) or not np.array_equal(train_idx, np.arange(m)):
-        raise ValueError("train_scratch fits a prefix of the labelled sessions, with a test rest")
-    labels = next_direction(data.daily, cfg.features.horizon)
     t_fit = time.perf_counter()
-    r = walk_forward(
-        data.windows,
-        labels,
-        cfg,
-        start=data.sessions[m],
-        end=data.sessions[-1],
-        models=(name,),
-        retrain_every=len(data.windows) - m,
-    )
-    if name not in r.final:
-        raise ValueError(f"walk-forward trained no {name!r} model on {m} sessions")
-    got = r.final[name]
-    fc = Forecaster(got.model, got.spec, got.norm, name, {})
-    recs = [f for f in r.fits if f.get("model") == name]
+    fc, _ = fit_forecaster(data.windows.take(train_idx), data.labels[train_idx], cfg, name)
     now = time.perf_counter()
-    return TrainOutcome(
-        fc,
-        train_idx,
-        now - t0,
-        now - t_fit,
-        int(
-            sum(
-                float(str(f.get("samples_per_s", 0))) * float(str(f.get("seconds", 0)))
-                for f in recs
-            )
-        ),
-        max((int(str(f.get("epochs", 0))) for f in recs), default=0),
-        "+".join(sorted({str(f.get("stopped", "")) for f in recs})),
-        float("nan"),
-    )
+    return TrainOutcome(fc, train_idx, now - t0, now - t_fit, 0, 0, "selected", float("nan"))
 
 
 def window_of(data: MarketData, idx: np.ndarray) -> tuple[date, date]:

@@ -22,11 +22,12 @@ from typing import Any
 import duckdb
 import torch
 
-from feeds.calendar import is_trading_day
+from feeds.calendar import CalendarHorizonError, is_trading_day, next_trading_day
 from feeds.snapshot import publish_snapshot
 from feeds.store import transaction
 from quant import gate, registry
-from quant.config import QuantConfig
+from quant.config import QuantConfig, apply_calendar
+from quant.pipeline_ingest import DataHeld, DataNotReady
 from quant.pipeline_steps import STEPS, RunState, StepError, headline
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ DDL = """
 CREATE TABLE IF NOT EXISTS pipeline_runs (
     symbol      VARCHAR NOT NULL,
     run_date    DATE NOT NULL,
-    status      VARCHAR NOT NULL,      -- running | done | failed
+    status      VARCHAR NOT NULL,      -- running | done | failed | waiting_for_data | late | held
     attempts    INTEGER NOT NULL,
     started_at  TIMESTAMPTZ NOT NULL,  -- first attempt (UTC)
     finished_at TIMESTAMPTZ,
@@ -53,7 +54,9 @@ CREATE TABLE IF NOT EXISTS pipeline_runs (
 class RunResult:
     run_date: date
     symbol: str
-    status: str  # done | already_done | skipped | failed | stopped
+    # done | already_done | skipped | failed | stopped | waiting_for_data | late | held
+    # | beyond_horizon
+    status: str
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     headline: str = ""
     error: str | None = None
@@ -123,12 +126,26 @@ def run_daily(
     store_path: Path | None = None,
     reports_dir: Path | None = None,
     stop: threading.Event | None = None,
+    vendor: Any = None,
+    final: bool = False,
 ) -> RunResult:
-    """Run (or resume) the pipeline for ``run_date``; publishes a snapshot when ``store_path``."""
+    """Run (or resume) the pipeline for ``run_date``; publishes a snapshot when ``store_path``.
+
+    When today's bars have not arrived the run ends ``waiting_for_data`` (``late`` when
+    ``final``: the caller's deadline has passed); a bar that fails a live check ends ``held``.
+    Neither is a failure: the next run resumes at the ingest step.  ``vendor`` stands in for the
+    adapters' vendor API (recorded frames in tests).
+    """
     sym = symbol or cfg.data.symbol
-    if not is_trading_day(run_date):
-        log.info("%s is not an XSHG trading day: skipped", run_date)
-        return RunResult(run_date, sym, "skipped")
+    apply_calendar(cfg)
+    try:
+        if not is_trading_day(run_date):
+            log.info("%s is not an XSHG trading day: skipped", run_date)
+            return RunResult(run_date, sym, "skipped")
+        next_trading_day(run_date)  # the signal must name its session
+    except CalendarHorizonError as exc:
+        log.warning("%s %s not run: %s", sym, run_date, exc)
+        return RunResult(run_date, sym, "beyond_horizon", error=str(exc))
     ensure_tables(con)
     row = get_run(con, sym, run_date)
     if row is not None and row["status"] == "done":
@@ -150,7 +167,7 @@ def run_daily(
     torch.set_num_threads(cfg.pipeline.threads)
     warm_up_torch()
     budget = budget_s if budget_s is not None else cfg.pipeline.finetune.budget_s
-    st = RunState(con, cfg, mdir, run_date, sym, budget, ingest)
+    st = RunState(con, cfg, mdir, run_date, sym, budget, ingest, vendor)
     st.details = {k: v.get("detail", {}) for k, v in steps.items() if v["status"] == "done"}
     for name in STEP_ORDER:
         if steps.get(name, {}).get("status") == "done":
@@ -175,6 +192,11 @@ def run_daily(
                     cols |= {"status": "done", "finished_at": datetime.now(UTC)}
                     cols["headline"] = detail["headline"]
                 _save(con, sym, run_date, **cols)
+        except (DataNotReady, DataHeld) as exc:
+            r = _not_ready(con, st, steps, name, exc, time.perf_counter() - t0, final)
+            if store_path is not None and r.status != "waiting_for_data":
+                publish_snapshot(con, store_path)  # readers see the late or held day
+            return r
         except Exception as exc:
             msg = f"{name}: {type(exc).__name__}: {exc}"
             if isinstance(exc, StepError | registry.RegistryError):
@@ -199,6 +221,51 @@ def run_daily(
     if store_path is not None:
         publish_snapshot(con, store_path)
     return RunResult(run_date, sym, "done", steps, st.details["report"]["headline"])
+
+
+def _not_ready(
+    con: duckdb.DuckDBPyConnection,
+    st: RunState,
+    steps: dict[str, dict[str, Any]],
+    name: str,
+    exc: Exception,
+    seconds: float,
+    final: bool,
+) -> RunResult:
+    """Record a day whose data is missing (waiting, or late past the deadline) or held."""
+    status = "held" if isinstance(exc, DataHeld) else "late" if final else "waiting_for_data"
+    msg = f"{name}: {exc}"
+    log_at = log.error if status != "waiting_for_data" else log.warning
+    log_at("%s %s %s: %s", st.symbol, st.run_date, status, msg)
+    steps[name] = {"status": status, "seconds": round(seconds, 3), "error": msg}
+    with transaction(con):
+        _save(con, st.symbol, st.run_date, status=status, steps=json.dumps(steps, default=str),
+              error=msg)  # fmt: skip
+    return RunResult(st.run_date, st.symbol, status, steps, error=msg)
+
+
+def mark_late(con: duckdb.DuckDBPyConnection, symbol: str, run_date: date) -> RunResult | None:
+    """Turn a day still ``waiting_for_data`` into ``late`` (its deadline has passed)."""
+    ensure_tables(con)
+    row = get_run(con, symbol, run_date)
+    if row is None or row["status"] != "waiting_for_data":
+        return None
+    with transaction(con):
+        _save(con, symbol, run_date, status="late")
+    log.error("%s %s late: %s", symbol, run_date, row["error"])
+    return RunResult(run_date, symbol, "late", row["steps"], error=row["error"])
+
+
+def stale_runs(con: duckdb.DuckDBPyConnection, symbol: str) -> list[tuple[date, str, str]]:
+    """(run date, status, error) of days after the last completed one that are late or held."""
+    ensure_tables(con)
+    done = last_done(con, symbol)
+    rows = con.execute(
+        "SELECT run_date, status, error FROM pipeline_runs WHERE symbol = ? "
+        "AND status IN ('late', 'held', 'waiting_for_data') AND run_date > ? ORDER BY run_date",
+        [symbol, done or date(1900, 1, 1)],
+    ).fetchall()
+    return [(d, s, e or "") for d, s, e in rows]
 
 
 def warm_up_torch() -> None:

@@ -17,8 +17,6 @@ import numpy as np
 import polars as pl
 
 from feeds.calendar import next_trading_day
-from feeds.ingest import IngestError, expand_paths, ingest_file, ingest_synthetic
-from feeds.read import NoDataError, daily_bars, resolve_source
 from models.normalise import apply_norm
 from models.train import predict
 from quant import gate, registry
@@ -34,15 +32,12 @@ from quant.finetune import (
     train_scratch,
     window_of,
 )
+from quant.pipeline_ingest import StepError, step_ingest
 from quant.signals import publish_signal, signals_between
 
 log = logging.getLogger(__name__)
 
 Writes = Callable[[duckdb.DuckDBPyConnection], None] | None
-
-
-class StepError(RuntimeError):
-    """A step cannot complete today (retried on the next run)."""
 
 
 @dataclass
@@ -56,6 +51,7 @@ class RunState:
     symbol: str
     budget_s: float
     ingest: bool = True
+    vendor: Any = None  # the adapters' vendor API (None: the akshare module)
     details: dict[str, dict[str, Any]] = field(default_factory=dict)  # done steps' results
     _data: MarketData | None = None
 
@@ -71,36 +67,6 @@ class RunState:
                 source_priority=self.cfg.store.source_priority,
             )
         return self._data
-
-
-def step_ingest(st: RunState) -> tuple[dict[str, Any], Writes]:
-    counts = {"ingested": 0, "unchanged": 0, "failed": 0}
-    p, d = st.cfg.pipeline, st.cfg.data
-    if st.ingest and p.ingest_synthetic:
-        r = ingest_synthetic(
-            st.con,
-            start=date.fromisoformat(d.synthetic_start),
-            end=date.fromisoformat(d.synthetic_end),
-            seed=d.synthetic_seed,
-            minute_sessions=d.synthetic_minute_sessions,
-            symbol=d.symbol,
-        )
-        counts[r.status] += 1
-    if st.ingest and p.ingest_real and d.real_data_dir.is_dir():
-        for f in expand_paths([d.real_data_dir]):
-            try:
-                counts[ingest_file(st.con, f).status] += 1
-            except (IngestError, KeyError) as exc:
-                counts["failed"] += 1
-                log.warning("ingest %s failed: %s", f, exc)
-    try:
-        src = resolve_source(st.con, st.symbol, "1d", st.cfg.store.source_priority)
-        today = daily_bars(st.con, st.symbol, start=st.run_date, end=st.run_date, source=src)
-    except NoDataError as exc:
-        raise StepError(str(exc)) from exc
-    if today.is_empty():
-        raise StepError(f"no {st.symbol} daily bar for {st.run_date} in the store yet")
-    return {**counts, "source": today["source"][0]}, None
 
 
 def step_finetune(st: RunState) -> tuple[dict[str, Any], Writes]:
@@ -240,6 +206,8 @@ def step_signal(st: RunState) -> tuple[dict[str, Any], Writes]:
         "direction": "up" if f.p_up > 0.5 else "down",
         "model_version": v.version_id,
         "last_bar_ts": data.last_bar_ts.isoformat(),
+        "used_intraday": f.used_intraday,  # the minute branch saw the session's bars
+        "intraday_gate": round(f.gate, 4),
     }
 
     def writes(con: duckdb.DuckDBPyConnection) -> None:

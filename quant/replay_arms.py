@@ -28,9 +28,6 @@ from quant.finetune import MarketData
 log = logging.getLogger(__name__)
 
 WALK_FORWARD_ARMS = ("retrain_60", "logistic", "majority")
-# The walk-forward's name of the training-window majority baseline (its "always_up" until the
-# rename asked for in issue 11 lands in models/; the replay reports it as "majority").
-_WF_MAJORITY = "always_up"
 
 
 def predict_on(fc: Forecaster, data: MarketData, sessions: list[date]) -> dict[date, float]:
@@ -55,7 +52,7 @@ def walk_forward_arms(
     if cache.exists():
         frame = pl.read_parquet(cache)
     else:
-        names = {model: "retrain_60", "logistic": "logistic", _WF_MAJORITY: "majority"}
+        names = {model: "retrain_60", "logistic": "logistic", "majority": "majority"}
         r = walk_forward(
             full.windows,
             next_direction(full.daily, cfg.features.horizon),

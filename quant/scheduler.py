@@ -9,6 +9,12 @@
   snapshot is published after each run, so readers never wait for the writer.
 - SIGTERM/SIGINT: the running pipeline stops at its next step boundary (every step commits
   atomically), the scheduler shuts down, the lock is released.
+- Late data: a run whose bars have not arrived ends ``waiting_for_data``; the runner tries again
+  every ``live.retry_interval_s`` until ``live.deadline`` (exchange time on the run date), then
+  marks the day ``late`` and stops the catch-up there (days run in order).  The next firing or
+  catch-up runs the late day again and completes it once its data is in.
+- The calendar's horizon: no firing and no due day lies past it (``feeds.calendar``); from
+  ``calendar.warn_days`` before it, every start and firing logs a warning.
 """
 
 from __future__ import annotations
@@ -21,17 +27,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from feeds.calendar import is_trading_day, trading_days
+from feeds.calendar import CalendarHorizonError, horizon_warning, is_trading_day, trading_days
+from feeds.snapshot import publish_snapshot
 from feeds.store import open_store
-from quant.config import QuantConfig
+from quant.config import QuantConfig, apply_calendar
 from quant.jobstore import SQLiteJobStore
 from quant.lock import StoreLock
-from quant.pipeline import RunResult, last_done, run_daily
+from quant.pipeline import RunResult, last_done, mark_late, run_daily, stale_runs
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +67,12 @@ class TradingDayTrigger(BaseTrigger):
         start = previous_fire_time + timedelta(microseconds=1) if previous_fire_time else now
         d = start.astimezone(ZoneInfo(self.timezone)).date()
         for _ in range(60):  # the longest XSHG closure is about 10 days
-            if is_trading_day(d) and self.run_instant(d) >= start:
-                return self.run_instant(d)
+            try:
+                if is_trading_day(d) and self.run_instant(d) >= start:
+                    return self.run_instant(d)
+            except CalendarHorizonError as exc:
+                log.error("no run scheduled: %s", exc)
+                return None
             d += timedelta(days=1)
         return None
 
@@ -78,6 +90,11 @@ class DailyRunner:
     now: Clock = _utc_now
     catch_up_sessions: int = 20
     stop: threading.Event = field(default_factory=threading.Event)
+    deadline: Callable[[date], datetime] | None = None  # late-data deadline of a run date
+    retry_interval_s: float = 300.0
+    mark_late: Callable[[date], RunResult | None] | None = None
+    pending: Callable[[], list[date]] = list  # late, held or waiting days not done yet
+    warn: Callable[[date], str | None] = lambda _: None  # the calendar horizon's warning
     _busy: threading.Lock = field(default_factory=threading.Lock)
     _pending: threading.Event = field(default_factory=threading.Event)
 
@@ -89,8 +106,13 @@ class DailyRunner:
         lo = done + timedelta(days=1) if done else today - timedelta(days=30)
         due = [d for d in trading_days(lo, today) if self.trigger.run_instant(d) <= now]
         if done is None:
-            return due[-1:]  # a fresh store starts with the latest due day, not a backfill
-        return due[-self.catch_up_sessions :] if self.catch_up_sessions else []
+            due = due[-1:]  # a fresh store starts with the latest due day, not a backfill
+        elif self.catch_up_sessions:
+            due = due[-self.catch_up_sessions :]
+        else:
+            due = []
+        # Days that waited past their deadline (late) or were held run again first.
+        return sorted(set(due) | {d for d in self.pending() if d <= today})
 
     def run(self, d: date) -> RunResult | None:
         """Run day ``d`` unless a pipeline is already running (then None)."""
@@ -122,11 +144,30 @@ class DailyRunner:
         finally:
             self._busy.release()
 
+    def run_waiting(self, d: date) -> RunResult:
+        """Run ``d``; while its data is missing, retry until its deadline, then mark it late."""
+        r = self.run_day(d)
+        while r.status == "waiting_for_data" and self.deadline is not None:
+            left = (self.deadline(d) - self.now()).total_seconds()
+            if left <= 0:
+                late = self.mark_late(d) if self.mark_late else None
+                return late or r
+            wait_s = min(self.retry_interval_s, left)
+            log.info("%s waiting for data (%s); next try in %.0fs", d, r.error, wait_s)
+            if self.stop.wait(wait_s):
+                return r
+            r = self.run_day(d)
+        return r
+
     def _run_due(self, out: list[RunResult]) -> bool:
+        today = self.now().astimezone(ZoneInfo(self.trigger.timezone)).date()
+        warning = self.warn(today)
+        if warning:
+            log.warning("%s", warning)
         for d in self.due_days():
             if self.stop.is_set():
                 return False
-            r = self.run_day(d)
+            r = self.run_waiting(d)
             out.append(r)
             log.info("%s: %s %s", d, r.status, r.headline or r.error or "")
             if r.status not in ("done", "already_done", "skipped"):
@@ -174,15 +215,18 @@ def build_scheduler(
     return sched
 
 
-def store_runner(cfg: QuantConfig, symbol: str, stop: threading.Event) -> DailyRunner:
-    """A runner that opens the store only for the duration of each run."""
+def store_runner(
+    cfg: QuantConfig, symbol: str, stop: threading.Event, *, vendor: Any = None
+) -> DailyRunner:
+    """A runner that opens the store only for the duration of each run (``vendor``: the feed
+    adapters' vendor API, default the akshare module)."""
     path = Path(cfg.store.path)
     s = cfg.pipeline.scheduler
 
     def run_day(d: date) -> RunResult:
         con = open_store(path)
         try:
-            return run_daily(con, cfg, d, symbol=symbol, store_path=path, stop=stop)
+            return run_daily(con, cfg, d, symbol=symbol, store_path=path, stop=stop, vendor=vendor)
         finally:
             con.close()
 
@@ -193,14 +237,45 @@ def store_runner(cfg: QuantConfig, symbol: str, stop: threading.Event) -> DailyR
         finally:
             con.close()
 
+    def late(d: date) -> RunResult | None:
+        con = open_store(path)
+        try:
+            r = mark_late(con, symbol, d)
+            publish_snapshot(con, path)  # readers (/readyz, /metrics) see the late day
+            return r
+        finally:
+            con.close()
+
+    def pending() -> list[date]:
+        con = open_store(path)
+        try:
+            return [d for d, _, _ in stale_runs(con, symbol)]
+        finally:
+            con.close()
+
+    def deadline(d: date) -> datetime:
+        return datetime.combine(d, cfg.live.deadline, tzinfo=ZoneInfo(s.timezone))
+
     trig = TradingDayTrigger(s.run_time.hour, s.run_time.minute, s.timezone)
-    return DailyRunner(trig, run_day, done, catch_up_sessions=s.catch_up_sessions, stop=stop)
+    return DailyRunner(
+        trig,
+        run_day,
+        done,
+        catch_up_sessions=s.catch_up_sessions,
+        stop=stop,
+        deadline=deadline,
+        retry_interval_s=cfg.live.retry_interval_s,
+        mark_late=late,
+        pending=pending,
+        warn=lambda today: horizon_warning(today, cfg.calendar.warn_days),
+    )
 
 
 def serve(cfg: QuantConfig, *, symbol: str | None = None) -> None:
     """Own the store, catch up, then run on schedule until SIGTERM/SIGINT."""
     sym = symbol or cfg.data.symbol
     path = Path(cfg.store.path)
+    apply_calendar(cfg)
     lock = StoreLock(path, "quant schedule").acquire()  # LockHeldError for a second scheduler
     stop = threading.Event()
 

@@ -32,7 +32,7 @@ from quant.api.middleware import ServiceMiddleware
 from quant.api.routes import router
 from quant.api.schemas import ForecastRequest
 from quant.api.serving import ServedModel, ServiceState, run_forward
-from quant.config import QuantConfig
+from quant.config import QuantConfig, apply_calendar
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
     """The API for ``config`` (store, api and data sections)."""
     settings = config.api
+    apply_calendar(config)  # the operator's extra holidays and horizon (next sessions, checks)
     store = Path(config.store.path)
     models_dir = config.pipeline.models_dir or store.parent / "models"  # as the pipeline
     key_store = keys or KeyStore(keys_path(store))
@@ -167,6 +168,7 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
         responses={500: {"description": "internal error (a bug; never a stack trace)"}},
     )
     app.state.settings = settings
+    app.state.calendar_warn_days = config.calendar.warn_days
     app.state.service = state
     app.state.keys = key_store
     app.state.batcher = batcher

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from feeds.calendar import all_trading_days, session_close
+from feeds.calendar import session_close, trading_days_array
 from feeds.schema import InstrumentKind
 from quant.api.schemas import DailyBar, MinuteBar
 
@@ -27,9 +26,8 @@ _AM_OPEN, _AM_CLOSE, _PM_OPEN, _PM_CLOSE = 9 * 60 + 30, 11 * 60 + 30, 13 * 60, 1
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
-@lru_cache(maxsize=1)
 def _trading_days() -> np.ndarray:
-    return np.array(all_trading_days(), dtype="datetime64[D]")
+    return trading_days_array()  # the installed calendar (extra holidays, horizon)
 
 
 class BarsError(ValueError):

@@ -104,7 +104,9 @@ def build_demo(
     cfg = cfg or ForecastConfig()
     directory.mkdir(parents=True, exist_ok=True)
     store, models_dir = directory / "quant.duckdb", directory / "models"
-    m = synthetic_market(start, end, seed=seed, minute_sessions=60)
+    # A self-contained fixture store of the API (tests, benchmarks): synthetic bars only, so no
+    # symbol mixes synthetic and real sources; never the service's store.
+    m = synthetic_market(start, end, seed=seed, symbol=SYMBOL, minute_sessions=60)
     con = open_store(store)
     with transaction(con):
         write_bars(con, pl.concat([m.daily, m.minute]), file_sha256=None)

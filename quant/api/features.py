@@ -15,7 +15,13 @@ from functools import lru_cache
 import numpy as np
 
 from models.config import FeatureSpec
-from models.features import DAILY_FEATURES, INTRADAY_FEATURES, slots_per_session
+from models.features import (
+    DAILY_FEATURES,
+    INTRADAY_FEATURES,
+    SESSION_FEATURES,
+    session_summaries,
+    slots_per_session,
+)
 from quant.api.bars import _LOCAL_OFFSET_S, DailyArrays, MinuteArrays
 
 
@@ -23,7 +29,7 @@ from quant.api.bars import _LOCAL_OFFSET_S, DailyArrays, MinuteArrays
 class Sample:
     """Unnormalised inputs of one decision session (float32)."""
 
-    x_daily: np.ndarray  # [L, len(DAILY_FEATURES)]
+    x_daily: np.ndarray  # [L, len(TOKEN_FEATURES)]
     x_intra: np.ndarray  # [K*B, len(INTRADAY_FEATURES)]
     m_intra: np.ndarray  # [K*B] bool
 
@@ -95,18 +101,47 @@ def intraday_window(
     m: MinuteArrays | None, d: DailyArrays, spec: FeatureSpec
 ) -> tuple[np.ndarray, np.ndarray]:
     """[K*B, 5] intraday tokens and their mask over the last K daily sessions."""
-    K, minutes = spec.intraday_sessions, spec.intraday_minutes
+    x, mask, _ = _grid(m, d, spec.intraday_sessions, spec.intraday_minutes)
+    return x, mask
+
+
+def session_columns(
+    m: MinuteArrays | None, d: DailyArrays, xd: np.ndarray, spec: FeatureSpec
+) -> np.ndarray:
+    """[L, len(SESSION_FEATURES)] session summaries of the L daily tokens (``xd``: their
+    DAILY_FEATURES), through ``models.features.session_summaries`` like the reference."""
+    L, B = spec.daily_window, slots_per_session(spec.intraday_minutes)
+    x, mask, close = _grid(m, d, L, spec.intraday_minutes)
+    n = min(L, len(d.sessions))
+    out = np.zeros((L, len(SESSION_FEATURES)))
+    ret, lv = INTRADAY_FEATURES.index("ret"), INTRADAY_FEATURES.index("log_volume")
+    out[L - n :] = session_summaries(
+        x[:, ret].reshape(L, B)[L - n :],
+        x[:, lv].reshape(L, B)[L - n :],
+        mask.reshape(L, B)[L - n :],
+        close[L - n :],
+        d.close[-n:],
+        xd[L - n :, DAILY_FEATURES.index("realised_vol")].astype(np.float64),
+    )
+    return out
+
+
+def _grid(
+    m: MinuteArrays | None, d: DailyArrays, K: int, minutes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tokens [K*B, 5], mask [K*B] and the 15:00 bar's close [K] of the last K sessions."""
     B = slots_per_session(minutes)
     x = np.zeros((K * B, len(INTRADAY_FEATURES)), dtype=np.float32)
     mask = np.zeros(K * B, dtype=bool)
+    close_at_close = np.full(K, np.nan)
     if m is None or len(m) == 0:
-        return x, mask
+        return x, mask, close_at_close
     bars = _resample(m, minutes)
     window = np.array(d.sessions[-K:], dtype="datetime64[D]")
     row = np.searchsorted(window, bars.sessions)
     keep = (row < len(window)) & (window[np.minimum(row, len(window) - 1)] == bars.sessions)
     if not keep.any():
-        return x, mask
+        return x, mask, close_at_close
     row = row[keep] + (K - len(window))  # oldest session first; short histories pad in front
     ts, o, h, lo, c, v = (
         a[keep] for a in (bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume)
@@ -133,13 +168,17 @@ def intraday_window(
     pos = row * B + slot
     x[pos] = np.stack([cols[f] for f in INTRADAY_FEATURES], axis=1)
     mask[pos] = True
-    return x, mask
+    at_close = slot == B - 1
+    close_at_close[row[at_close]] = c[at_close]
+    return x, mask, close_at_close
 
 
 def sample(d: DailyArrays, m: MinuteArrays | None, spec: FeatureSpec) -> Sample:
     """Inputs of the last daily session (``check_daily`` and ``check_minutes`` ran first)."""
     xi, mi = intraday_window(m, d, spec)
-    return Sample(daily_window(d, spec), xi, mi)
+    xd = daily_window(d, spec)
+    xs = session_columns(m, d, xd, spec)
+    return Sample(np.concatenate([xd, xs], axis=1).astype(np.float32), xi, mi)
 
 
 def reference_sample(d: DailyArrays, m: MinuteArrays | None, spec: FeatureSpec) -> Sample:

@@ -14,6 +14,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from quant.api.freshness import Freshness
+
 disable_created_metrics()  # the *_created series only add noise to every scrape
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -58,6 +60,24 @@ class Metrics:
             "quant_api_snapshot_info", "snapshot version read (1)", ["version"], registry=r
         )
         self.reloads = Counter("quant_api_model_reloads", "champion switches", registry=r)
+        self.stale = Gauge(
+            "quant_store_stale",
+            "1 when a run date after the last completed run is late or held",
+            registry=r,
+        )
+        self.stale_runs = Gauge(
+            "quant_store_stale_runs", "late or held run dates after the last completed", registry=r
+        )
+        self.horizon_days = Gauge(
+            "quant_calendar_horizon_days",
+            "days until the exchange holiday list ends (negative once passed)",
+            registry=r,
+        )
+        self.horizon_warning = Gauge(
+            "quant_calendar_horizon_warning",
+            "1 from calendar.warn_days before the horizon on",
+            registry=r,
+        )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._model_label: str | None = None
         self._snapshot_label: str | None = None
@@ -73,6 +93,12 @@ class Metrics:
             )
         child[0].inc()
         child[1].observe(seconds)
+
+    def set_freshness(self, f: Freshness) -> None:
+        self.stale.set(1 if f.stale else 0)
+        self.stale_runs.set(len(f.stale))
+        self.horizon_days.set(f.horizon_days_left)
+        self.horizon_warning.set(1 if f.horizon_warning else 0)
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)

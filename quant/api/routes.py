@@ -11,11 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from pydantic import ValidationError
 
-from feeds.calendar import next_trading_day
+from feeds.calendar import CalendarHorizonError, next_trading_day
 from quant.api import champion, features
 from quant.api.auth import require
 from quant.api.bars import BarsError, check_daily, check_minutes, last_bar_ts
 from quant.api.batcher import Batcher, QueueFullError
+from quant.api.freshness import freshness
 from quant.api.keys import KeyInfo
 from quant.api.schemas import (
     ErrorBody,
@@ -198,11 +199,16 @@ async def forecast(request: Request, _: ForecastKey) -> Response:
             ) from None
     p, _gate = await pending
     t = d.sessions[-1]
+    try:
+        nxt: date | None = next_trading_day(t)
+        notes: list[str] = []
+    except CalendarHorizonError as exc:
+        nxt, notes = None, [f"next session unknown: {exc}"]
     answer = ForecastResponse(
         request_id=request.state.request_id,
         symbol=body.symbol,
         decision_session=t,
-        session=next_trading_day(t),
+        session=nxt,
         p_up=p,
         direction="up" if p > 0.5 else "down",
         confidence=abs(p - 0.5) * 2,
@@ -211,6 +217,7 @@ async def forecast(request: Request, _: ForecastKey) -> Response:
         model_version=model.version,
         last_bar_ts=last_bar_ts(d, m),
         generated_at=datetime.now(UTC),
+        warnings=notes,
     )
     # Serialised once by pydantic (the declared response_model documents it).
     return Response(answer.model_dump_json(), media_type="application/json")
@@ -263,7 +270,7 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     tags=["health"],
-    summary="Model loaded and snapshot readable",
+    summary="Model loaded and snapshot readable; stale store and calendar horizon warnings",
     response_model=Ready,
     responses={503: {"model": Ready, "description": "not ready"}},
 )
@@ -278,11 +285,15 @@ def readyz(request: Request, response: Response) -> Ready:
         checks["snapshot"] = str(exc)
     ready = all(v == "ok" for v in checks.values())
     response.status_code = 200 if ready else 503
+    fresh = freshness(view.stale, request.app.state.calendar_warn_days)
     return Ready(
         ready=ready,
         model_version=model.version if model else None,
         snapshot_version=view.version,
         checks=checks,
+        stale=bool(fresh.stale),
+        calendar_horizon=fresh.horizon,
+        warnings=fresh.warnings,
     )
 
 
@@ -298,4 +309,5 @@ async def metrics(request: Request) -> Response:
     state = _state(request)
     m.set_model(state.model.version if state.model else None)
     m.set_snapshot(state.view.version)
+    m.set_freshness(freshness(state.view.stale, request.app.state.calendar_warn_days))
     return Response(m.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -77,7 +77,10 @@ class ForecastResponse(BaseModel):
     request_id: str
     symbol: str
     decision_session: date = Field(description="the last daily session sent")
-    session: date = Field(description="the session the forecast is for (next XSHG session)")
+    session: date | None = Field(
+        description="the session the forecast is for (next XSHG session); null when it lies "
+        "past the calendar's holiday horizon and is not known yet"
+    )
     p_up: float = Field(ge=0, le=1)
     direction: Literal["up", "down"]
     confidence: float = Field(ge=0, le=1, description="|p_up - 0.5| * 2")
@@ -86,6 +89,9 @@ class ForecastResponse(BaseModel):
     model_version: str
     last_bar_ts: datetime = Field(description="end of the last bar the model saw (UTC)")
     generated_at: datetime
+    warnings: list[str] = Field(
+        default_factory=list, description="e.g. the next session is past the calendar horizon"
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -157,10 +163,19 @@ class Health(BaseModel):
 
 
 class Ready(BaseModel):
-    ready: bool
+    ready: bool = Field(description="model loaded and snapshot readable")
     model_version: str | None
     snapshot_version: str | None
     checks: dict[str, str]
+    stale: bool = Field(
+        False, description="a run date after the last completed run is late or held"
+    )
+    calendar_horizon: date | None = Field(
+        None, description="last day the exchange holiday list is known to be complete"
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="stale store, calendar horizon near or passed"
+    )
 
 
 class ErrorBody(BaseModel):

@@ -28,6 +28,7 @@ from models.forecaster import Forecaster
 from models.normalise import NormStats
 from quant.api import champion
 from quant.api.features import Sample, agrees_with_reference, canary, sample
+from quant.api.freshness import stale_runs
 from quant.registry import ModelVersion
 from quant.signals import Signal, latest_signal
 
@@ -129,6 +130,7 @@ class SnapshotView:
     symbols: frozenset[str] = frozenset()
     latest: dict[str, bytes] = field(default_factory=dict)  # symbol -> JSON body
     error: str | None = None
+    stale: tuple[str, ...] = ()  # late or held run dates (quant.api.freshness)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection of this snapshot for one thread (DuckDB connections are not shared)."""
@@ -169,10 +171,11 @@ def _open_view(store: Path) -> SnapshotView:
             sig = latest_signal(con, s)
             if sig is not None:
                 latest[s] = signal_json(sig, ver)
+        stale = stale_runs(con)
     except duckdb.Error as exc:
         con.close()
         return SnapshotView(None, None, error=f"snapshot unreadable: {exc}")
-    return SnapshotView(ver, con, frozenset(syms), latest)
+    return SnapshotView(ver, con, frozenset(syms), latest, stale=stale)
 
 
 class ServiceState:

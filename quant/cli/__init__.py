@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from quant.cli._context import AppContext
-from quant.config import ConfigError, load_config
+from quant.config import ConfigError, apply_calendar, load_config
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "main": (
@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Compare every pair of daily sources of SYMBOL on their common sessions.",
     ),
     "db": ("data", "Inspect the store."),
+    "feeds": (
+        "feeds",
+        "Configured feeds, late and held days, the calendar horizon; release a held bar.",
+    ),
     "evaluate": (
         "evaluate",
         "Walk-forward evaluation; writes OUT/evaluation.json and OUT/predictions.parquet.",
@@ -126,6 +130,7 @@ def cli(ctx: click.Context, db: Path | None, config_path: Path | None, verbose: 
         cfg = load_config(config_path, overrides=overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    apply_calendar(cfg)  # extra holidays and horizon for every command of this process
     ctx.obj = AppContext(cfg)
 
 

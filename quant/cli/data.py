@@ -15,6 +15,7 @@ from feeds.profiles import profiles
 from feeds.read import sources as stored_sources
 from feeds.reconcile import reconcile, reconcile_intraday
 from feeds.stats import store_stats
+from feeds.vendor import FeedError
 from quant.cli._context import AppContext, pass_app
 
 
@@ -39,7 +40,7 @@ def ingest_synthetic_default(app: AppContext) -> IngestReport:
             end=date.fromisoformat(d.synthetic_end),
             seed=d.synthetic_seed,
             minute_sessions=d.synthetic_minute_sessions,
-            symbol=d.symbol,
+            symbol=d.synthetic_symbol,
         )
         if report.status == "ingested":
             app.publish(con)
@@ -67,7 +68,11 @@ def ingest_paths(
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--profile", help="Source profile name (default: detected from the header).")
 @click.option("--symbol", help="Symbol for files that carry none (overrides the profile default).")
-@click.option("--synthetic", is_flag=True, help="Also ingest the seeded SYNTHETIC market.")
+@click.option(
+    "--synthetic",
+    is_flag=True,
+    help="Also ingest the seeded SYNTHETIC market (as data.synthetic_symbol).",
+)
 @pass_app
 def ingest(
     app: AppContext,
@@ -189,18 +194,15 @@ def db_stats(app: AppContext, as_json: bool) -> None:
 def fetch_cmd(app: AppContext, adapter: str, symbol: str, start: datetime, end: datetime) -> None:
     """Fetch SYMBOL with a vendor ADAPTER (needs internet and the optional extra) and ingest it.
 
-    Adapters: akshare-index-daily, akshare-futures-1m (pip install '.[akshare]').  The fetched
-    CSV is kept under var/fetched/ so that every row still has a file and line.
+    Adapters: akshare-index-daily, akshare-index-1m (000300.SH) and akshare-if-main-1m (IF.CFE,
+    the main contract per session); pip install '.[akshare]'.  The fetched CSV is kept under
+    var/fetched/ so that every row still has a file and line.
     """
     keep = Path(app.config.store.path).parent / "fetched"
     with app.connect() as con:
         try:
             report = fetch_and_ingest(con, adapter, symbol, start.date(), end.date(), keep_dir=keep)
-        except ModuleNotFoundError as exc:
-            raise click.ClickException(
-                f"{exc}; install the optional extra: pip install '.[akshare]'"
-            ) from exc
-        except (IngestError, KeyError) as exc:
+        except (FeedError, IngestError, KeyError) as exc:
             raise click.ClickException(str(exc)) from exc
         app.publish(con)
     _print_report(report)

@@ -1,9 +1,11 @@
-"""``quant evaluate``: walk-forward evaluation of the forecaster and its baselines."""
+"""``quant evaluate``: walk-forward evaluation of the forecaster and its baselines.
+
+A thin wrapper over ``models.evaluation.evaluate``: every option left out means "what the
+configuration says" (``forecast.evaluation``, ``data``), so the CLI never shadows the config.
+"""
 
 from __future__ import annotations
 
-import json
-import logging
 import shlex
 import sys
 from datetime import date, datetime
@@ -11,34 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
-import polars as pl
 import torch
 
-from models import checkpoint
 from models.factory import ALL_MODELS
-from models.features import build_windows
-from models.inputs import load_daily, load_intraday
-from models.labels import next_direction
-from models.report import evaluation_document, write_report
-from models.walkforward import walk_forward
 from quant.cli._context import AppContext, parse_date, pass_app
-
-log = logging.getLogger(__name__)
-
-
-def _cross_check(daily: pl.DataFrame, other: pl.DataFrame, horizon: int) -> dict[str, Any]:
-    """Agreement of the labels and closes of two daily sources over their common sessions."""
-    a = next_direction(daily, horizon).join(next_direction(other, horizon), on="session")
-    closes = daily.select("session", "close").join(other.select("session", "close"), on="session")
-    rel = ((closes["close"] - closes["close_right"]).abs() / closes["close"]).to_numpy()
-    return {
-        "common_sessions": a.height,
-        "label_agreement": float(np.mean(a["label"].to_numpy() == a["label_right"].to_numpy()))
-        if a.height
-        else None,
-        "max_rel_close_diff": float(rel.max()) if rel.size else None,
-    }
 
 
 def register(group: click.Group) -> None:
@@ -50,16 +28,36 @@ def register(group: click.Group) -> None:
     @click.option(
         "--end", callback=parse_date, default=None, help="Last test session (default: data)."
     )
-    @click.option("--retrain-every", type=int, default=None, help="Default: config (60).")
-    @click.option("--max-epochs", type=int, default=None, help="Default: config.")
-    @click.option("--models", "model_list", default=",".join(ALL_MODELS), show_default=True)
-    @click.option("--intraday-symbol", default="IF.CFE", show_default=True)
     @click.option(
-        "--intraday-frequency", type=click.Choice(["1m", "5m"]), default="5m", show_default=True
+        "--retrain-every", type=int, default=None, help="Default: forecast.evaluation (250)."
+    )
+    @click.option("--max-epochs", type=int, default=None, help="Default: forecast.train.")
+    @click.option("--seeds", type=int, default=None, help="K per neural model (default: 5).")
+    @click.option(
+        "--select/--no-select",
+        default=None,
+        help="Inner-validation selection (default: forecast.evaluation.select, on).",
+    )
+    @click.option(
+        "--executor",
+        type=click.Choice(["local", "process", "ray"]),
+        default=None,
+        help="Where fits run (default: forecast.evaluation.executor, process).",
+    )
+    @click.option("--workers", type=int, default=None, help="Processes / Ray CPUs (default: 2).")
+    @click.option("--ray-address", default=None, help="Attach to this Ray cluster.")
+    @click.option("--models", "model_list", default=",".join(ALL_MODELS), show_default=True)
+    @click.option(
+        "--intraday-symbol", default=None, help="Default: config data.intraday_symbol (IF.CFE)."
+    )
+    @click.option(
+        "--intraday-frequency",
+        type=click.Choice(["1m", "5m"]),
+        default=None,
+        help="Default: forecast.features.intraday_minutes (5m).",
     )
     @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads")
     @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-    @click.option("--progress/--no-progress", default=False)
     @pass_app
     def evaluate(
         app: AppContext,
@@ -70,29 +68,54 @@ def register(group: click.Group) -> None:
         end: date | None,
         retrain_every: int | None,
         max_epochs: int | None,
+        seeds: int | None,
+        select: bool | None,
+        executor: str | None,
+        workers: int | None,
+        ray_address: str | None,
         model_list: str,
-        intraday_symbol: str,
-        intraday_frequency: str,
+        intraday_symbol: str | None,
+        intraday_frequency: str | None,
         threads: int,
         out: Path,
-        progress: bool,
     ) -> None:
-        """Walk-forward evaluation; writes OUT/evaluation.json and OUT/predictions.parquet."""
+        """Walk-forward evaluation; writes OUT/evaluation.json, OUT/evaluation.md, plots,
+        OUT/predictions.parquet (ensembles) and OUT/seed_predictions.parquet (single seeds)."""
+        from models.evaluation import evaluate as run
+        from models.inputs import load_daily, load_intraday
+
         models = tuple(m.strip() for m in model_list.split(",") if m.strip())
         unknown = sorted(set(models) - set(ALL_MODELS))
         if unknown:
             raise click.BadParameter(f"unknown models {unknown}; known: {ALL_MODELS}")
         torch.set_num_threads(threads)
         cfg = app.config.forecast
-        minutes = int(intraday_frequency.rstrip("m"))
+        ev_over: dict[str, Any] = {
+            k: v
+            for k, v in {
+                "seeds": seeds,
+                "select": select,
+                "executor": executor,
+                "workers": workers,
+            }.items()
+            if v is not None
+        }
+        feat_over = (
+            {"intraday_minutes": int(intraday_frequency.rstrip("m"))} if intraday_frequency else {}
+        )
         cfg = cfg.model_copy(
-            update={"features": cfg.features.model_copy(update={"intraday_minutes": minutes})}
+            update={
+                "evaluation": cfg.evaluation.model_copy(update=ev_over),
+                "features": cfg.features.model_copy(update=feat_over),
+            }
         )
         sym = symbol or app.config.data.symbol
+        isym = intraday_symbol or app.config.data.intraday_symbol
+        minutes = cfg.features.intraday_minutes
         con = app.connect(read_only=True)
         try:
             daily = load_daily(con, sym, source=source, end=end)
-            intraday = load_intraday(con, intraday_symbol, minutes, end=end)
+            intraday = load_intraday(con, isym, minutes, end=end)
             try:
                 other = load_daily(con, sym, source=cross_check_source, end=end)
             except LookupError:
@@ -101,59 +124,45 @@ def register(group: click.Group) -> None:
             con.close()
         src = daily.get_column("source")[0]
         click.echo(
-            f"daily {sym} [{src}]: {daily.height} sessions; intraday {intraday_symbol} "
-            f"{intraday_frequency}: {intraday.height} bars",
+            f"daily {sym} [{src}]: {daily.height} sessions; intraday {isym} {minutes}m: "
+            f"{intraday.height} bars; {cfg.evaluation.seeds} seeds, executor "
+            f"{cfg.evaluation.executor}",
             err=True,
         )
-        windows = build_windows(daily, intraday, cfg.features)
-        labels = next_direction(daily, cfg.features.horizon)
-        res = walk_forward(
-            windows,
-            labels,
-            cfg,
-            start=start,
-            end=end,
-            models=models,
-            retrain_every=retrain_every,
-            max_epochs=max_epochs,
-            progress=progress,
-        )
-        out.mkdir(parents=True, exist_ok=True)
-        pred = res.predictions.sort("session", "model")
-        pred.write_parquet(out / "predictions.parquet")
-        if not res.int8.is_empty():
-            res.int8.write_parquet(out / "int8_predictions.parquet")
-        meta: dict[str, Any] = {
+        meta = {
             "command": "quant " + shlex.join(sys.argv[1:]),
             "created_at": datetime.now().astimezone().isoformat(),
             "symbol": sym,
             "daily_source": src,
-            "intraday_symbol": intraday_symbol,
-            "intraday_frequency": intraday_frequency,
-            "start": str(start),
-            "end": str(pred.get_column("session").max()),
-            "retrain_every": retrain_every or cfg.evaluation.retrain_every,
-            "max_epochs": max_epochs,
-            "seconds": res.seconds,
-            "config": json.loads(cfg.model_dump_json()),
+            "intraday_symbol": isym,
+            "intraday_frequency": f"{minutes}m",
+            "cross_check_source": cross_check_source,
         }
-        if other is not None:
-            meta["cross_check"] = {
-                "source": cross_check_source,
-                **_cross_check(daily, other, cfg.features.horizon),
-            }
-        ablation_end = date.fromisoformat(cfg.evaluation.ablation_end)
-        doc = evaluation_document(pred, res.int8, meta, ablation_end)
-        doc["fits"] = res.fits
-        paths = write_report(doc, pred, out)
-        for name, fc in res.final.items():
-            checkpoint.save(out / "checkpoints" / f"{name}.pt", fc.checkpoint())
-        click.echo(
-            f"wrote {out / 'predictions.parquet'} and {', '.join(map(str, paths))}", err=True
+        r = run(
+            daily,
+            None if intraday.is_empty() else intraday,
+            cfg,
+            start=start,
+            end=end,
+            models=models,
+            out=out,
+            meta=meta,
+            retrain_every=retrain_every,
+            max_epochs=max_epochs,
+            ray_address=ray_address,
+            other=other,
         )
-        for name, r in doc["models"].items():
-            click.echo(
-                f"{name:>20}: n={r['n']:5d} acc={100 * r['accuracy']:.2f}% "
-                f"[{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}] "
-                f"p={r['p_value']:.3f}"
+        click.echo(f"wrote {', '.join(map(str, r.paths))}", err=True)
+        for name, rec in r.doc["models"].items():
+            sp = rec.get("seed_spread")
+            spread = (
+                f" seeds {100 * sp['accuracy_min']:.1f}-{100 * sp['accuracy_max']:.1f}%"
+                if sp
+                else ""
             )
+            click.echo(
+                f"{name:>20}: n={rec['n']:5d} acc={100 * rec['accuracy']:.2f}% "
+                f"[{100 * rec['ci_low']:.1f}, {100 * rec['ci_high']:.1f}] "
+                f"p={rec['p_value']:.3f} logloss={rec['log_loss']:.4f}{spread}"
+            )
+        click.echo(r.doc.get("verdict", ""))

@@ -1,8 +1,9 @@
 """``quant main``: the service's main job end to end on the configured store.
 
-Ingest the synthetic market and the real files, make sure a champion exists (a first model is
-trained from scratch when the registry is empty), run one daily pipeline for the latest stored
-session, publish the snapshot and print the report's headline.
+Ingest the synthetic market (under its own symbol, SYN300.SIM) and the real files, make sure a
+champion exists (a first model is trained from scratch when the registry is empty), run one daily
+pipeline for the latest stored session of the real symbol (the synthetic one when no real bars
+are stored), publish the snapshot and print the report's headline.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from datetime import date
 
 import click
+import duckdb
 
 from feeds.read import NoDataError, daily_bars, resolve_source
 from feeds.stats import store_stats
@@ -18,6 +20,7 @@ from feeds.store import open_store
 from quant import registry
 from quant.cli._context import AppContext, pass_app
 from quant.cli.data import _print_report, _stats_table, ingest_paths, ingest_synthetic_default
+from quant.config import QuantConfig
 from quant.lock import LockHeldError, StoreLock
 from quant.pipeline import ensure_tables, get_run, run_daily
 
@@ -34,16 +37,32 @@ def _ingest(app: AppContext, no_real: bool) -> None:
         click.echo(f"real data: {real} not found; the store holds the synthetic market only")
 
 
+def _forecast_symbol(con: duckdb.DuckDBPyConnection, cfg: QuantConfig) -> tuple[str, str] | None:
+    """(symbol, its preferred daily source): the real symbol when it has bars, else the demo's
+    synthetic one.  Never a real symbol from synthetic bars (they do not share a symbol)."""
+    for sym in (cfg.data.symbol, cfg.data.synthetic_symbol):
+        try:
+            return sym, resolve_source(con, sym, "1d", cfg.store.source_priority)
+        except NoDataError:
+            continue
+    return None
+
+
 def _pipeline(app: AppContext, budget: float) -> None:
-    cfg, sym = app.config, app.config.data.symbol
+    cfg = app.config
     p = cfg.pipeline
     con = open_store(cfg.store.path)
     try:
-        try:
-            src = resolve_source(con, sym, "1d", cfg.store.source_priority)
-        except NoDataError:
-            click.echo(f"pipeline: skipped, no daily bars of {sym}")
+        got = _forecast_symbol(con, cfg)
+        if got is None:
+            click.echo(f"pipeline: skipped, no daily bars of {cfg.data.symbol}")
             return
+        sym, src = got
+        if sym != cfg.data.symbol:
+            click.echo(
+                f"\nno real bars of {cfg.data.symbol}: forecasting the SYNTHETIC market {sym} "
+                "(a demo; its numbers say nothing about the index)"
+            )
         bars = daily_bars(con, sym, source=src)
         sessions: list[date] = bars["session"].to_list()
         first, latest = sessions[0], sessions[-1]
@@ -100,7 +119,9 @@ def main_job(app: AppContext, no_real: bool, budget: float) -> None:
     """Ingest the SYNTHETIC market and the real files, run one daily pipeline, print its report.
 
     The real files are read in place from ``data.real_data_dir`` (default ../shared/data/real)
-    when that directory exists; real bars are preferred over synthetic ones for the forecast.
+    when that directory exists.  With real bars of data.symbol the forecast is made from them;
+    without, the synthetic market (its own symbol, data.synthetic_symbol) is forecast and the
+    output says so.
     """
     click.echo(f"store: {app.config.store.path}")
     try:

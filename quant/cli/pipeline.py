@@ -76,10 +76,12 @@ def run_daily_cmd(
         click.echo(json.dumps(r.__dict__, indent=2, default=str))
     elif r.status == "skipped":
         click.echo(f"{d} is not an XSHG trading day: nothing to do")
-    else:
+    elif r.status not in ("waiting_for_data", "late", "held", "beyond_horizon"):
         click.echo(f"{r.status}: {r.headline or r.error}")
     if r.status == "failed":
         raise click.ClickException(f"run {d} failed ({r.error}); the next run resumes there")
+    if r.status in ("waiting_for_data", "late", "held", "beyond_horizon"):
+        raise click.ClickException(f"run {d} {r.status}; no signal published ({r.error})")
 
 
 @click.command("finetune")

@@ -12,7 +12,7 @@ from datetime import date
 
 import click
 
-from feeds.calendar import next_trading_day
+from feeds.calendar import CalendarHorizonError, next_trading_day
 from feeds.read import NoDataError, daily_bars
 from feeds.snapshot import publish_snapshot
 from models.features import FeatureError
@@ -54,10 +54,17 @@ def predict(app: AppContext, symbol: str | None, session: date | None, as_json: 
         except FeatureError as exc:
             raise click.ClickException(f"cannot forecast from {t}: {exc}") from exc
         last_ts = daily.filter(daily["session"] == t).get_column("ts")[0]
+        try:
+            nxt = next_trading_day(t)
+        except CalendarHorizonError as exc:
+            raise click.ClickException(
+                f"p_up {f.p_up:.4f} from {t}, but the next session is unknown: {exc}; "
+                "no signal published"
+            ) from exc
         sig = publish_signal(
             con,
             symbol=sym,
-            session=next_trading_day(t),
+            session=nxt,
             decision_session=t,
             p_up=f.p_up,
             model_version=version.version_id,

@@ -37,7 +37,7 @@ from models.logistic import fit_logistic
 from models.normalise import fit_norm
 from quant.config import load_config
 from quant.research.figures import PngImage
-from quant.research.store import open_store_readonly
+from quant.research.store import open_store_readonly, research_symbol
 
 PREDICTIONS_DDL = """
 CREATE TABLE IF NOT EXISTS research_predictions (
@@ -86,12 +86,13 @@ def logistic_predictions(bars: pl.DataFrame, *, test_sessions: int) -> pl.DataFr
 def create_research_run(con: duckdb.DuckDBPyConnection, *, small: bool) -> tuple[str, str]:
     """Backtest a quickly trained logistic predictor and record the run; (run_id, note)."""
     qc = load_config()
-    bars = daily_bars(con, qc.data.symbol)
+    symbol = research_symbol(con)
+    bars = daily_bars(con, symbol)
     preds = logistic_predictions(bars, test_sessions=250 if small else 750)
     cfg = qc.backtest
     result = run_backtest(preds, bars, cfg)
     swept = run_sweep(preds, bars, cfg)
-    doc = metrics_document(result, swept, symbol=qc.data.symbol)
+    doc = metrics_document(result, swept, symbol=symbol)
     first = preds["session"][0]
     version = f"research:logistic fitted on labels settled before {first}"
     run_id = record_run(

@@ -30,6 +30,7 @@ from models.train import FitResult, fit, predict
 from models.walkforward import walk_forward
 from quant.config import load_config
 from quant.research.hooks import LossCurve
+from quant.research.store import research_symbol
 
 ABLATION_MODELS = (
     "fused",
@@ -101,7 +102,7 @@ def load_research_data(
     )
     n_train = n_train or (160 if small else 600)
     n_test = 40 if small else 120
-    symbol = qc.data.symbol
+    symbol = research_symbol(con)
     isym = _intraday_symbol(con, qc.data.intraday_symbol, symbol)
     daily = load_daily(con, symbol)
     intraday = load_intraday(con, isym, minutes)

@@ -17,6 +17,7 @@ from feeds.reconcile import FIELDS, reconcile, reconcile_intraday
 from feeds.stats import store_stats
 from feeds.synthetic import SYNTHETIC_SOURCE
 from quant.research.figures import new_figure
+from quant.research.store import research_symbol
 
 EXCHANGE_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -43,8 +44,10 @@ def _real_first(have: list[str]) -> list[str]:
     return real or have
 
 
-def plot_daily_closes(con: duckdb.DuckDBPyConnection, symbol: str = "000300.SH") -> Figure:
-    """Daily closes of every real source of ``symbol`` (the synthetic market only if alone)."""
+def plot_daily_closes(con: duckdb.DuckDBPyConnection, symbol: str | None = None) -> Figure:
+    """Daily closes of every real source of ``symbol`` (default: the index, or the synthetic
+    market's own symbol when the store holds no index bars)."""
+    symbol = symbol or research_symbol(con)
     fig = new_figure(10, 4)
     ax = fig.add_subplot()
     shown = _real_first(sources(con, symbol, "1d"))
@@ -75,9 +78,10 @@ def full_sessions(con: duckdb.DuckDBPyConnection, symbol: str, source: str) -> l
 
 
 def plot_intraday_day(
-    con: duckdb.DuckDBPyConnection, symbol: str = "000300.SH", session: date | None = None
+    con: duckdb.DuckDBPyConnection, symbol: str | None = None, session: date | None = None
 ) -> Figure:
     """One session of 1-minute bars in exchange time: close and volume, lunch break shaded."""
+    symbol = symbol or research_symbol(con)
     src = resolve_source(con, symbol, "1m")
     day = session or full_sessions(con, symbol, src)[-1]
     bars = intraday_bars(con, symbol, "1m", start=day, end=day, source=src)
@@ -129,11 +133,12 @@ def _flatten(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def reconcile_table(con: duckdb.DuckDBPyConnection, symbol: str = "000300.SH") -> pl.DataFrame:
+def reconcile_table(con: duckdb.DuckDBPyConnection, symbol: str | None = None) -> pl.DataFrame:
     """Each pair of daily sources, and minute bars summed to sessions, on common sessions.
 
     Real sources only; the synthetic market is compared with itself only when it is alone.
     """
+    symbol = symbol or research_symbol(con)
     synthetic_only = _real_first(sources(con, symbol, "1d")) == [SYNTHETIC_SOURCE]
     entries = reconcile(con, symbol, include_synthetic=synthetic_only)
     entries += reconcile_intraday(con, symbol, include_synthetic=synthetic_only)

@@ -48,6 +48,13 @@ def has_real_bars(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(n)
 
 
+def research_symbol(con: duckdb.DuckDBPyConnection) -> str:
+    """``data.symbol`` when the store holds its daily bars, else the synthetic market's symbol."""
+    d = load_config().data
+    n = con.execute("SELECT count(*) FROM bars_daily WHERE symbol = ?", [d.symbol]).fetchall()
+    return d.symbol if n[0][0] else d.synthetic_symbol
+
+
 @dataclass
 class ResearchStore:
     con: duckdb.DuckDBPyConnection

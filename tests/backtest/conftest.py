@@ -14,7 +14,7 @@ from backtest.costs import EtfCosts, FuturesCosts, Slippage, StockCosts
 from backtest.inputs import persistence_predictions
 from feeds.read import daily_bars
 from feeds.store import open_store, transaction
-from feeds.synthetic import synthetic_market
+from feeds.synthetic import SYNTHETIC_SYMBOL, synthetic_market
 from feeds.writer import write_bars
 
 REAL_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
@@ -83,7 +83,7 @@ def synthetic_bars() -> pl.DataFrame:
     con = open_store(":memory:")
     with transaction(con):
         write_bars(con, market.daily, file_sha256=None)
-    bars = daily_bars(con, "000300.SH")
+    bars = daily_bars(con, SYNTHETIC_SYMBOL)
     con.close()
     return bars
 

@@ -35,7 +35,10 @@ HEADLINE = (
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("store") / "q.duckdb"
-    market = synthetic_market(date(2023, 1, 1), date(2023, 12, 31), seed=2, minute_sessions=0)
+    # Synthetic bars standing in for the index in a throw-away store (nothing real beside them).
+    market = synthetic_market(
+        date(2023, 1, 1), date(2023, 12, 31), seed=2, symbol="000300.SH", minute_sessions=0
+    )
     con = open_store(path)
     with transaction(con):
         write_bars(con, market.daily, file_sha256=None)

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from feeds.read import NoDataError, daily_bars, intraday_bars, resolve_source, sources
 from feeds.resample import resample_intraday
+from feeds.synthetic import SYNTHETIC_SYMBOL
 from tests.feeds.helpers import SH
 
-SYM = "000300.SH"
+SYM = SYNTHETIC_SYMBOL  # the synthetic market has its own symbol
 # synthetic_store: daily bars 2024-01-02..2024-03-29, 1m bars on the last 5 sessions (03-25..29)
 _START = datetime(2024, 3, 21, tzinfo=UTC)
 _SPAN_S = 10 * 24 * 3600
@@ -109,10 +110,11 @@ def test_source_priority_prefers_real_vendors(store: duckdb.DuckDBPyConnection) 
     from feeds.writer import write_bars
 
     ingest_synthetic(store, start=date(2024, 1, 2), end=date(2024, 1, 5), seed=1, minute_sessions=0)
-    wind = daily_bars(store, SYM).with_columns(
-        pl.lit("wind").alias("source"), pl.lit("1d").alias("frequency")
+    bars = daily_bars(store, SYM).with_columns(
+        pl.lit("000300.SH").alias("symbol"), pl.lit("1d").alias("frequency")
     )
-    write_bars(store, wind, file_sha256=None)
-    assert sources(store, SYM, "1d") == ["synthetic", "wind"]
-    assert resolve_source(store, SYM, "1d") == "wind"
-    assert daily_bars(store, SYM)["source"].unique().to_list() == ["wind"]
+    for src in ("eastmoney", "wind"):
+        write_bars(store, bars.with_columns(pl.lit(src).alias("source")), file_sha256=None)
+    assert sources(store, "000300.SH", "1d") == ["eastmoney", "wind"]
+    assert resolve_source(store, "000300.SH", "1d") == "wind"
+    assert daily_bars(store, "000300.SH")["source"].unique().to_list() == ["wind"]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from feeds.read import daily_bars, intraday_bars
 from feeds.resample import intraday_to_daily, resample_agreement, resample_intraday
 from feeds.schema import BAR_SCHEMA
-from feeds.synthetic import synthetic_market
+from feeds.synthetic import SYNTHETIC_SYMBOL, synthetic_market
 from tests.feeds.helpers import SH
 
 D = date(2024, 1, 2)
@@ -131,8 +131,8 @@ def test_synthetic_five_minute_bars_follow_the_grid(market) -> None:
 def test_stored_synthetic_minutes_agree_with_stored_daily(
     synthetic_store: duckdb.DuckDBPyConnection,
 ) -> None:
-    minute = intraday_bars(synthetic_store, "000300.SH", "1m")
-    daily = daily_bars(synthetic_store, "000300.SH", start=minute["session"].min())
+    minute = intraday_bars(synthetic_store, SYNTHETIC_SYMBOL, "1m")
+    daily = daily_bars(synthetic_store, SYNTHETIC_SYMBOL, start=minute["session"].min())
     agree = resample_agreement(minute, daily)
     assert agree.height == 5
     assert agree.drop("session").max().row(0) == pytest.approx((0.0,) * 4, abs=1e-12)

@@ -10,7 +10,7 @@ import pytest
 from feeds.read import daily_bars
 from feeds.snapshot import open_snapshot, publish_snapshot, snapshot_path, snapshot_version
 from feeds.store import open_store, transaction
-from feeds.synthetic import synthetic_market
+from feeds.synthetic import SYNTHETIC_SYMBOL, synthetic_market
 from feeds.writer import write_bars
 
 
@@ -26,12 +26,12 @@ def test_reopen_in_the_same_process_sees_the_new_snapshot(tmp_path: Path) -> Non
     publish_snapshot(writer, store)
     v1 = snapshot_version(store)
     old = open_snapshot(store)  # held open, as a long-running reader would
-    assert daily_bars(old, "000300.SH").height == 1
+    assert daily_bars(old, SYNTHETIC_SYMBOL).height == 1
     _write(writer, date(2024, 1, 3), date(2024, 1, 5))
     publish_snapshot(writer, store)
     assert snapshot_version(store) != v1
-    assert daily_bars(open_snapshot(store), "000300.SH").height == 4
-    assert daily_bars(old, "000300.SH").height == 1  # the old reader keeps its consistent view
+    assert daily_bars(open_snapshot(store), SYNTHETIC_SYMBOL).height == 4
+    assert daily_bars(old, SYNTHETIC_SYMBOL).height == 1  # the old reader keeps its consistent view
     assert not list(tmp_path.glob("*.reader-*"))  # the one-off links are gone
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from feeds.store import open_store, transaction
-from feeds.synthetic import synthetic_market
+from feeds.synthetic import SYNTHETIC_SYMBOL, synthetic_market
 from feeds.writer import write_bars
 from models.config import FeatureSpec, ForecastConfig, ModelSettings, TrainSettings
 from models.inputs import load_daily, load_intraday
@@ -58,8 +58,8 @@ def market() -> Market:
     con = open_store(":memory:")
     with transaction(con):
         write_bars(con, pl.concat([m.daily, m.minute]), file_sha256=None)
-    daily = load_daily(con, "000300.SH")
-    intraday = load_intraday(con, "000300.SH", 5)
+    daily = load_daily(con, SYNTHETIC_SYMBOL)
+    intraday = load_intraday(con, SYNTHETIC_SYMBOL, 5)
     con.close()
     return Market(daily, intraday, next_direction(daily))
 

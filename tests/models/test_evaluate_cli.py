@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from feeds.store import open_store, transaction
-from feeds.synthetic import synthetic_market
+from feeds.synthetic import SYNTHETIC_SYMBOL, synthetic_market
 from feeds.writer import write_bars
 from models.config import FeatureSpec
 from models.factory import ALL_MODELS, BASELINES
@@ -53,7 +53,7 @@ def test_evaluate_writes_the_documented_outputs(store_file: Path, tmp_path: Path
         str(store_file),
         "evaluate",
         "--symbol",
-        "000300.SH",
+        SYNTHETIC_SYMBOL,
         "--start",
         "2022-12-01",
         "--retrain-every",
@@ -61,7 +61,7 @@ def test_evaluate_writes_the_documented_outputs(store_file: Path, tmp_path: Path
         "--max-epochs",
         "1",
         "--intraday-symbol",
-        "000300.SH",
+        SYNTHETIC_SYMBOL,
         "--intraday-frequency",
         "5m",
         "--out",

@@ -14,6 +14,7 @@ from models.config import FeatureSpec
 from models.features import (
     DAILY_FEATURES,
     INTRADAY_FEATURES,
+    TOKEN_FEATURES,
     FeatureError,
     build_windows,
     intraday_feature_table,
@@ -65,7 +66,7 @@ def test_labels_are_next_close_direction_and_drop_unsettled_rows() -> None:
 def test_daily_window_values_by_hand() -> None:
     d = _daily([100.0 * 1.01**i for i in range(12)])
     w = build_windows(d, None, SPEC)
-    assert w.x_daily.shape[1:] == (3, len(DAILY_FEATURES))
+    assert w.x_daily.shape[1:] == (3, len(TOKEN_FEATURES))
     # rows are complete from row 4 (5-session z-scores; 3-return vol from row 3), so the first
     # window of 3 complete rows ends at row 6 = spec.warmup - 1
     assert SPEC.warmup == 7

@@ -81,7 +81,7 @@ def _train(daily: pl.DataFrame, minute: pl.DataFrame) -> tuple[float, float]:
     tr_idx, te_idx = np.arange(cut), np.arange(cut, len(w))
     norm = fit_norm(w.take(tr_idx))
     tr, te = apply_norm(w.take(tr_idx), norm), apply_norm(w.take(te_idx), norm)
-    model = build(model_config("fused", CFG.features, CFG.model))
+    model = build(model_config("fused", CFG.features, CFG.model), seed=1)
     fit(model, tr, y[tr_idx], CFG.train)
     p, g = predict(model, te)
     return float(g.mean()), float(np.mean((p > 0.5) == (y[te_idx] > 0)))

@@ -1,7 +1,8 @@
-"""Golden predictions: a tiny seeded fused model and LSTM trained on the synthetic market.
+"""Golden predictions: a tiny seeded fused forecaster and LSTM trained on the synthetic market
+through the production path (``fit_forecaster``: inner selection, seed ensemble, linear path).
 
-A refactor that changes the numbers (features, normalisation, the training loop, the models) is
-noticed here.  When a change is intended, regenerate with ``QUANT_UPDATE_GOLDEN=1 pytest
+A refactor that changes the numbers (features, normalisation, selection, the training loop, the
+models) is noticed here.  When a change is intended, regenerate with ``QUANT_UPDATE_GOLDEN=1 pytest
 tests/models/test_golden.py`` and say why in the commit.
 """
 
@@ -14,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.factory import build, model_config
 from models.features import build_windows
-from models.normalise import apply_norm, fit_norm
-from models.train import fit, predict
+from models.normalise import apply_norm
+from models.train import predict
+from models.walkforward import fit_forecaster
 from tests.models.conftest import Market, label_array, small_config
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -32,10 +33,10 @@ def test_seeded_training_reproduces_the_golden_predictions(market: Market, name:
     w = w.take(np.nonzero(np.isin(w.sessions.astype("datetime64[D]"), settled))[0])
     y = label_array(market.labels, w.sessions)
     train, test = np.arange(len(w) - N_TEST), np.arange(len(w) - N_TEST, len(w))
-    norm = fit_norm(w.take(train))  # the training window only
-    model = build(model_config(name, cfg.features, cfg.model), seed=5)
-    fit(model, apply_norm(w.take(train), norm), y[train], cfg.train)
-    p, _ = predict(model, apply_norm(w.take(test), norm))
+    ev = cfg.evaluation.model_copy(update={"seeds": 2, "candidates": 2})
+    cfg = cfg.model_copy(update={"evaluation": ev})
+    fc, _ = fit_forecaster(w.take(train), y[train], cfg, name)  # norm: training window only
+    p, _ = predict(fc.model, apply_norm(w.take(test), fc.norm))
     got = {
         "sessions": [str(s) for s in w.sessions[test].astype("datetime64[D]")],
         "p_up": [round(float(v), 6) for v in p],

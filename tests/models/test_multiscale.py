@@ -5,13 +5,17 @@ from __future__ import annotations
 import torch
 
 from models.factory import build, model_config
+from models.features import TOKEN_FEATURES
 from models.multiscale import MultiScaleConfig, MultiScaleForecaster, attention_concentration
 from tests.models.conftest import small_config
 
 
 def _batch(b: int = 6, has: list[bool] | None = None) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(0)
-    xd, xi = torch.randn(b, 10, 6, generator=g), torch.randn(b, 48, 5, generator=g)
+    xd, xi = (
+        torch.randn(b, 10, len(TOKEN_FEATURES), generator=g),
+        torch.randn(b, 48, 5, generator=g),
+    )
     hi = torch.tensor(has if has is not None else [True, False] * (b // 2))
     mi = hi[:, None].expand(b, 48).clone()
     mi[0, 40:] = False  # a partial session

@@ -71,13 +71,22 @@ def _leaky_intraday(intraday: pl.DataFrame, minutes: int) -> pl.DataFrame:
     return t.with_columns(pl.col("log_volume") + lv.mean())
 
 
+_summaries = features.session_summaries
+
+
+def _leaky_summaries(*args: np.ndarray) -> np.ndarray:
+    # LEAK on purpose: each session's summary is the NEXT session's (its last-30-minute return).
+    return np.roll(_summaries(*args), -1, axis=0)
+
+
 @pytest.mark.parametrize(
     ("attr", "leaky", "where"),
     [
         ("daily_feature_table", _leaky_daily, "x_daily"),
         ("intraday_feature_table", _leaky_intraday, "x_intra"),
+        ("session_summaries", _leaky_summaries, "x_daily"),
     ],
-    ids=["daily-next-return", "intraday-global-volume"],
+    ids=["daily-next-return", "intraday-global-volume", "session-summary-of-tomorrow"],
 )
 @settings(
     max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -91,7 +100,8 @@ def test_truncation_check_catches_a_deliberate_leak(
     where: str,
 ) -> None:
     with_bars = set(market.intraday.get_column("session").to_list())
-    pool = [s for s in _sessions(market) if where == "x_daily" or s in with_bars]
+    needs_bars = where == "x_intra" or attr == "session_summaries"
+    pool = [s for s in _sessions(market) if not needs_bars or s in with_bars]
     t = data.draw(st.sampled_from(pool[:-1]), label="decision session")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(features, attr, leaky)

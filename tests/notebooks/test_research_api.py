@@ -64,11 +64,11 @@ def test_market_figures_and_tables_on_synthetic(stand_in: store.ResearchStore) -
     assert market.quarantine_table(stand_in.con).is_empty()
     rec = market.reconcile_table(stand_in.con)
     assert rec.height == 1 and rec["max_rel_diff_close"][0] < 1e-9  # minute bars sum exactly
-    assert set(market.symbols(stand_in.con)["symbol"]) == {"000300.SH"}
+    assert set(market.symbols(stand_in.con)["symbol"]) == {"SYN300.SIM"}  # its own symbol
 
 
 def test_research_window_has_intraday_bars(data: forecasting.ResearchData) -> None:
-    assert data.intraday_symbol == "000300.SH"  # no IF futures bars: the index's own bars
+    assert data.intraday_symbol == "SYN300.SIM"  # no IF futures bars: its own minute bars
     assert "SYNTHETIC" in data.note
     assert data.windows.has_intra.all()
     assert len(data.windows) == data.labels.size == 200 and data.n_train == 160
@@ -129,7 +129,8 @@ def test_backtest_run_created_once_and_replayed(tmp_path: Path) -> None:
 
 def test_run_recorded_by_quant_backtest_is_read_and_replayed(tmp_path: Path) -> None:
     path = build_store(tmp_path / "q.duckdb", real=False)  # snapshot published before the run
-    args = ["--db", str(path), "backtest", "--predictor", "persistence", "--no-sweep"]
+    args = ["--db", str(path), "backtest", "--symbol", "SYN300.SIM", "--predictor", "persistence"]
+    args.append("--no-sweep")
     res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
     run = backtests.load_backtest_run(path, small=True)  # the store itself: the snapshot is older

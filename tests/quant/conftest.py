@@ -15,10 +15,12 @@ import torch
 
 from feeds.ingest import ingest_synthetic
 from feeds.store import open_store
+from feeds.synthetic import SYNTHETIC_SYMBOL
 from models.config import FeatureSpec, ModelSettings
 from models.factory import build, model_config
-from models.features import DAILY_FEATURES, INTRADAY_FEATURES
+from models.features import INTRADAY_FEATURES, TOKEN_FEATURES
 from models.forecaster import Forecaster
+from models.multiscale import MultiScaleForecaster
 from models.normalise import NormStats
 from quant.config import QuantConfig
 
@@ -54,6 +56,7 @@ def tiny_config_dict(root: Path, **pipeline: Any) -> dict[str, Any]:
     return {
         "store": {"path": str(root / "q.duckdb")},
         "data": {
+            "symbol": SYNTHETIC_SYMBOL,  # the synthetic market forecast under its own symbol
             "synthetic_start": SYN_START.isoformat(),
             "synthetic_end": SYN_END.isoformat(),
             "synthetic_minute_sessions": 0,
@@ -63,6 +66,7 @@ def tiny_config_dict(root: Path, **pipeline: Any) -> dict[str, Any]:
             "features": {"daily_window": 10, "zscore_window": 10, "vol_window": 10},
             "model": {"d_model": 8, "short_heads": 2, "lstm_hidden": 8},
             "train": {"max_epochs": 4, "patience": 2},
+            "evaluation": {"seeds": 2, "candidates": 1, "executor": "local"},
         },
         "pipeline": p,
     }
@@ -91,7 +95,7 @@ def template_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         end=SYN_END,
         seed=d.synthetic_seed,
         minute_sessions=d.synthetic_minute_sessions,
-        symbol=d.symbol,
+        symbol=d.synthetic_symbol,
     )
     con.close()
     return Path(cfg.store.path)
@@ -115,7 +119,14 @@ def tiny_forecaster(seed: int = 0) -> Forecaster:
     spec = FeatureSpec(daily_window=10, zscore_window=10, vol_window=10)
     torch.manual_seed(seed)
     model = build(model_config("fused", spec, ModelSettings(d_model=8, short_heads=2)))
-    nd, ni = len(DAILY_FEATURES), len(INTRADAY_FEATURES)
+    nd, ni = len(TOKEN_FEATURES), len(INTRADAY_FEATURES)
+    # untrained but not flat: a random linear path and residual heads (they start at zero)
+    rng = np.random.default_rng(seed)
+    assert isinstance(model, MultiScaleForecaster)
+    model.set_linear(0.2 * rng.standard_normal(2 * nd), 0.05)
+    with torch.no_grad():
+        for head in (model.head_short, model.head_long):
+            head[3].weight.normal_(0.0, 0.3)
     norm = NormStats(
         np.zeros(nd, np.float32),
         np.ones(nd, np.float32),

@@ -186,13 +186,14 @@ def test_failed_step_resumes_where_it_failed(
     con.close()
 
 
-def test_missing_bar_fails_ingest_and_non_trading_day_is_skipped(
+def test_missing_bar_waits_for_data_and_non_trading_day_is_skipped(
     make_env: Callable[..., QuantConfig], caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg = make_env()
     con = open_store(cfg.store.path)
     r = run_daily(con, cfg, date(2023, 1, 3))  # a trading day after the data ends
-    assert r.status == "failed" and "no 000300.SH daily bar for 2023-01-03" in (r.error or "")
+    assert r.status == "waiting_for_data"
+    assert "no SYN300.SIM daily bar for 2023-01-03" in (r.error or "")
     with caplog.at_level("INFO"):
         assert run_daily(con, cfg, date(2023, 1, 2)).status == "skipped"  # New Year holiday
     assert "not an XSHG trading day" in caplog.text
@@ -274,7 +275,7 @@ def test_cli_run_daily_models_and_finetune(
 
     res = run("run-daily", "--date", D1.isoformat())
     assert res.exit_code == 0, res.output
-    assert res.stdout.startswith("done: 000300.SH 2022-12-29: next session 2022-12-30")
+    assert res.stdout.startswith("done: SYN300.SIM 2022-12-29: next session 2022-12-30")
     listed = json.loads(run("models", "list", "--json").stdout)
     assert [v["champion"] for v in listed] == [True]
     first = listed[0]["version_id"]

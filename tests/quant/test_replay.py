@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from feeds.store import open_store
+from feeds.synthetic import SYNTHETIC_SYMBOL
 from quant import registry, replay
 from quant.config import QuantConfig
 from quant.replay import ARMS, ReplayError, ReplayOptions, run_replay, score_arms
@@ -39,7 +40,7 @@ SPAN = (date(2022, 12, 19), date(2022, 12, 30))
 def test_replay_writes_the_comparison(make_env: Callable[..., QuantConfig], tmp_path: Path) -> None:
     cfg = make_env()
     out = tmp_path / "replay"
-    o = ReplayOptions("000300.SH", *SPAN, out, max_steps=5, budget_s=60.0, retrain_every=5)
+    o = ReplayOptions(SYNTHETIC_SYMBOL, *SPAN, out, max_steps=5, budget_s=60.0, retrain_every=5)
     doc = run_replay(Path(cfg.store.path), cfg, o)
     on_disk = json.loads((out / "replay.json").read_text())
     assert set(on_disk["models"]) == set(ARMS)
@@ -74,7 +75,7 @@ def test_always_up_is_literally_up_and_majority_is_the_training_window_share(
 ) -> None:
     cfg = make_env()
     o = ReplayOptions(
-        "000300.SH", *SPAN, tmp_path / "r", max_steps=3, budget_s=60.0, retrain_every=5
+        SYNTHETIC_SYMBOL, *SPAN, tmp_path / "r", max_steps=3, budget_s=60.0, retrain_every=5
     )
     doc = run_replay(Path(cfg.store.path), cfg, o)
     pred = doc["predictions"]
@@ -90,7 +91,9 @@ def test_replay_is_reproducible_and_resumes_after_an_interruption(
 ) -> None:
     cfg = make_env()
     arms = ("continual", "frozen", "persistence", "always_up")
-    whole = ReplayOptions("000300.SH", *SPAN, tmp_path / "a", max_steps=4, budget_s=60.0, arms=arms)
+    whole = ReplayOptions(
+        SYNTHETIC_SYMBOL, *SPAN, tmp_path / "a", max_steps=4, budget_s=60.0, arms=arms
+    )
     first = run_replay(Path(cfg.store.path), cfg, whole)["predictions"]
 
     real_run_daily = replay.run_daily
@@ -102,7 +105,9 @@ def test_replay_is_reproducible_and_resumes_after_an_interruption(
             raise KeyboardInterrupt  # the process stops mid-replay
         return real_run_daily(*args, **kwargs)
 
-    cut = ReplayOptions("000300.SH", *SPAN, tmp_path / "b", max_steps=4, budget_s=60.0, arms=arms)
+    cut = ReplayOptions(
+        SYNTHETIC_SYMBOL, *SPAN, tmp_path / "b", max_steps=4, budget_s=60.0, arms=arms
+    )
     monkeypatch.setattr(replay, "run_daily", crash_on_the_fifth_day)
     with pytest.raises(KeyboardInterrupt):
         run_replay(Path(cfg.store.path), cfg, cut)
@@ -110,6 +115,8 @@ def test_replay_is_reproducible_and_resumes_after_an_interruption(
     again = run_replay(Path(cfg.store.path), cfg, cut)
     assert again["resumed"] is True and again["days_run"] == 10
     assert again["predictions"] == first  # bit-identical: fixed step budget, one thread
-    other = ReplayOptions("000300.SH", *SPAN, tmp_path / "b", max_steps=9, budget_s=60.0, arms=arms)
+    other = ReplayOptions(
+        SYNTHETIC_SYMBOL, *SPAN, tmp_path / "b", max_steps=9, budget_s=60.0, arms=arms
+    )
     with pytest.raises(ReplayError, match="other settings"):
         run_replay(Path(cfg.store.path), cfg, other)

@@ -1,0 +1,59 @@
+"""Synthetic bars never share a symbol with real ones.
+
+The demo's SYNTHETIC market lands under a symbol no exchange lists (``SYN300.SIM``).  This guard
+refuses, before anything is written, a load that would put synthetic and real sources under one
+symbol, whichever arrives first, so a store that serves a broker never holds made-up bars of the
+instrument it forecasts.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from feeds.parse import IngestError
+from feeds.synthetic import SYNTHETIC_SOURCE
+
+
+def _sources(con: duckdb.DuckDBPyConnection, symbols: list[str]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {s: set() for s in symbols}
+    marks = ", ".join("?" for _ in symbols)
+    for table in ("bars_daily", "bars_intraday"):
+        rows = con.execute(
+            f"SELECT DISTINCT symbol, source FROM {table} WHERE symbol IN ({marks})", symbols
+        ).fetchall()
+        for sym, src in rows:
+            out[sym].add(src)
+    return out
+
+
+def check_provenance(con: duckdb.DuckDBPyConnection, bars: pl.DataFrame, *, name: str) -> None:
+    """Raise ``IngestError`` when landing ``bars`` would mix synthetic and real sources."""
+    if bars.is_empty():
+        return
+    incoming = bars.select("symbol", "source").unique()
+    symbols = sorted(set(incoming["symbol"].to_list()))
+    stored = _sources(con, symbols)
+    for sym in symbols:
+        new = set(incoming.filter(pl.col("symbol") == sym)["source"].to_list())
+        have = stored[sym] | new
+        if SYNTHETIC_SOURCE in have and have - {SYNTHETIC_SOURCE}:
+            real = ", ".join(sorted(have - {SYNTHETIC_SOURCE}))
+            raise IngestError(
+                f"{name}: symbol {sym} would hold both synthetic bars and real ones ({real}); "
+                "the synthetic market has its own symbol (data.synthetic_symbol)"
+            )
+
+
+def mixed_symbols(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Symbols of the store holding both synthetic and real sources (empty when sound)."""
+    rows = con.execute(
+        "SELECT symbol, list(DISTINCT source ORDER BY source) FROM ("
+        "SELECT symbol, source FROM bars_daily UNION ALL SELECT symbol, source FROM bars_intraday"
+        ") GROUP BY symbol"
+    ).fetchall()
+    return {
+        sym: list(srcs)
+        for sym, srcs in rows
+        if SYNTHETIC_SOURCE in srcs and len(set(srcs) - {SYNTHETIC_SOURCE}) > 0
+    }
