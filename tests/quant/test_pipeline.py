@@ -148,7 +148,7 @@ def test_finetune_step_budget_is_the_work_budget(make_env: Callable[..., QuantCo
     con = open_store(cfg.store.path)
     assert run_daily(con, cfg, D1).status == "done"
     ft = run_daily(con, cfg, D2).steps["finetune"]["detail"]
-    assert (ft["steps"], ft["max_steps"], ft["stopped"]) == (7, 7, "max_steps"), ft
+    assert (ft["steps"], ft["max_steps"], ft["stopped"]) == (2 * 7, 7, "max_steps"), ft  # 2 members
     con.close()
 
 
