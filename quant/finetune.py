@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from feeds.read import DEFAULT_SOURCE_PRIORITY, daily_bars, resolve_source
 from models.config import ForecastConfig, TrainSettings
+from models.executor import Executor
 from models.factory import config_to_dict, model_config
 from models.features import Windows, build_windows
 from models.forecaster import Forecaster
@@ -278,15 +279,18 @@ def train_scratch(
     name: str,
     *,
     started: float | None = None,
+    executor: Executor | None = None,
 ) -> TrainOutcome:
     """A fresh forecaster fitted on ``train_idx`` exactly as a walk-forward block is
     (``models.walkforward.fit_forecaster``: inner selection, seed ensemble, the logistic as
     linear path, normalisation fitted on the same samples), so a first champion is what
     ``quant evaluate`` would train there.  No wall-clock budget: each fit stops on early
-    stopping or ``max_epochs`` (reproducible)."""
+    stopping or ``max_epochs`` (reproducible).  ``executor``: where the fits run (in process by
+    default)."""
     t0 = time.perf_counter() if started is None else started
     t_fit = time.perf_counter()
-    fc, _ = fit_forecaster(data.windows.take(train_idx), data.labels[train_idx], cfg, name)
+    raw, y = data.windows.take(train_idx), data.labels[train_idx]
+    fc, _ = fit_forecaster(raw, y, cfg, name, executor=executor)
     now = time.perf_counter()
     return TrainOutcome(fc, train_idx, now - t0, now - t_fit, 0, 0, "selected", float("nan"))
 

@@ -34,6 +34,7 @@ import torch
 from feeds.read import daily_bars, resolve_source
 from feeds.snapshot import copy_database
 from feeds.store import open_store
+from models.executor import Executor, make_executor
 from quant import registry
 from quant.config import QuantConfig
 from quant.finetune import (
@@ -133,12 +134,14 @@ def market(
     )
 
 
-def _bootstrap(con: duckdb.DuckDBPyConnection, cfg: QuantConfig, o: ReplayOptions) -> str:
+def _bootstrap(
+    con: duckdb.DuckDBPyConnection, cfg: QuantConfig, o: ReplayOptions, ex: Executor
+) -> str:
     """The first champion: the walk-forward's block fit on data to D1, gate window held out
     (no wall-clock budget: it stops on early stopping or max_epochs, reproducible)."""
     data = market(con, cfg, o.symbol, o.start)
     pool, _ = gate_split(len(data.windows), cfg.pipeline.gate.window_sessions)
-    out = train_scratch(data, pool, cfg.forecast, cfg.pipeline.initial.model)
+    out = train_scratch(data, pool, cfg.forecast, cfg.pipeline.initial.model, executor=ex)
     start, end = window_of(data, pool)
     v = registry.register(
         con,
@@ -156,7 +159,7 @@ def _bootstrap(con: duckdb.DuckDBPyConnection, cfg: QuantConfig, o: ReplayOption
 
 
 def _open(
-    store: Path, cfg: QuantConfig, o: ReplayOptions
+    store: Path, cfg: QuantConfig, o: ReplayOptions, ex: Executor
 ) -> tuple[duckdb.DuckDBPyConnection, str, bool]:
     """(working copy, first champion's id, resumed?): a new working copy and first champion, or
     those of an interrupted replay of the same settings in ``o.out``."""
@@ -177,7 +180,7 @@ def _open(
             con = working_copy(src, db)
         finally:
             src.close()
-    frozen_id = _bootstrap(con, cfg, o)
+    frozen_id = _bootstrap(con, cfg, o, ex)
     tmp = state_path.with_name(_STATE + ".tmp")
     tmp.write_text(json.dumps({"fingerprint": fp, "frozen_id": frozen_id}), encoding="utf-8")
     tmp.replace(state_path)
@@ -197,11 +200,17 @@ def run_replay(store: Path, cfg: QuantConfig, o: ReplayOptions) -> dict[str, Any
     # reductions, so the same inputs give bit-identical weights.
     torch.set_num_threads(rcfg.pipeline.threads)
     warm_up_torch()
-    con, frozen_id, resumed = _open(store, rcfg, o)
+    # From-scratch fits run where `quant evaluate` runs them (forecast.evaluation.executor).
+    ev = rcfg.forecast.evaluation
+    ex = make_executor(ev.executor, workers=ev.workers)  # type: ignore[arg-type]
     try:
-        return _run(con, rcfg, o, frozen_id, resumed, t_all)
+        con, frozen_id, resumed = _open(store, rcfg, o, ex)
+        try:
+            return _run(con, rcfg, o, frozen_id, resumed, t_all, ex)
+        finally:
+            con.close()
     finally:
-        con.close()
+        ex.close()
 
 
 def _run(
@@ -211,6 +220,7 @@ def _run(
     frozen_id: str,
     resumed: bool,
     t_all: float,
+    ex: Executor,
 ) -> dict[str, Any]:
     source = resolve_source(con, o.symbol, "1d", rcfg.store.source_priority)
     bars = daily_bars(con, o.symbol, start=o.start, end=o.end, source=source)
@@ -250,6 +260,7 @@ def _run(
             model=rcfg.pipeline.initial.model,
             retrain_every=o.retrain_every,
             cache=o.out / "arms" / "walk_forward.parquet",
+            executor=ex,
         )
     series |= rule_arms(full, labelled)
     arms = [a for a in ARMS if a in ("continual", "frozen") or a in o.arms]

@@ -18,6 +18,7 @@ import polars as pl
 
 from models.baselines import persistence
 from models.config import ForecastConfig
+from models.executor import Executor
 from models.forecaster import Forecaster
 from models.labels import next_direction
 from models.normalise import apply_norm
@@ -46,6 +47,7 @@ def walk_forward_arms(
     model: str,
     retrain_every: int,
     cache: Path,
+    executor: Executor,
 ) -> dict[str, dict[date, float]]:
     """``retrain_60`` (torch ``model``), ``logistic`` and ``majority`` on ``sessions``, from
     ``cache`` (a parquet file) when an earlier, interrupted run of the replay wrote it."""
@@ -61,6 +63,7 @@ def walk_forward_arms(
             end=sessions[-1],
             models=tuple(names),
             retrain_every=retrain_every,
+            executor=executor,
         )
         frame = r.predictions.select(
             pl.col("session").cast(pl.Date),
