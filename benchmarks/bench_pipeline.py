@@ -42,8 +42,13 @@ def _config(root: Path) -> QuantConfig:
             "pipeline": {
                 "reports_dir": str(root / "reports"),
                 "ingest_synthetic": False,
-                "finetune": {"patience": 10**6, "max_epochs": 10**6},  # train until the budget
-                "initial": {"budget_s": 20.0},
+                # train until the wall-clock cap: no step budget, no calibration, no early stop
+                "finetune": {
+                    "patience": 10**6,
+                    "max_epochs": 10**6,
+                    "max_steps": 10**9,
+                    "calibrate_steps": False,
+                },
             },
         }
     )

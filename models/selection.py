@@ -167,7 +167,7 @@ def run_fit(shared: tuple[Windows, np.ndarray, ForecastConfig], task: FitTask) -
         model.set_linear(*task.linear)
     settings = task.candidate.train.model_copy(update={"seed": task.seed})
     t = time.perf_counter()
-    r = fit(model, tr, ytr, settings, max_epochs=task.max_epochs)
+    r = fit(model, tr, ytr, settings, max_epochs=task.max_epochs, warm=task.init_state is not None)
     kept = _keep_residual_if_it_helps(model, tr, ytr, settings, r.best_val_loss)
     record = {
         "block": task.block,

@@ -8,8 +8,9 @@ fine-tuning from a champion).  Inputs are ``Windows`` already standardised by ``
 from __future__ import annotations
 
 import copy
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -89,15 +90,19 @@ def fit(
     init_state: Mapping[str, Tensor] | None = None,
     max_epochs: int | None = None,
     max_steps: int | None = None,
+    regulariser: Callable[[], Tensor] | None = None,
+    warm: bool = False,
     progress: bool = False,
 ) -> FitResult:
     """Train ``model`` in place on ``train``/``labels`` and keep the best validation weights.
 
-    The starting weights are scored first and count as a candidate: training that never lowers
-    the validation loss returns them unchanged (a zero residual stays zero, a warm start stays
-    as it was).  ``max_steps`` bounds the optimiser steps (a budget in work, reproducible);
+    For a trained start (``init_state`` given, or ``warm``: the champion, the previous block),
+    the starting weights are scored first and count as a candidate: training that never lowers
+    the validation loss returns them unchanged.  A fresh random init is never kept.
+    ``max_steps`` bounds the optimiser steps (a budget in work, reproducible);
     ``budget_s`` (default ``settings.budget_s``) is a wall-clock cap on top; ``init_state``
-    loads a state dict first; ``max_epochs`` overrides the settings.
+    loads a state dict first; ``max_epochs`` overrides the settings; ``regulariser()`` is added
+    to every batch's loss (the fine-tune's anchor penalty).
     """
     if len(train) != labels.shape[0]:
         raise ValueError(f"{len(train)} windows but {labels.shape[0]} labels")
@@ -118,7 +123,11 @@ def fit(
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
 
     start = time.perf_counter()
-    best = (_val_loss(model, val_xs, y[n_fit:]), 0, copy.deepcopy(model.state_dict()))
+    # A warm start (a trained model: the champion, the previous block) is itself a candidate;
+    # a fresh random init is not (keeping it would mean keeping noise).
+    scored = warm or init_state is not None
+    start_loss = _val_loss(model, val_xs, y[n_fit:]) if scored else math.inf
+    best = (start_loss, 0, copy.deepcopy(model.state_dict()))
     stopped: Stop = "max_epochs"
     seen = epoch = steps = 0
     bar = tqdm(range(1, epochs_max + 1), disable=not progress, desc="fit", leave=False)
@@ -131,6 +140,8 @@ def fit(
             logit, gate, conc = net(*batch)
             loss = F.binary_cross_entropy_with_logits(logit, y[idx])
             loss = loss + net.penalty(gate, conc, batch[3])
+            if regulariser is not None:
+                loss = loss + regulariser()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -5,12 +5,16 @@ As of run date D the labelled sessions are those whose label settled by D's clos
 promotion gate scores challenger and champion on sessions neither has seen.  A fine-tune trains
 on the ``recent_sessions`` labelled sessions just before the gate window plus a seeded random
 ``replay_sample`` of older ones (against forgetting), starting from the champion's weights and
-keeping its normalisation statistics.
+keeping its normalisation statistics.  Each ensemble member (or the model itself) is trained for
+a fixed number of optimiser steps with an L2-SP anchor towards its champion weights; the
+wall-clock budget is a hard cap on top (see docs/operations.md, "Fine-tune budget").
 """
 
 from __future__ import annotations
 
+import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -18,10 +22,13 @@ from functools import cached_property
 import duckdb
 import numpy as np
 import polars as pl
+import torch
+from torch import Tensor, nn
 
 from feeds.read import DEFAULT_SOURCE_PRIORITY, daily_bars, resolve_source
 from models.config import FeatureSpec, ForecastConfig, TrainSettings
-from models.factory import build, config_to_dict, model_config
+from models.executor import Executor
+from models.factory import config_to_dict, model_config
 from models.features import FeatureError, Windows, build_windows, spec_for_series
 from models.forecaster import Forecaster
 from models.inputs import load_intraday
@@ -109,8 +116,11 @@ class TrainOutcome:
     fit_seconds: float
     samples_seen: int
     epochs: int
-    stopped: str
-    best_val_loss: float
+    stopped: str  # stop reasons of the members, joined with "+"
+    best_val_loss: float  # mean over the members
+    steps: int = 0  # optimiser steps, all members
+    max_steps: int | None = None  # step budget per member (None: from-scratch fit)
+    changed_members: int = 1  # members whose kept weights are not their starting weights
 
     @property
     def samples_per_s(self) -> float:
@@ -124,8 +134,13 @@ class TrainOutcome:
             "samples_per_s": round(self.samples_per_s, 1),
             "epochs": self.epochs,
             "stopped": self.stopped,
-            "best_val_loss": round(self.best_val_loss, 6),
+            "best_val_loss": round(self.best_val_loss, 6)
+            if np.isfinite(self.best_val_loss)
+            else "",  # a from-scratch fit: see the walk-forward's own records
             "n_train": int(self.train_idx.size),
+            "steps": self.steps,
+            "max_steps": self.max_steps or 0,  # 0: no step budget (a from-scratch fit)
+            "changed_members": self.changed_members,
         }
 
 
@@ -140,9 +155,46 @@ def model_hash(cfg: ForecastConfig, name: str, train: TrainSettings) -> str:
     )
 
 
-def _fit_budget(started: float, budget_s: float) -> float:
+def _fit_budget(started: float, budget_s: float | None) -> float | None:
+    if budget_s is None:
+        return None
     left = budget_s * (1 - _RESERVE_FRACTION) - (time.perf_counter() - started)
     return max(left, 1e-3)
+
+
+def members(model: nn.Module) -> list[nn.Module]:
+    """The independently fitted networks of ``model``: an ensemble's members, else itself."""
+    got = getattr(model, "members", None)
+    return list(got) if isinstance(got, nn.ModuleList) else [model]
+
+
+def anchor_penalty(model: nn.Module, weight: float) -> Callable[[], Tensor] | None:
+    """L2-SP: ``weight * sum((w - w0)^2)`` over the trainable weights, ``w0`` their values now."""
+    if weight <= 0:
+        return None
+    pairs = [(p, p.detach().clone()) for p in model.parameters() if p.requires_grad]
+
+    def penalty() -> Tensor:
+        return weight * torch.stack([((p - p0) ** 2).sum() for p, p0 in pairs]).sum()
+
+    return penalty
+
+
+def step_seconds(model: nn.Module, w: Windows, y: np.ndarray, settings: TrainSettings) -> float:
+    """Measured seconds per optimiser step on a throw-away copy of ``model`` (3 steps, the first
+    one not counted).  Only the step budget's production calibration uses it."""
+    probe = copy.deepcopy(model)
+    with torch.random.fork_rng():
+        fit(probe, w, y, settings, max_steps=1, max_epochs=1)
+        t = time.perf_counter()
+        fit(probe, w, y, settings, max_steps=2, max_epochs=1)
+    return (time.perf_counter() - t) / 2
+
+
+def calibrated_steps(max_steps: int, seconds_per_step: float, seconds_left: float) -> int:
+    """The step budget that fits ``seconds_left`` at the measured rate (90% of it), capped."""
+    fits = int(0.9 * seconds_left / max(seconds_per_step, 1e-9))
+    return max(1, min(max_steps, fits))
 
 
 def finetune(
@@ -155,8 +207,11 @@ def finetune(
     budget_s: float,
     started: float | None = None,
 ) -> TrainOutcome:
-    """Continue training ``champion`` on ``train_idx`` until early stop or ``budget_s`` runs out
-    (counted from ``started``, a ``time.perf_counter()`` reading; default now)."""
+    """Continue training each member of ``champion`` on ``train_idx`` for at most
+    ``s.max_steps`` optimiser steps (early stopping may end it sooner), with the L2-SP anchor
+    towards the champion's weights; ``budget_s`` wall-clock seconds (counted from ``started``, a
+    ``time.perf_counter()`` reading; default now) are a hard cap shared by the members.
+    ``s.calibrate_steps`` lowers the step budget to what the measured throughput fits in it."""
     t0 = time.perf_counter() if started is None else started
     if champion.spec.use_amount != data.spec.use_amount:
         had, bars = ("with", "lack") if champion.spec.use_amount else ("without", "carry")
@@ -165,20 +220,34 @@ def finetune(
             f"{bars} amount; train a new model from scratch for this series"
         )
     settings = finetune_settings(cfg, s)
-    model = build(champion.checkpoint().model_config)
+    model = copy.deepcopy(champion.model)
+    nets = members(model)
     w = apply_norm(data.windows.take(train_idx), champion.norm)
-    init = {k: v.clone() for k, v in champion.model.state_dict().items()}
+    y = data.labels[train_idx]
+    steps = s.max_steps
+    if s.calibrate_steps:
+        per_member = (_fit_budget(t0, budget_s) or 0.0) / len(nets)
+        steps = calibrated_steps(steps, step_seconds(nets[0], w, y, settings), per_member)
     t_fit = time.perf_counter()
-    r = fit(
-        model,
-        w,
-        data.labels[train_idx],
-        settings,
-        budget_s=_fit_budget(t0, budget_s),
-        init_state=init,
-    )
-    fc = Forecaster(r.model, champion.spec, champion.norm, champion.name, _meta(data))
-    return _outcome(fc, train_idx, t0, t_fit, r)
+    results = []
+    for k, net in enumerate(nets):
+        time_left = _fit_budget(t0, budget_s)
+        share = None if time_left is None else max(time_left / (len(nets) - k), 1e-3)
+        results.append(
+            fit(
+                net,
+                w,
+                y,
+                settings.model_copy(update={"seed": settings.seed + k}),
+                budget_s=share,
+                max_steps=steps,
+                regulariser=anchor_penalty(net, s.anchor),
+                warm=True,
+            )
+        )
+    model.eval()
+    fc = Forecaster(model, champion.spec, champion.norm, champion.name, _meta(data))
+    return _outcome(fc, train_idx, t0, t_fit, results, steps)
 
 
 def _meta(data: MarketData) -> dict[str, object]:
@@ -187,11 +256,27 @@ def _meta(data: MarketData) -> dict[str, object]:
 
 
 def _outcome(
-    fc: Forecaster, train_idx: np.ndarray, t0: float, t_fit: float, r: FitResult
+    fc: Forecaster,
+    train_idx: np.ndarray,
+    t0: float,
+    t_fit: float,
+    rs: list[FitResult],
+    max_steps: int | None = None,
 ) -> TrainOutcome:
     now = time.perf_counter()
+    stops = sorted({r.stopped for r in rs})
     return TrainOutcome(
-        fc, train_idx, now - t0, now - t_fit, r.samples_seen, r.epochs, r.stopped, r.best_val_loss
+        fc,
+        train_idx,
+        now - t0,
+        now - t_fit,
+        sum(r.samples_seen for r in rs),
+        max(r.epochs for r in rs),
+        "+".join(stops),
+        float(np.mean([r.best_val_loss for r in rs])),
+        sum(r.steps for r in rs),
+        max_steps,
+        sum(r.best_epoch > 0 for r in rs),  # best_epoch 0: the starting weights were kept
     )
 
 
@@ -207,24 +292,20 @@ def train_scratch(
     cfg: ForecastConfig,
     name: str,
     *,
-    budget_s: float,
     started: float | None = None,
+    executor: Executor | None = None,
 ) -> TrainOutcome:
-    """A fresh forecaster fitted on ``train_idx`` exactly as a walk-forward block is (inner
-    selection, seed ensemble, the logistic as linear path), normalisation fitted on the same
-    samples; ``budget_s`` caps each fit's wall clock (the work budget is the epochs)."""
+    """A fresh forecaster fitted on ``train_idx`` exactly as a walk-forward block is
+    (``models.walkforward.fit_forecaster``: inner selection, seed ensemble, the logistic as
+    linear path, normalisation fitted on the same samples), so a first champion is what
+    ``quant evaluate`` would train there.  No wall-clock budget: each fit stops on early
+    stopping or ``max_epochs`` (reproducible).  ``executor``: where the fits run (in process by
+    default)."""
     t0 = time.perf_counter() if started is None else started
-    ev = cfg.evaluation
-    n_fits = ev.seeds * (ev.candidates if ev.select else 1)
-    per_fit = _fit_budget(t0, budget_s) / max(n_fits, 1)
-    capped = cfg.model_copy(
-        update={
-            "features": data.spec,
-            "train": cfg.train.model_copy(update={"budget_s": per_fit}),
-        }
-    )
     t_fit = time.perf_counter()
-    fc, _ = fit_forecaster(data.windows.take(train_idx), data.labels[train_idx], capped, name)
+    raw, y = data.windows.take(train_idx), data.labels[train_idx]
+    spec_cfg = cfg.model_copy(update={"features": data.spec})
+    fc, _ = fit_forecaster(raw, y, spec_cfg, name, executor=executor)
     fc.meta.update(_meta(data))
     now = time.perf_counter()
     return TrainOutcome(fc, train_idx, now - t0, now - t_fit, 0, 0, "selected", float("nan"))

@@ -1,8 +1,10 @@
 """Promotion gate: challenger against champion on a recent window neither trained on.
 
-Promote when the challenger's log loss is at most the champion's plus
-``max_log_loss_increase`` AND its accuracy is at least the champion's minus
-``max_accuracy_drop``; otherwise keep the champion and record why (``gate_decisions``).
+The rule: promote when the challenger's log loss on the gate window is at most the champion's
+plus ``max_log_loss_increase`` (the configured margin, 0 by default).  Log loss is the proper
+score; accuracy over 20 sessions moves in 5-point steps and is mostly noise, so its optional
+clause (accuracy at least the champion's minus ``max_accuracy_drop``) is off by default (1.0).
+Every decision, promoted or not, is recorded with its figures (``gate_decisions``).
 """
 
 from __future__ import annotations
@@ -66,14 +68,25 @@ def score(fc: Forecaster, data: MarketData, idx: np.ndarray) -> GateScore:
     return GateScore(s.n, s.log_loss, s.accuracy)
 
 
-def decide(challenger: GateScore, champion: GateScore | None, s: GateSettings) -> GateDecision:
-    """The gate's rule (pure)."""
+def decide(
+    challenger: GateScore,
+    champion: GateScore | None,
+    s: GateSettings,
+    *,
+    unchanged: bool = False,
+) -> GateDecision:
+    """The gate's rule (pure).  ``unchanged``: the fine-tune kept the champion's own weights in
+    every member (no validation improvement), so there is nothing to promote."""
     if champion is None:
         return GateDecision(True, "no champion yet", challenger, None)
+    if unchanged:
+        why = "kept champion: the fine-tune kept the champion's weights (no validation gain)"
+        return GateDecision(False, why, challenger, champion)
     worse_loss = challenger.log_loss > champion.log_loss + s.max_log_loss_increase
     worse_acc = challenger.accuracy < champion.accuracy - s.max_accuracy_drop
     figures = (
-        f"log loss {challenger.log_loss:.4f} vs {champion.log_loss:.4f}, "
+        f"log loss {challenger.log_loss:.4f} vs {champion.log_loss:.4f} "
+        f"(margin {s.max_log_loss_increase:g}), "
         f"accuracy {challenger.accuracy:.3f} vs {champion.accuracy:.3f} on {challenger.n} sessions"
     )
     if worse_loss or worse_acc:

@@ -85,10 +85,8 @@ def step_finetune(st: RunState) -> tuple[dict[str, Any], Writes]:
         if n - holdout < 100:
             raise StepError(f"{n} labelled sessions: too few to train a first model")
         idx = np.arange(n - holdout)
-        out = train_scratch(
-            data, idx, fcfg, p.initial.model, budget_s=p.initial.budget_s, started=started
-        )
-        kind, parent, budget = "initial", None, p.initial.budget_s
+        out = train_scratch(data, idx, fcfg, p.initial.model, started=started)
+        kind, parent, budget = "initial", None, None
         chash = model_hash(fcfg, p.initial.model, fcfg.train)
         training = {"scratch": [data.sessions[i] for i in idx]}
     else:
@@ -116,12 +114,16 @@ def step_finetune(st: RunState) -> tuple[dict[str, Any], Writes]:
         "kind": kind,
         "budget_s": budget,
         "seconds": round(seconds, 3),
-        "overshoot_s": round(seconds - budget, 3),
+        "overshoot_s": round(seconds - budget, 3) if budget is not None else None,
         "prep_seconds": round(out.seconds - out.fit_seconds, 3),  # bars, windows, champion
         "fit_seconds": round(out.fit_seconds, 3),
         "save_seconds": round(seconds - out.seconds, 3),  # weights written and fsynced
         "samples_per_s": metrics["samples_per_s"],
         "samples_seen": out.samples_seen,
+        "steps": out.steps,
+        "max_steps": out.max_steps,
+        "stopped": out.stopped,
+        "changed_members": out.changed_members,
         "n_recent": len(training.get("recent", [])),
         "n_replay": len(training.get("replay", [])),
         "train_start": start.isoformat(),
@@ -146,7 +148,15 @@ def step_gate(st: RunState) -> tuple[dict[str, Any], Writes]:
             log.error("no champion to compare with (%s): the challenger is promoted", exc)
     try:
         ch = registry.load_verified(ch_v, st.models_dir)
-        decision = gate.decide(gate.score(ch, data, gidx), champ_score, st.cfg.pipeline.gate)
+        ft = st.details["finetune"]
+        unchanged = (
+            st.cfg.pipeline.gate.skip_unchanged
+            and ft.get("kind") == "finetune"
+            and ft.get("changed_members") == 0
+        )
+        decision = gate.decide(
+            gate.score(ch, data, gidx), champ_score, st.cfg.pipeline.gate, unchanged=unchanged
+        )
     except registry.RegistryError as exc:
         decision = gate.GateDecision(
             False, f"kept champion: {exc}", gate.GateScore(0, float("nan"), float("nan")), None
@@ -230,14 +240,28 @@ def _signal_record(st: RunState) -> pl.DataFrame:
     return df.tail(st.cfg.pipeline.report_window).with_columns(pl.lit("live").alias("model"))
 
 
-def _holdout(st: RunState) -> tuple[pl.DataFrame, str]:
-    """The serving champion's predictions on labelled sessions after its training window."""
+def selected_through(con: duckdb.DuckDBPyConnection, v: registry.ModelVersion) -> date:
+    """The last session that trained or selected version ``v``: the end of its training window,
+    or of the gate window on which it beat a champion, whichever is later.  (A first model
+    promoted with no champion to beat was not selected by its window's scores.)"""
+    got = con.execute(
+        "SELECT max(window_end) FROM gate_decisions "
+        "WHERE challenger_id = ? AND promoted AND champion_id IS NOT NULL",
+        [v.version_id],
+    ).fetchall()[0][0]
+    return max(v.train_end, got) if got is not None else v.train_end
+
+
+def _holdout(st: RunState) -> tuple[pl.DataFrame, str, date]:
+    """The serving model's predictions on labelled sessions that neither trained nor selected
+    it (after ``selected_through``), and that boundary."""
     data = st.data()
     got = registry.repair_champion(st.con, st.models_dir)
     if got is None:
         raise StepError("no champion")
     v, fc = got
-    idx = np.nonzero(data.windows.sessions > np.datetime64(v.train_end, "D"))[0]
+    through = selected_through(st.con, v)
+    idx = np.nonzero(data.windows.sessions > np.datetime64(through, "D"))[0]
     idx = idx[-st.cfg.pipeline.report_window :]
     p, _ = predict(fc.model, apply_norm(data.windows.take(idx), fc.norm))
     df = pl.DataFrame(
@@ -246,9 +270,10 @@ def _holdout(st: RunState) -> tuple[pl.DataFrame, str]:
             "p_up": p,
             "label": data.labels[idx],
             "model": v.version_id,
-        }
+        },
+        schema={"session": pl.Date, "p_up": pl.Float64, "label": pl.Int64, "model": pl.String},
     )
-    return df, v.version_id
+    return df, v.version_id, through
 
 
 def step_backtest(st: RunState) -> tuple[dict[str, Any], Writes]:
@@ -266,17 +291,22 @@ def step_backtest(st: RunState) -> tuple[dict[str, Any], Writes]:
             result = run_backtest(record, bars, st.cfg.backtest)
         except BacktestInputError as exc:
             log.info("signal record not backtestable (%s); scoring the holdout instead", exc)
+    excluded: dict[str, Any] = {}
     if result is None:
-        preds, version = _holdout(st)
-        basis = "serving model's held-out sessions"
+        preds, version, through = _holdout(st)
+        basis = "serving model's sessions after its training and gate windows"
+        excluded = {"excluded_through": through.isoformat()}
         if preds.height < 2:
-            return {"basis": basis, "n": preds.height, "skipped": "too few sessions"}, None
+            too_few = {"basis": basis, "n_sessions": preds.height, "skipped": "too few sessions"}
+            return {**too_few, **excluded, "model_version": version}, None
         result = run_backtest(preds, bars, st.cfg.backtest)
     doc = metrics_document(result, symbol=st.symbol)
     base = doc["baselines"]
     beat = all(doc["accuracy"] > base[k] for k in base)
     detail = {
         "basis": basis,
+        **excluded,
+        "min_sessions_to_judge": st.cfg.pipeline.headline_min_sessions,
         "model_version": version,
         "first_session": str(result.accuracy_sessions[0]),
         "last_session": str(result.accuracy_sessions[-1]),
@@ -301,15 +331,22 @@ def headline(st: RunState) -> str:
             f"model {s['model_version']});"
         )
     parts.append("gate " + ("promoted the challenger;" if g.get("promoted") else "kept champion;"))
-    if b.get("n_sessions"):
+    n, need = int(b.get("n_sessions") or 0), st.cfg.pipeline.headline_min_sessions
+    where = f"{b.get('basis', 'no scored sessions')}"
+    if b.get("excluded_through"):
+        where += f", excluding sessions through {b['excluded_through']}"
+    if n and b.get("first_session"):
+        where += f", {b['first_session']}..{b['last_session']}"
+    if n < need:
+        parts.append(f"too few sessions to judge: n={n} < {need} ({where})")
+    else:
         verdict = "beats" if b["beat_baselines"] else "does not beat"
         mc = b["mcnemar_p_values"]
         sig = "significantly" if max(mc.values()) < 0.05 else "not significantly"
         parts.append(
             f"directional accuracy {100 * b['accuracy']:.1f}% "
-            f"[95% Wilson {100 * b['ci_low']:.1f}-{100 * b['ci_high']:.1f}] over "
-            f"{b['n_sessions']} sessions ({b['basis']}, "
-            f"{b['first_session']}..{b['last_session']}); "
+            f"[95% Wilson {100 * b['ci_low']:.1f}-{100 * b['ci_high']:.1f}] over n={n} "
+            f"sessions ({where}); "
             f"{verdict} the baselines (persistence {100 * b['baselines']['persistence']:.1f}%, "
             f"always-up {100 * b['baselines']['always_up']:.1f}%), {sig} "
             f"(McNemar p {mc['persistence']:.2f} and {mc['always_up']:.2f})"

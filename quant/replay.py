@@ -3,16 +3,16 @@
 A working copy of the store's bars is made under the output folder (the live registry and
 signals are never touched).  A first champion is trained from scratch on data up to D1 (minus
 the gate window); then ``run_daily`` runs for every session D1..D2 with reads capped at each
-day's close, fine-tuning for ``budget`` seconds a day and publishing a signal.  Those signals
-are the continual model's series.  On the same sessions the report scores:
+day's close, fine-tuning with the production procedure and publishing a signal.  Those signals
+are the ``continual`` series.  The fine-tune's work budget is a fixed number of optimiser steps
+(no throughput calibration), so two replays of the same span give bit-identical predictions;
+the wall-clock cap stays on, and a day it cuts is counted (``reproducible_budget``).  On the same
+sessions the report scores the arms of ``quant.replay_arms`` (frozen, retrain_60, logistic,
+persistence, majority, always_up) with ``quant.replay_report``.
 
-- ``frozen``: the first champion, never updated;
-- ``retrain_60``: a fresh model trained from scratch every 60 sessions on everything labelled
-  by then (the walk-forward evaluation's scheme);
-- ``persistence`` (tomorrow repeats today's direction) and ``always_up``;
-
-each with a Wilson interval, an exact binomial p-value against 50% and exact McNemar tests
-against every other arm.
+Checkpointed: the working copy, the registry and every finished day live under the output
+folder, so a replay started again with the same settings resumes where it stopped (done days
+are not re-run; the walk-forward arms are cached once computed).
 """
 
 from __future__ import annotations
@@ -34,29 +34,29 @@ import torch
 from feeds.read import daily_bars, resolve_source
 from feeds.snapshot import copy_database
 from feeds.store import open_store
-from models.baselines import persistence
-from models.features import FeatureError
-from models.forecaster import Forecaster
-from models.metrics import binomial_p_value, mcnemar_p_value, wilson_interval
-from models.normalise import apply_norm
-from models.train import predict
+from models.executor import Executor, make_executor
 from quant import registry
 from quant.config import QuantConfig
 from quant.finetune import (
     MarketData,
     gate_split,
     load_market,
+    members,
     model_hash,
     train_scratch,
     window_of,
 )
 from quant.lock import StoreLock
 from quant.pipeline import models_dir, run_daily, warm_up_torch
+from quant.replay_arms import WALK_FORWARD_ARMS, predict_on, rule_arms, walk_forward_arms
+from quant.replay_report import ARMS, markdown, pairs, score_arms
 from quant.signals import signals_between
+
+__all__ = ["ARMS", "ReplayError", "ReplayOptions", "markdown", "run_replay", "score_arms"]
 
 log = logging.getLogger(__name__)
 
-ARMS = ("continual", "frozen", "retrain_60", "persistence", "always_up")
+_STATE = "replay_state.json"
 _LIVE_TABLES = (
     "pipeline_runs",
     "model_versions",
@@ -67,15 +67,20 @@ _LIVE_TABLES = (
 )
 
 
+class ReplayError(ValueError):
+    """The replay cannot run as asked (e.g. the output folder holds another replay)."""
+
+
 @dataclass(frozen=True)
 class ReplayOptions:
     symbol: str
     start: date
     end: date
-    budget_s: float
     out: Path
-    init_budget_s: float = 30.0
+    max_steps: int | None = None  # per member per day; None: pipeline.finetune.max_steps
+    budget_s: float | None = None  # wall-clock cap per day; None: pipeline.finetune.budget_s
     retrain_every: int = 60
+    arms: tuple[str, ...] = ARMS  # continual and frozen always run
 
 
 def working_copy(src: duckdb.DuckDBPyConnection, path: Path) -> duckdb.DuckDBPyConnection:
@@ -87,24 +92,56 @@ def working_copy(src: duckdb.DuckDBPyConnection, path: Path) -> duckdb.DuckDBPyC
     return con
 
 
-def _replay_config(cfg: QuantConfig, o: ReplayOptions) -> QuantConfig:
-    p = cfg.pipeline.model_copy(
+def replay_config(cfg: QuantConfig, o: ReplayOptions) -> QuantConfig:
+    """The production configuration with the replay's folders, a fixed step budget (no
+    throughput calibration) and the wall-clock cap."""
+    f = cfg.pipeline.finetune
+    ft = f.model_copy(
         update={
-            "models_dir": o.out / "models",
-            "reports_dir": o.out / "daily",
-            "initial": cfg.pipeline.initial.model_copy(update={"budget_s": o.init_budget_s}),
+            "max_steps": o.max_steps or f.max_steps,
+            "budget_s": o.budget_s or f.budget_s,
+            "calibrate_steps": False,
         }
+    )
+    p = cfg.pipeline.model_copy(
+        update={"models_dir": o.out / "models", "reports_dir": o.out / "daily", "finetune": ft}
     )
     return cfg.model_copy(update={"pipeline": p})
 
 
-def _bootstrap(con: duckdb.DuckDBPyConnection, cfg: QuantConfig, o: ReplayOptions) -> str:
-    """The first champion: trained from scratch on data to D1, gate window held out."""
-    data = _market(con, cfg, o.symbol, o.start)
-    pool, _ = gate_split(len(data.windows), cfg.pipeline.gate.window_sessions)
-    out = train_scratch(
-        data, pool, cfg.forecast, cfg.pipeline.initial.model, budget_s=o.init_budget_s
+def _fingerprint(cfg: QuantConfig, o: ReplayOptions) -> str:
+    return registry.config_hash(
+        {
+            "options": [o.symbol, o.start, o.end, o.retrain_every],
+            "forecast": cfg.forecast.model_dump(),
+            "pipeline": cfg.pipeline.model_dump(exclude={"scheduler"}),
+            "intraday": cfg.data.intraday_symbol,
+        }
     )
+
+
+def market(
+    con: duckdb.DuckDBPyConnection, cfg: QuantConfig, symbol: str, as_of: date
+) -> MarketData:
+    intraday = cfg.data.intraday_symbol if cfg.pipeline.use_intraday else None
+    return load_market(
+        con,
+        symbol,
+        cfg.forecast,
+        as_of,
+        intraday_symbol=intraday,
+        source_priority=cfg.store.source_priority,
+    )
+
+
+def _bootstrap(
+    con: duckdb.DuckDBPyConnection, cfg: QuantConfig, o: ReplayOptions, ex: Executor
+) -> str:
+    """The first champion: the walk-forward's block fit on data to D1, gate window held out
+    (no wall-clock budget: it stops on early stopping or max_epochs, reproducible)."""
+    data = market(con, cfg, o.symbol, o.start)
+    pool, _ = gate_split(len(data.windows), cfg.pipeline.gate.window_sessions)
+    out = train_scratch(data, pool, cfg.forecast, cfg.pipeline.initial.model, executor=ex)
     start, end = window_of(data, pool)
     v = registry.register(
         con,
@@ -121,101 +158,83 @@ def _bootstrap(con: duckdb.DuckDBPyConnection, cfg: QuantConfig, o: ReplayOption
     return v.version_id
 
 
-def _market(
-    con: duckdb.DuckDBPyConnection, cfg: QuantConfig, symbol: str, as_of: date
-) -> MarketData:
-    intraday = cfg.data.intraday_symbol if cfg.pipeline.use_intraday else None
-    return load_market(
-        con,
-        symbol,
-        cfg.forecast,
-        as_of,
-        intraday_symbol=intraday,
-        source_priority=cfg.store.source_priority,
-    )
-
-
-def _retrain_predictions(
-    con: duckdb.DuckDBPyConnection,
-    cfg: QuantConfig,
-    o: ReplayOptions,
-    sessions: list[date],
-    full: MarketData,
-) -> dict[date, float]:
-    out: dict[date, float] = {}
-    for b in range(0, len(sessions), o.retrain_every):
-        block = sessions[b : b + o.retrain_every]
-        data = _market(con, cfg, o.symbol, block[0])
-        fit = train_scratch(
-            data,
-            np.arange(len(data.windows)),
-            cfg.forecast,
-            cfg.pipeline.initial.model,
-            budget_s=o.init_budget_s,
-        )
-        out |= _predict_on(fit.forecaster, full, block)
-        log.info("retrain_60 block from %s: %d sessions", block[0], len(block))
-    return out
-
-
-def _predict_on(fc: Forecaster, data: MarketData, sessions: list[date]) -> dict[date, float]:
-    want = np.isin(data.windows.sessions, np.array(sessions, dtype="datetime64[D]"))
-    idx = np.nonzero(want)[0]
-    p, _ = predict(fc.model, apply_norm(data.windows.take(idx), fc.norm))
-    return {data.sessions[i]: float(q) for i, q in zip(idx, p, strict=True)}
-
-
-def score_arms(labels: np.ndarray, preds: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
-    """n, accuracy, Wilson interval, binomial p vs 50% and McNemar p against every other arm."""
-    y = labels.astype(bool)
-    correct = {k: (p > 0.5) == y for k, p in preds.items()}
-    out: dict[str, dict[str, Any]] = {}
-    for k, c in correct.items():
-        n, hits = int(c.size), int(c.sum())
-        lo, hi = wilson_interval(hits, n)
-        out[k] = {
-            "n": n,
-            "accuracy": hits / n if n else float("nan"),
-            "ci_low": lo,
-            "ci_high": hi,
-            "p_value": binomial_p_value(hits, n),
-            "mcnemar_p": {o: mcnemar_p_value(c, c2) for o, c2 in correct.items() if o != k},
-        }
-    return out
-
-
-def run_replay(store: Path, cfg: QuantConfig, o: ReplayOptions) -> dict[str, Any]:
-    """Run the replay and write ``replay.json``, ``replay.md`` and ``predictions.parquet``.
-
-    The store is locked only while its bars are copied; the replay itself runs on the copy.
-    """
-    t_all = time.perf_counter()
-    o.out.mkdir(parents=True, exist_ok=True)
-    rcfg = _replay_config(cfg, o)
-    # The from-scratch fits run before the first run_daily sets these: without them the first
-    # fit ran on every core (oversubscribed on a shared box) and paid a one-off import.
-    torch.set_num_threads(cfg.pipeline.threads)
-    warm_up_torch()
+def _open(
+    store: Path, cfg: QuantConfig, o: ReplayOptions, ex: Executor
+) -> tuple[duckdb.DuckDBPyConnection, str, bool]:
+    """(working copy, first champion's id, resumed?): a new working copy and first champion, or
+    those of an interrupted replay of the same settings in ``o.out``."""
+    state_path, db = o.out / _STATE, o.out / "replay_store.duckdb"
+    fp = _fingerprint(cfg, o)
+    if state_path.exists():
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        if state.get("fingerprint") != fp:
+            raise ReplayError(
+                f"{o.out} holds a replay with other settings ({state_path}); "
+                "use a fresh --out or delete that folder"
+            )
+        log.info("resuming the replay in %s", o.out)
+        return open_store(db), str(state["frozen_id"]), True
     with StoreLock(store, f"replay copy to {o.out}"):
         src = open_store(store)
         try:
-            con = working_copy(src, o.out / "replay_store.duckdb")
+            con = working_copy(src, db)
         finally:
             src.close()
-    source = resolve_source(con, o.symbol, "1d", cfg.store.source_priority)
+    frozen_id = _bootstrap(con, cfg, o, ex)
+    tmp = state_path.with_name(_STATE + ".tmp")
+    tmp.write_text(json.dumps({"fingerprint": fp, "frozen_id": frozen_id}), encoding="utf-8")
+    tmp.replace(state_path)
+    return con, frozen_id, False
+
+
+def run_replay(store: Path, cfg: QuantConfig, o: ReplayOptions) -> dict[str, Any]:
+    """Run (or resume) the replay; writes ``replay.json``, ``replay.md`` and
+    ``predictions.parquet``.  The store is locked only while its bars are copied."""
+    unknown = sorted(set(o.arms) - set(ARMS))
+    if unknown:
+        raise ReplayError(f"unknown replay arms {unknown}; known: {ARMS}")
+    t_all = time.perf_counter()
+    o.out.mkdir(parents=True, exist_ok=True)
+    rcfg = replay_config(cfg, o)
+    # One thread, set before the first fit: the same thread count gives the same floating-point
+    # reductions, so the same inputs give bit-identical weights.
+    torch.set_num_threads(rcfg.pipeline.threads)
+    warm_up_torch()
+    # From-scratch fits run where `quant evaluate` runs them (forecast.evaluation.executor).
+    ev = rcfg.forecast.evaluation
+    ex = make_executor(ev.executor, workers=ev.workers)  # type: ignore[arg-type]
+    try:
+        con, frozen_id, resumed = _open(store, rcfg, o, ex)
+        try:
+            return _run(con, rcfg, o, frozen_id, resumed, t_all, ex)
+        finally:
+            con.close()
+    finally:
+        ex.close()
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection,
+    rcfg: QuantConfig,
+    o: ReplayOptions,
+    frozen_id: str,
+    resumed: bool,
+    t_all: float,
+    ex: Executor,
+) -> dict[str, Any]:
+    source = resolve_source(con, o.symbol, "1d", rcfg.store.source_priority)
     bars = daily_bars(con, o.symbol, start=o.start, end=o.end, source=source)
     sessions: list[date] = bars["session"].to_list()
     if len(sessions) < 2:
-        raise FeatureError(f"fewer than two {o.symbol} sessions in [{o.start}, {o.end}]")
-    frozen_id = _bootstrap(con, rcfg, o)
+        raise ReplayError(f"fewer than two {o.symbol} sessions in [{o.start}, {o.end}]")
     t_loop = time.perf_counter()
     runs: list[dict[str, Any]] = []
     for i, d in enumerate(sessions):
-        r = run_daily(con, rcfg, d, symbol=o.symbol, budget_s=o.budget_s, ingest=False)
+        r = run_daily(con, rcfg, d, symbol=o.symbol, ingest=False)
         secs = {k: v.get("seconds", 0.0) for k, v in r.steps.items()}
         ft = r.steps.get("finetune", {}).get("detail", {})
         runs.append({"date": d, "status": r.status, "seconds": secs, "finetune": ft})
-        if r.status != "done":
+        if r.status not in ("done", "already_done"):
             log.warning("replay %s: %s (%s)", d, r.status, r.error)
         if i % 10 == 0:
             log.info("replay %d/%d %s %.0fs", i + 1, len(sessions), d, time.perf_counter() - t_loop)
@@ -224,38 +243,68 @@ def run_replay(store: Path, cfg: QuantConfig, o: ReplayOptions) -> dict[str, Any
     # Scoring only: labels of sessions up to D2 may settle after D2 (the next session's close).
     last = daily_bars(con, o.symbol, source=source)["session"].max()
     assert isinstance(last, date)
-    full = _market(con, rcfg, o.symbol, last)
+    full = market(con, rcfg, o.symbol, last)
     labelled = [s for s in sessions if s in set(full.sessions)]
     frozen_fc = registry.load_verified(registry.get_version(con, frozen_id), models_dir(rcfg))
-    frozen = _predict_on(frozen_fc, full, labelled)
-    retrain = _retrain_predictions(con, rcfg, o, labelled, full)
-    continual = {
-        s.decision_session: s.p_up for s in signals_between(con, o.symbol, all_versions=False)
+    series: dict[str, dict[date, float]] = {
+        "continual": {
+            s.decision_session: s.p_up for s in signals_between(con, o.symbol, all_versions=False)
+        },
+        "frozen": predict_on(frozen_fc, full, labelled),
     }
-    idx = np.nonzero(np.isin(full.windows.sessions, np.array(labelled, dtype="datetime64[D]")))[0]
-    pers = dict(
-        zip([full.sessions[i] for i in idx], persistence(full.windows.take(idx)), strict=True)
-    )
-    common = [s for s in labelled if s in continual and s in frozen and s in retrain]
+    if set(WALK_FORWARD_ARMS) & set(o.arms):
+        series |= walk_forward_arms(
+            full,
+            rcfg.forecast,
+            labelled,
+            model=rcfg.pipeline.initial.model,
+            retrain_every=o.retrain_every,
+            cache=o.out / "arms" / "walk_forward.parquet",
+            executor=ex,
+        )
+    series |= rule_arms(full, labelled)
+    arms = [a for a in ARMS if a in ("continual", "frozen") or a in o.arms]
+    common = [s for s in labelled if all(s in series[a] for a in arms)]
     lab = dict(zip(full.sessions, full.labels.tolist(), strict=True))
-    preds = {
-        "continual": np.array([continual[s] for s in common]),
-        "frozen": np.array([frozen[s] for s in common]),
-        "retrain_60": np.array([retrain[s] for s in common]),
-        "persistence": np.array([pers[s] for s in common]),
-        "always_up": np.ones(len(common)),
-    }
-    labels = np.array([lab[s] for s in common])
-    doc = _document(o, rcfg, runs, score_arms(labels, preds), loop_s, time.perf_counter() - t_arms)
+    preds = {a: np.array([series[a][s] for s in common], dtype=np.float64) for a in arms}
+    labels = np.array([lab[s] for s in common], dtype=np.int64)
+    models = score_arms(labels, preds)
+    doc = _document(o, rcfg, runs, models, loop_s, time.perf_counter() - t_arms)
+    doc["paired_bootstrap"] = pairs(labels, preds, models)
     doc["promotions"] = sum(h["action"] == "promote" for h in registry.champion_history(con))
+    doc["gate_decisions"] = con.execute("SELECT count(*) FROM gate_decisions").fetchall()[0][0]
+    doc["reproducible_budget"] = _budget_doc(rcfg, runs, len(members(frozen_fc.model)))
+    doc["resumed"] = resumed
     doc["sessions_scored"] = [str(common[0]), str(common[-1])] if common else []
+    doc["predictions"] = {
+        "session": [str(s) for s in common],
+        "label": labels.tolist(),
+        **{a: p.tolist() for a, p in preds.items()},
+    }
     doc["total_seconds"] = round(time.perf_counter() - t_all, 1)
     frame = pl.DataFrame({"session": common, "label": labels, **preds})
     frame.write_parquet(o.out / "predictions.parquet")
     (o.out / "replay.json").write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
     (o.out / "replay.md").write_text(markdown(doc), encoding="utf-8")
-    con.close()
     return doc
+
+
+def _budget_doc(cfg: QuantConfig, runs: list[dict[str, Any]], n_members: int) -> dict[str, Any]:
+    f = cfg.pipeline.finetune
+    fts = [r["finetune"] for r in runs if r["finetune"].get("kind") == "finetune"]
+    cut = sum("budget" in str(ft.get("stopped", "")) for ft in fts)
+    steps = [int(ft.get("steps", 0)) for ft in fts]
+    return {
+        "max_steps": f.max_steps,  # optimiser steps per member per day
+        "members": n_members,
+        "wall_cap_s": f.budget_s,
+        "calibrate_steps": f.calibrate_steps,
+        "torch_threads": cfg.pipeline.threads,
+        "days_cut_by_wall_clock": cut,
+        "reproducible": cut == 0,
+        "steps_per_day_median": statistics.median(steps) if steps else None,
+        "days_at_step_budget": sum("max_steps" in str(ft.get("stopped", "")) for ft in fts),
+    }
 
 
 def _document(
@@ -274,11 +323,11 @@ def _document(
         "symbol": o.symbol,
         "from": str(o.start),
         "to": str(o.end),
-        "budget_s": o.budget_s,
-        "init_budget_s": o.init_budget_s,
+        "budget_s": cfg.pipeline.finetune.budget_s,
+        "init_budget_s": None,  # the first champion has no wall-clock budget (reproducible)
         "created_at": datetime.now().astimezone().isoformat(),
         "days_run": len(runs),
-        "days_failed": sum(r["status"] != "done" for r in runs),
+        "days_failed": sum(r["status"] not in ("done", "already_done") for r in runs),
         "promotions": None,
         "models": models,
         "budget_overshoot_max_s": max(over) if over else None,
@@ -299,35 +348,3 @@ def _document(
             "features": cfg.forecast.features.model_dump(),
         },
     }
-
-
-def markdown(doc: dict[str, Any]) -> str:
-    """The comparison table and the performance figures as Markdown."""
-    m = doc["models"]
-    lines = [
-        f"# Replay {doc['symbol']} {doc['from']} .. {doc['to']} (budget {doc['budget_s']} s/day)",
-        "",
-        "| model | n | accuracy | 95% CI | p vs 50% | "
-        + " | ".join(f"McNemar vs {a}" for a in m)
-        + " |",
-        "|---|---|---|---|---|" + "---|" * len(m),
-    ]
-    for k, r in m.items():
-        mc = " | ".join("-" if o == k else f"{r['mcnemar_p'][o]:.3f}" for o in m)
-        lines.append(
-            f"| {k} | {r['n']} | {100 * r['accuracy']:.1f}% | "
-            f"[{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}] | {r['p_value']:.3f} | {mc} |"
-        )
-    perf = (
-        "budget_overshoot_max_s",
-        "budget_overshoot_median_s",
-        "sessions_per_minute",
-        "finetune_samples_per_s_median",
-        "pipeline_s_per_day_excl_finetune_median",
-        "days_run",
-        "days_failed",
-        "promotions",
-        "total_seconds",
-    )
-    lines += ["", *(f"- {k}: {doc.get(k)}" for k in perf)]
-    return "\n".join(lines) + "\n"

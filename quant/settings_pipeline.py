@@ -1,7 +1,8 @@
 """The ``pipeline`` section of the configuration tree: daily run, fine-tune, gate, scheduler.
 
-Frozen and strict like every other section.  Budgets are wall-clock seconds; session counts
-are XSHG trading sessions.
+Frozen and strict like every other section.  A fine-tune's work budget is a number of optimiser
+steps (reproducible); its wall-clock budget in seconds is a hard cap on top.  Session counts are
+XSHG trading sessions.
 """
 
 from __future__ import annotations
@@ -20,7 +21,27 @@ class FinetuneSettings(_Frozen):
     """Continual fine-tuning of the champion on the newest sessions plus a replay sample."""
 
     budget_s: float = Field(
-        600.0, gt=0, description="wall-clock budget of one fine-tune, preparation and save included"
+        600.0,
+        gt=0,
+        description="wall-clock hard cap of one fine-tune, preparation and save included",
+    )
+    max_steps: int = Field(
+        4,
+        ge=1,
+        description="work budget: optimiser steps per ensemble member (about one epoch of the "
+        "default 500 sessions; chosen by `quant finetune-search`, docs/operations.md); the same "
+        "inputs give the same weights whatever the machine's load",
+    )
+    calibrate_steps: bool = Field(
+        True,
+        description="lower max_steps when the throughput measured at the start of the fine-tune "
+        "says it would not fit in budget_s (production); the replay turns this off",
+    )
+    anchor: float = Field(
+        0.0,
+        ge=0,
+        description="L2-SP weight: anchor * sum((w - w_champion)^2) is added to the loss "
+        "(against forgetting); 0 turns it off",
     )
     recent_sessions: int = Field(
         250,
@@ -39,9 +60,9 @@ class FinetuneSettings(_Frozen):
 
 
 class InitialSettings(_Frozen):
-    """Training from scratch: the first champion, and the replay's retrain-every-N arm."""
+    """Training from scratch: the first champion (the walk-forward's block fit, bounded by
+    ``forecast.train.max_epochs`` and early stopping, no wall-clock budget)."""
 
-    budget_s: float = Field(60.0, gt=0, description="wall-clock budget of a from-scratch fit")
     holdout_sessions: int = Field(
         250,
         ge=0,
@@ -60,13 +81,21 @@ class GateSettings(_Frozen):
         description="newest labelled sessions held out of every fine-tune and scored by the gate",
     )
     max_log_loss_increase: float = Field(
-        0.0, ge=0, description="promote only if challenger log loss <= champion's + this"
+        0.0,
+        ge=0,
+        description="the rule: promote only if challenger log loss <= champion's + this margin",
+    )
+    skip_unchanged: bool = Field(
+        True,
+        description="a fine-tune that kept the champion's own weights in every member (no "
+        "validation gain) is recorded as 'kept champion' instead of promoting an identical copy",
     )
     max_accuracy_drop: float = Field(
-        0.05,
+        1.0,
         ge=0,
         le=1,
-        description="and challenger accuracy >= champion's - this (0.05 = one session in 20)",
+        description="optional second clause: challenger accuracy >= champion's - this "
+        "(1.0 = off, the default; 0.05 = one session in 20)",
     )
 
 
@@ -112,6 +141,12 @@ class PipelineConfig(_Frozen):
         ge=1,
         description="labelled published signals needed before the report scores the live record "
         "instead of the serving model's held-out window",
+    )
+    headline_min_sessions: int = Field(
+        100,
+        ge=2,
+        description="scored sessions the daily headline needs before it states an accuracy and "
+        "interval; below this it says 'too few sessions to judge'",
     )
     threads: int = Field(1, ge=1, description="torch CPU threads of the pipeline process")
     finetune: FinetuneSettings = FinetuneSettings()

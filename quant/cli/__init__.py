@@ -66,6 +66,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pipeline",
         "Replay the pipeline day by day over [FROM, TO]; writes OUT/replay.json and...",
     ),
+    "finetune-search": (
+        "pipeline",
+        "Score the fine-tune candidates on [FROM, TO] (keep it before the replay's...",
+    ),
     "predict": (
         "predict",
         "Forecast the session after SESSION with the champion; publish signal and...",
@@ -100,6 +104,7 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("backtest.inputs", "BacktestInputError"),
     ("quant.registry", "RegistryError"),
     ("quant.pipeline_steps", "StepError"),
+    ("quant.replay", "ReplayError"),
     ("duckdb", "IOException"),
     ("builtins", "FileNotFoundError"),
     ("builtins", "PermissionError"),

@@ -85,8 +85,8 @@ def _pipeline(app: AppContext, budget: float) -> None:
             click.echo(f"the pipeline for {latest} already ran; its report:")
         elif registry.champion(con) is None:
             click.echo(
-                f"registry empty: training a first model from scratch (budget "
-                f"{p.initial.budget_s:.0f}s; the newest {p.initial.holdout_sessions} labelled "
+                "registry empty: training a first model from scratch (the walk-forward's block "
+                f"fit; the newest {p.initial.holdout_sessions} labelled "
                 "sessions are held out, so the report below is out of sample)"
             )
         else:

@@ -18,11 +18,12 @@ import torch
 
 from feeds.calendar import EXCHANGE_TZ
 from feeds.snapshot import publish_snapshot
-from feeds.store import StoreError, transaction
+from feeds.store import StoreError, open_store, transaction
 from quant.cli._context import AppContext, parse_date, pass_app
 from quant.lock import LockHeldError
 from quant.pipeline import ensure_tables, models_dir, run_daily, warm_up_torch
 from quant.pipeline_steps import RunState, StepError, step_finetune, step_gate
+from quant.replay_report import ARMS
 
 
 @contextmanager
@@ -127,11 +128,28 @@ def schedule_cmd(app: AppContext, symbol: str | None) -> None:
 
 
 @click.command("replay")
-@click.option("--symbol", default=None)
-@click.option("--from", "start", callback=parse_date, required=True)
-@click.option("--to", "end", callback=parse_date, required=True)
-@click.option("--budget", type=float, required=True, help="Fine-tune seconds per day.")
-@click.option("--init-budget", type=float, default=30.0, show_default=True)
+@click.option("--symbol", default=None, help="Default: config data.symbol.")
+@click.option("--from", "start", callback=parse_date, required=True, help="First session D1.")
+@click.option("--to", "end", callback=parse_date, required=True, help="Last session D2.")
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Fine-tune work budget: optimiser steps per member per day "
+    "(default: config pipeline.finetune.max_steps).",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Wall-clock cap per fine-tune in seconds (default: config pipeline.finetune.budget_s).",
+)
+@click.option(
+    "--arms",
+    default=",".join(ARMS),
+    show_default=True,
+    help="Comparison arms (continual and frozen always run).",
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @pass_app
 def replay_cmd(
@@ -139,21 +157,67 @@ def replay_cmd(
     symbol: str | None,
     start: date,
     end: date,
-    budget: float,
-    init_budget: float,
+    steps: int | None,
+    budget: float | None,
+    arms: str,
     out: Path,
 ) -> None:
-    """Replay the pipeline day by day over [FROM, TO]; writes OUT/replay.json and replay.md."""
-    from quant.replay import ReplayOptions, markdown, run_replay
+    """Replay the pipeline day by day over [FROM, TO]; writes OUT/replay.json and replay.md.
 
-    o = ReplayOptions(symbol or app.config.data.symbol, start, end, budget, out, init_budget)
+    Started again with the same settings and OUT, an interrupted replay resumes where it stopped.
+    """
+    from quant.replay import ReplayError, ReplayOptions, markdown, run_replay
+
+    chosen = tuple(a.strip() for a in arms.split(",") if a.strip())
+    o = ReplayOptions(symbol or app.config.data.symbol, start, end, out, steps, budget, arms=chosen)
     try:
         doc = run_replay(app.config.store.path, app.config, o)
-    except LockHeldError as exc:
+    except (LockHeldError, ReplayError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(markdown(doc))
 
 
+@click.command("finetune-search")
+@click.option("--symbol", default=None, help="Default: config data.symbol.")
+@click.option("--from", "start", callback=parse_date, required=True, help="First session.")
+@click.option("--to", "end", callback=parse_date, required=True, help="Last session.")
+@click.option("--every", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--candidates", default=None, help="Comma-separated subset (default: all).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@pass_app
+def finetune_search_cmd(
+    app: AppContext,
+    symbol: str | None,
+    start: date,
+    end: date,
+    every: int,
+    candidates: str | None,
+    out: Path,
+) -> None:
+    """Score the fine-tune candidates on [FROM, TO] (keep it before the replay's span); writes
+    OUT/finetune_search.json and .md.  Reads a copy-free view of the store (read-only)."""
+    from quant.finetune_search import SPACE, markdown, search
+
+    chosen = tuple(c.strip() for c in candidates.split(",")) if candidates else tuple(SPACE)
+    torch.set_num_threads(app.config.pipeline.threads)
+    warm_up_torch()
+    try:
+        con = open_store(app.config.store.path, read_only=True)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        sym = symbol or app.config.data.symbol
+        doc = search(con, app.config, sym, start, end, every=every, candidates=chosen)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        con.close()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "finetune_search.json").write_text(json.dumps(doc, indent=2, default=str))
+    (out / "finetune_search.md").write_text(markdown(doc))
+    click.echo(markdown(doc))
+
+
 def register(group: click.Group) -> None:
-    for cmd in (run_daily_cmd, finetune_cmd, schedule_cmd, replay_cmd):
+    for cmd in (run_daily_cmd, finetune_cmd, schedule_cmd, replay_cmd, finetune_search_cmd):
         group.add_command(cmd)

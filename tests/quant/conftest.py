@@ -46,8 +46,9 @@ def tiny_config_dict(root: Path, **pipeline: Any) -> dict[str, Any]:
         "reports_dir": str(root / "reports"),
         "report_window": 60,
         "min_signal_record": 5,
+        "headline_min_sessions": 20,
         "finetune": {"budget_s": 1.0, "recent_sessions": 120, "replay_sample": 60},
-        "initial": {"budget_s": 1.5, "holdout_sessions": 40},
+        "initial": {"holdout_sessions": 40},
         "gate": {"window_sessions": 10},
     }
     for k, v in pipeline.items():

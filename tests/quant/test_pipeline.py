@@ -20,7 +20,7 @@ from feeds.store import open_store
 from quant import gate, pipeline_steps, registry
 from quant.cli import cli
 from quant.config import QuantConfig
-from quant.finetune import load_market, train_scratch
+from quant.finetune import calibrated_steps, load_market, train_scratch
 from quant.gate import GateScore
 from quant.pipeline import get_run, models_dir, run_daily
 from quant.settings_pipeline import GateSettings
@@ -129,14 +129,33 @@ def test_second_day_finetunes_from_champion_and_records_what_it_saw(
     con.close()
 
 
-def test_finetune_honours_its_budget(make_env: Callable[..., QuantConfig]) -> None:
-    cfg = make_env(finetune={"budget_s": 1.5, "patience": 100})
+def test_finetune_wall_clock_cap_binds_over_a_huge_step_budget(
+    make_env: Callable[..., QuantConfig],
+) -> None:
+    big = {"budget_s": 1.5, "patience": 100, "max_steps": 10**6, "calibrate_steps": False}
+    cfg = make_env(finetune=big)
     con = open_store(cfg.store.path)
     assert run_daily(con, cfg, D1).status == "done"
     ft = run_daily(con, cfg, D2).steps["finetune"]["detail"]
     assert ft["seconds"] <= 1.5 * 1.05 + 0.25, ft  # 5%, plus one batch on a loaded CI box
-    assert ft["seconds"] >= 1.0  # patience 100: it trained until the budget
+    assert ft["seconds"] >= 1.0 and ft["stopped"] == "budget"  # trained until the cap
     con.close()
+
+
+def test_finetune_step_budget_is_the_work_budget(make_env: Callable[..., QuantConfig]) -> None:
+    steps = {"budget_s": 600.0, "patience": 100, "max_steps": 7, "calibrate_steps": False}
+    cfg = make_env(finetune=steps)
+    con = open_store(cfg.store.path)
+    assert run_daily(con, cfg, D1).status == "done"
+    ft = run_daily(con, cfg, D2).steps["finetune"]["detail"]
+    assert (ft["steps"], ft["max_steps"], ft["stopped"]) == (2 * 7, 7, "max_steps"), ft  # 2 members
+    con.close()
+
+
+def test_calibrated_step_budget_fits_the_time_left() -> None:
+    assert calibrated_steps(500, 0.01, 600.0) == 500  # the configured budget fits: unchanged
+    assert calibrated_steps(500, 0.5, 100.0) == 180  # 90% of 100 s at 0.5 s a step
+    assert calibrated_steps(500, 10.0, 1.0) == 1  # always at least one step
 
 
 def test_failed_step_resumes_where_it_failed(
@@ -185,7 +204,7 @@ def test_missing_bar_waits_for_data_and_non_trading_day_is_skipped(
 def test_corrupt_champion_weights_previous_champion_serves(
     make_env: Callable[..., QuantConfig],
 ) -> None:
-    cfg = make_env(gate={"max_log_loss_increase": 10.0, "max_accuracy_drop": 1.0})
+    cfg = make_env(gate={"max_log_loss_increase": 10.0, "skip_unchanged": False})
     con = open_store(cfg.store.path)
     assert run_daily(con, cfg, date(2022, 12, 28)).status == "done"
     old = registry.champion(con)
@@ -206,13 +225,34 @@ def test_corrupt_champion_weights_previous_champion_serves(
     [
         (GateScore(20, 0.690, 0.55), GateScore(20, 0.693, 0.55), True, "promoted: not worse"),
         (GateScore(20, 0.700, 0.60), GateScore(20, 0.693, 0.55), False, "log loss higher"),
-        (GateScore(20, 0.690, 0.45), GateScore(20, 0.693, 0.55), False, "accuracy lower"),
-        (GateScore(20, 0.690, 0.50), GateScore(20, 0.693, 0.55), True, "promoted"),  # one in 20
+        (GateScore(20, 0.690, 0.30), GateScore(20, 0.693, 0.55), True, "promoted"),  # rule: loss
+        (GateScore(20, 0.695, 0.55), GateScore(20, 0.693, 0.55), False, "margin 0)"),
     ],
 )
 def test_gate_rule(ch: GateScore, champ: GateScore, promote: bool, why: str) -> None:
     d = gate.decide(ch, champ, GateSettings())
     assert d.promote is promote and why in d.reason
+
+
+@pytest.mark.parametrize(
+    ("ch", "promote", "why"),
+    [
+        (GateScore(20, 0.695, 0.55), True, "margin 0.005"),  # within the margin
+        (GateScore(20, 0.699, 0.55), False, "log loss higher"),
+        (GateScore(20, 0.690, 0.45), False, "accuracy lower"),  # the optional clause, on
+        (GateScore(20, 0.690, 0.50), True, "promoted"),  # one session in 20 is allowed
+    ],
+)
+def test_gate_margin_and_optional_accuracy_clause(ch: GateScore, promote: bool, why: str) -> None:
+    s = GateSettings(max_log_loss_increase=0.005, max_accuracy_drop=0.05)
+    d = gate.decide(ch, GateScore(20, 0.693, 0.55), s)
+    assert d.promote is promote and why in d.reason
+
+
+def test_gate_keeps_a_champion_the_fine_tune_left_unchanged() -> None:
+    same = GateScore(20, 0.690, 0.55)
+    d = gate.decide(same, same, GateSettings(), unchanged=True)
+    assert not d.promote and "kept the champion's weights" in d.reason
 
 
 def test_gate_without_champion_promotes() -> None:
@@ -258,8 +298,8 @@ def test_training_from_scratch_is_reproducible(make_env: Callable[..., QuantConf
     data = load_market(con, cfg.data.symbol, cfg.forecast, D1, intraday_symbol=None)
     con.close()
     idx = np.arange(200)
-    a, b = (train_scratch(data, idx, cfg.forecast, "fused", budget_s=60.0) for _ in range(2))
-    assert a.stopped != "budget"
+    a, b = (train_scratch(data, idx, cfg.forecast, "fused") for _ in range(2))
+    assert "budget" not in a.stopped
     for k, t in a.forecaster.model.state_dict().items():
         assert t.equal(b.forecaster.model.state_dict()[k]), k
 
