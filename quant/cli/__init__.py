@@ -43,7 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "evaluate": (
         "evaluate",
-        "Walk-forward evaluation; writes OUT/evaluation.json and OUT/predictions.parquet.",
+        "Walk-forward evaluation; writes OUT/evaluation.json, OUT/evaluation.md,...",
     ),
     "backtest": (
         "backtest",
