@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 Mode = Literal["fused", "daily_only", "intraday_only"]
+RESIDUAL_BOUND = 1.0  # largest logit either expert may add to the linear path
 
 
 @dataclass(frozen=True)
@@ -203,9 +204,13 @@ class MultiScaleForecaster(nn.Module):
         elif self.cfg.mode == "intraday_only":
             g = torch.ones_like(g)
         g = g * avail  # explicit fall-back to the daily branch without intraday bars
-        residual = g * self.head_short(short).squeeze(1) + (1.0 - g) * self.head_long(long).squeeze(
-            1
-        )
+        # Each expert's residual is bounded (|r| < RESIDUAL_BOUND): an unbounded logit could grow
+        # instead of the gate, leaving g unidentified (the planted-signal test saw g anywhere in
+        # 0.5-1 for an intraday-only signal); bounded, a strong minute signal needs g -> 1.
+        bound = RESIDUAL_BOUND
+        r_short = bound * torch.tanh(self.head_short(short).squeeze(1) / bound)
+        r_long = bound * torch.tanh(self.head_long(long).squeeze(1) / bound)
+        residual = g * r_short + (1.0 - g) * r_long
         logit = residual
         if self.cfg.linear:
             lags = x_daily[:, -self.cfg.linear_lags :].reshape(x_daily.shape[0], -1)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import polars as pl
+import pytest
 from fastapi.testclient import TestClient
 
 from feeds.calendar import trading_days
+from quant.api import bars
 from quant.api.app import create_app
 from quant.api.demo import request_body
 from tests.api.conftest import Deployment
@@ -23,9 +25,25 @@ def _bars_ending(dep: Deployment, end: date) -> pl.DataFrame:
     return d.with_columns(pl.Series("session", days, dtype=pl.Date))
 
 
+class _FrozenClock:
+    """``datetime`` for ``quant.api.bars`` with ``now()`` fixed (everything else unchanged)."""
+
+    def __init__(self, at: datetime) -> None:
+        self._at = at
+
+    def now(self, tz: object = None) -> datetime:
+        return self._at
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(datetime, name)
+
+
 def test_a_forecast_on_the_horizon_says_the_next_session_is_unknown(
-    deployment: Deployment,
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the request is made after the close of 2026-12-31 (the API refuses unclosed sessions)
+    after_close = datetime(2026, 12, 31, 8, 0, tzinfo=UTC)
+    monkeypatch.setattr(bars, "datetime", _FrozenClock(after_close))
     body = request_body(_bars_ending(deployment, LAST), None, LAST)
     with TestClient(create_app(deployment.config())) as c:
         r = c.post("/v1/forecast", json=body, headers=deployment.headers())

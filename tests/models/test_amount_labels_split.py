@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+import models.selection as sel
 import models.walkforward as wf
 from feeds.calendar import next_trading_day, previous_trading_day
 from models.config import ForecastConfig
@@ -96,9 +97,10 @@ def test_walk_forward_trains_on_sessions_before_each_block_only(
     market: Market, cfg: ForecastConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The newest training session of each block is the session before its first test session,
-    and no test session of that block or a later one is in its training (or validation) slice."""
-    seen: list[np.ndarray] = []
-    real_fit, real_logistic = wf.fit, wf.fit_logistic
+    and no test session of that block or a later one is in any training (or validation) slice:
+    the logistic's inner selection fits, its refit, and the torch fits."""
+    seen: list[tuple[str, np.ndarray]] = []
+    real_fit, real_logistic = sel.fit, sel.fit_logistic
 
     def spy_fit(model: Any, train: Any, *a: Any, **k: Any) -> Any:
         seen.append(("fused", train.sessions.copy()))  # validation is the tail of this slice
@@ -108,8 +110,10 @@ def test_walk_forward_trains_on_sessions_before_each_block_only(
         seen.append(("logistic", train.sessions.copy()))
         return real_logistic(train, *a, **k)
 
-    monkeypatch.setattr(wf, "fit", spy_fit)
-    monkeypatch.setattr(wf, "fit_logistic", spy_logistic)
+    monkeypatch.setattr(sel, "fit", spy_fit)
+    monkeypatch.setattr(sel, "fit_logistic", spy_logistic)
+    ev = cfg.evaluation.model_copy(update={"seeds": 1, "candidates": 1, "executor": "local"})
+    cfg = cfg.model_copy(update={"evaluation": ev})
     w = build_windows(market.daily, market.intraday, cfg.features)
     every = 40
     res = wf.walk_forward(
@@ -123,10 +127,19 @@ def test_walk_forward_trains_on_sessions_before_each_block_only(
     )
     tested = sorted(set(res.predictions["session"].to_list()))
     blocks = [tested[i : i + every] for i in range(0, len(tested), every)]
-    assert len(seen) == 2 * len(blocks)
+    # per block: the logistic's selection fits and refit, then the one torch fit
+    per_block: list[list[tuple[str, np.ndarray]]] = [[]]
+    for call in seen:
+        per_block[-1].append(call)
+        if call[0] == "fused":
+            per_block.append([])
+    per_block = [b for b in per_block if b]
+    assert len(per_block) == len(blocks)
     for k, block in enumerate(blocks):
         later = np.array(tested[tested.index(block[0]) :], dtype="datetime64[D]")
-        for name, train in seen[2 * k : 2 * k + 2]:
-            newest = train.max().astype(object)
-            assert newest == previous_trading_day(block[0]), (name, k)
+        calls = per_block[k]
+        assert [n for n, _ in calls].count("fused") == 1 and len(calls) > 2
+        for name, train in calls:
             assert not np.isin(train, later).any(), (name, k)
+        for name, train in (calls[-2], calls[-1]):  # the logistic refit and the torch fit
+            assert train.max().astype(object) == previous_trading_day(block[0]), (name, k)
