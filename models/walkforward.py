@@ -44,7 +44,7 @@ from models.selection import (
     select_logistic,
     train_view,
 )
-from models.train import predict
+from models.train import predict, tensors
 
 log = logging.getLogger(__name__)
 
@@ -205,8 +205,6 @@ def train_block(
 
 
 def _members(ens: EnsembleForecaster, w: Windows) -> np.ndarray:
-    from models.train import tensors
-
     return ens.member_probabilities(*tensors(w)).double().numpy()
 
 
@@ -221,7 +219,6 @@ def walk_forward(
     retrain_every: int | None = None,
     max_epochs: int | None = None,
     executor: Executor | None = None,
-    progress: bool = False,
 ) -> WalkForwardResult:
     """Forecast every labelled session in ``[start, end]`` with each of ``models``.
 
