@@ -8,7 +8,8 @@ the production gate (``quant.gate``) decides on the gate window, and the champio
 decision forecasts the decision sessions D .. D+every-1, which no model of that lineage trained on
 or was selected by.  All lineages start from one first champion (trained from scratch on data to
 FROM, gate window held out) and are scored on the same sessions as that champion left frozen.
-The chosen candidate is the one with the lowest log loss; the test span is never read.
+The chosen policy is the one with the lowest log loss, never updating (``frozen``) included; the
+test span is never read.
 """
 
 from __future__ import annotations
@@ -49,7 +50,17 @@ SPACE: dict[str, dict[str, float | int]] = {
     "steps=4": {"max_steps": 4},
     "steps=12+anchor=1e-1": {"max_steps": 12, "anchor": 1e-1},
     "steps=12+lr=3e-4": {"max_steps": 12, "lr": 3e-4},
+    # Stage 3, declared before it ran, for the seed-ensemble forecaster (5 members x 3 candidates,
+    # bounded residuals): the step budget around the chosen 4, and the two gentlest updates.
+    "steps=2": {"max_steps": 2},
+    "steps=8": {"max_steps": 8},
+    "steps=4+anchor=1e-1": {"max_steps": 4, "anchor": 1e-1},
+    "steps=4+lr=3e-4": {"max_steps": 4, "lr": 3e-4},
 }
+
+# Leaving the champion alone is a policy too: the rule chooses among the candidates AND it, so a
+# search in which no fine-tune beats never updating says so (``chosen == "frozen"``).
+NO_UPDATE = "frozen"
 
 
 def search(
@@ -110,13 +121,14 @@ def search(
     frozen = predict_on(first, full, sessions)
     lab = dict(zip(full.sessions, full.labels.tolist(), strict=True))
     labels = np.array([lab[s] for s in sessions], dtype=np.int64)
-    preds = {"frozen": np.array([frozen[s] for s in sessions])}
+    preds = {NO_UPDATE: np.array([frozen[s] for s in sessions])}
     preds |= {c: np.array([series[c][s] for s in sessions]) for c in candidates}
     scores = score_arms(labels, preds)
     for c in candidates:
         scores[c]["promotions"] = promoted[c]
-        scores[c]["vs_frozen"] = paired_bootstrap(labels, preds[c], preds["frozen"])
-    chosen = min(candidates, key=lambda c: scores[c]["log_loss"])
+        scores[c]["vs_frozen"] = paired_bootstrap(labels, preds[c], preds[NO_UPDATE])
+    # the first minimum: a tie (no lineage ever promoted) goes to never updating
+    chosen = min((NO_UPDATE, *candidates), key=lambda c: scores[c]["log_loss"])
     return {
         "symbol": symbol,
         "from": str(sessions[0]),
