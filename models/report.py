@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from models.factory import ABLATIONS, ALL_MODELS, BASELINES
-from models.metrics import log_loss, mcnemar_p_value, score_directional
+from models.metrics import calls_up, hits, log_loss, mcnemar_p_value, score_directional
 
 _ATTENTION = ("fused", *ABLATIONS)
 SUBPERIODS = {
@@ -35,14 +35,14 @@ def _clean(x: Any) -> Any:
 
 
 def correct(df: pl.DataFrame) -> np.ndarray:
-    """Whether each row's call (P(up) > 0.5 is 'up': the one direction rule) was right."""
-    return (df.get_column("p_up").to_numpy() > 0.5) == (df.get_column("label").to_numpy() > 0)
+    """Whether each row's call (``models.metrics.calls_up``) was right."""
+    return hits(df.get_column("label").to_numpy(), df.get_column("p_up").to_numpy())
 
 
 def mcnemar(a: pl.DataFrame, b: pl.DataFrame) -> float:
     """McNemar p of two models' calls on their common sessions."""
     j = a.join(b, on="session", suffix="_b")
-    cb = (j.get_column("p_up_b").to_numpy() > 0.5) == (j.get_column("label").to_numpy() > 0)
+    cb = hits(j.get_column("label").to_numpy(), j.get_column("p_up_b").to_numpy())
     return mcnemar_p_value(correct(j), cb)
 
 
@@ -119,7 +119,7 @@ def score_models(pred: pl.DataFrame) -> dict[str, dict[str, Any]]:
                 float(intra.get_column("gate").mean()) if not intra.is_empty() else None  # type: ignore[arg-type]
             )
         rec["intraday_sessions"] = int(df.get_column("has_intra").sum())
-        rec["up_share"] = float(np.mean(p > 0.5))  # share of sessions called 'up'
+        rec["up_share"] = float(np.mean(calls_up(p)))  # share of sessions called 'up'
         out[m] = rec
     return out
 
@@ -129,11 +129,10 @@ def int8_summary(int8: pl.DataFrame) -> dict[str, Any]:
     if int8.is_empty():
         return {}
     y = int8.get_column("label").to_numpy()
-    a32 = float(np.mean((int8.get_column("p_fp32").to_numpy() > 0.5) == (y > 0)))
-    a8 = float(np.mean((int8.get_column("p_int8").to_numpy() > 0.5) == (y > 0)))
     p32, p8 = int8.get_column("p_fp32").to_numpy(), int8.get_column("p_int8").to_numpy()
+    a32, a8 = float(np.mean(hits(y, p32))), float(np.mean(hits(y, p8)))
     diff = np.abs(p32 - p8)
-    flipped = (p32 > 0.5) != (p8 > 0.5)
+    flipped = calls_up(p32) != calls_up(p8)
     return {
         "n": int(y.size),
         "accuracy_fp32": a32,
@@ -142,7 +141,7 @@ def int8_summary(int8: pl.DataFrame) -> dict[str, Any]:
         "max_abs_p_diff": float(diff.max()),
         "mean_abs_p_diff": float(diff.mean()),
         "flipped_calls": int(flipped.sum()),
-        "flips_now_right": int((flipped & ((p8 > 0.5) == (y > 0))).sum()),
+        "flips_now_right": int((flipped & hits(y, p8)).sum()),
         "claim_under_1_2_points_lost": bool(100 * (a32 - a8) < 1.2),
     }
 

@@ -44,11 +44,10 @@ from models.selection import (
     select_logistic,
     train_view,
 )
+from models.sizes import enough_to_train
 from models.train import predict, tensors
 
 log = logging.getLogger(__name__)
-
-MIN_TRAIN = 100  # fewer labelled samples than this: the block is not forecast by that model
 
 
 @dataclass(frozen=True)
@@ -190,7 +189,8 @@ def train_block(
     if abl:
         best = next(c for c in cands["fused"] if c.index == selection["fused"]["candidate"])
         tasks2 = [t for m in abl for t in _tasks(m, [best], b, cfg, chains, linear, max_epochs)]
-        if "intraday_only" in abl and len(train_view("intraday_only", b.tr, b.ytr)[0]) < MIN_TRAIN:
+        intra = "intraday_only" in abl
+        if intra and not enough_to_train(len(train_view("intraday_only", b.tr, b.ytr)[0])):
             tasks2 = [t for t in tasks2 if t.model != "intraday_only"]
         outs2 = executor.map(run_fit, tasks2, shared=shared)
         records += [o.record for o in outs2]
@@ -258,7 +258,7 @@ def walk_forward(
     for n_block, block in enumerate(blocks):
         t0 = sess[block[0]]
         train_idx = np.nonzero(settled <= t0)[0]
-        if train_idx.size < MIN_TRAIN:
+        if not enough_to_train(train_idx.size):
             log.warning("block %s: only %d training samples, skipped", t0, train_idx.size)
             continue
         raw_tr = w.take(train_idx)

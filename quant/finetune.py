@@ -34,6 +34,7 @@ from models.forecaster import Forecaster
 from models.inputs import load_intraday
 from models.labels import next_direction
 from models.normalise import apply_norm
+from models.sizes import FINETUNE_SLACK, gate_pool_too_small
 from models.train import FitResult, fit
 from models.walkforward import fit_forecaster
 from quant.registry import config_hash
@@ -91,8 +92,8 @@ def load_market(
 
 def gate_split(n: int, window: int) -> tuple[np.ndarray, np.ndarray]:
     """(trainable indices, gate-window indices) of ``n`` chronological labelled sessions."""
-    if n <= window + 10:
-        raise FeatureError(f"only {n} labelled sessions; need more than {window + 10}")
+    if gate_pool_too_small(n, window):
+        raise FeatureError(f"only {n} labelled sessions; need more than {window + FINETUNE_SLACK}")
     return np.arange(n - window), np.arange(n - window, n)
 
 

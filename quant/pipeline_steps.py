@@ -17,7 +17,9 @@ import numpy as np
 import polars as pl
 
 from feeds.calendar import next_trading_day
+from models.metrics import direction
 from models.normalise import apply_norm
+from models.sizes import enough_to_train
 from models.train import predict
 from quant import gate, registry
 from quant.config import QuantConfig
@@ -82,7 +84,7 @@ def step_finetune(st: RunState) -> tuple[dict[str, Any], Writes]:
     training: dict[str, list[date]]
     if repaired is None:
         holdout = max(p.initial.holdout_sessions, p.gate.window_sessions)
-        if n - holdout < 100:
+        if not enough_to_train(n - holdout):
             raise StepError(f"{n} labelled sessions: too few to train a first model")
         idx = np.arange(n - holdout)
         out = train_scratch(data, idx, fcfg, p.initial.model, started=started)
@@ -203,7 +205,7 @@ def step_signal(st: RunState) -> tuple[dict[str, Any], Writes]:
         "session": nxt.isoformat(),
         "decision_session": st.run_date.isoformat(),
         "p_up": f.p_up,
-        "direction": "up" if f.p_up > 0.5 else "down",
+        "direction": direction(f.p_up),
         "model_version": v.version_id,
         "last_bar_ts": data.last_bar_ts.isoformat(),
         "used_intraday": f.used_intraday,  # the minute branch saw the session's bars

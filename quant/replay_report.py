@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from models.metrics import mcnemar_p_value, score_directional
+from models.metrics import hits, mcnemar_p_value, score_directional
 
 # continual: the production policy; frozen: its first champion; retrain_60, logistic, majority:
 # the walk-forward; persistence; always_up: P(up) = 1 on every session.
@@ -43,7 +43,7 @@ def score_arms(labels: np.ndarray, preds: dict[str, np.ndarray]) -> dict[str, di
     """n, accuracy, Wilson interval, binomial p vs 50%, log loss, Brier and McNemar p against
     every other arm."""
     y = labels.astype(bool)
-    correct = {k: (p > 0.5) == y for k, p in preds.items()}
+    correct = {k: hits(y, p) for k, p in preds.items()}
     out: dict[str, dict[str, Any]] = {}
     for k, p in preds.items():
         s = score_directional(labels, p)
@@ -73,7 +73,7 @@ def paired_bootstrap(
     """Accuracy and log-loss difference ``a - b`` on the same sessions, each with a 95%
     percentile interval from ``draws`` resamples of the sessions (the same resamples for both)."""
     y = labels.astype(bool)
-    hit = ((a > 0.5) == y).astype(float) - ((b > 0.5) == y).astype(float)
+    hit = hits(y, a).astype(float) - hits(y, b).astype(float)
     ll = session_log_loss(labels, a) - session_log_loss(labels, b)
     n = int(y.size)
     out: dict[str, float | int] = {"n": n, "draws": draws, "seed": seed}

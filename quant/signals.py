@@ -12,6 +12,8 @@ from typing import Any
 
 import duckdb
 
+from models.metrics import confidence, direction
+
 DDL = """
 CREATE TABLE IF NOT EXISTS signals (
     symbol           VARCHAR     NOT NULL,
@@ -84,8 +86,8 @@ def publish_signal(
         version=int(version),
         decision_session=decision_session,
         p_up=float(p_up),
-        direction="up" if p_up > 0.5 else "down",
-        confidence=abs(p_up - 0.5) * 2,
+        direction=direction(p_up),
+        confidence=confidence(p_up),
         model_version=model_version,
         last_bar_ts=last_bar_ts.astimezone(UTC),
         generated_at=(generated_at or datetime.now(UTC)).astimezone(UTC),
