@@ -31,6 +31,7 @@ from models.factory import ABLATIONS, TORCH_MODELS, build, model_config
 from models.features import Windows
 from models.forecaster import Forecaster
 from models.importance import permutation_importance
+from models.labels import labelled
 from models.metrics import log_loss
 from models.normalise import apply_norm, fit_norm
 from models.selection import (
@@ -227,13 +228,7 @@ def walk_forward(
     """
     t_start = time.perf_counter()
     ex = executor or LocalExecutor()
-    lab = pl.DataFrame({"session": windows.sessions.astype("datetime64[D]")}).join(
-        labels, on="session", how="inner", maintain_order="left"
-    )
-    keep = np.isin(windows.sessions, lab.get_column("session").to_numpy())
-    w = windows.take(np.nonzero(keep)[0])
-    y = lab.get_column("label").to_numpy().astype(np.int64)
-    settled = lab.get_column("label_session").to_numpy().astype("datetime64[D]")
+    w, y, settled = labelled(windows, labels)
     sess = w.sessions.astype("datetime64[D]")
     lo = np.datetime64(start, "D")
     hi = np.datetime64(end, "D") if end is not None else sess.max()

@@ -18,22 +18,19 @@ import polars as pl
 
 from feeds.calendar import next_trading_day
 from models.metrics import direction
-from models.normalise import apply_norm
 from models.sizes import enough_to_train
-from models.train import predict
 from quant import gate, registry
 from quant.config import QuantConfig
 from quant.finetune import (
-    MarketData,
     finetune,
     finetune_indices,
     finetune_settings,
     gate_split,
-    load_market,
     model_hash,
     train_scratch,
     window_of,
 )
+from quant.market_data import MarketData
 from quant.pipeline_ingest import StepError, step_ingest
 from quant.signals import publish_signal, signals_between
 
@@ -59,15 +56,7 @@ class RunState:
 
     def data(self) -> MarketData:
         if self._data is None:
-            p = self.cfg.pipeline
-            self._data = load_market(
-                self.con,
-                self.symbol,
-                self.cfg.forecast,
-                self.run_date,
-                intraday_symbol=self.cfg.data.intraday_symbol if p.use_intraday else None,
-                source_priority=self.cfg.store.source_priority,
-            )
+            self._data = MarketData.load(self.con, self.cfg, self.run_date, symbol=self.symbol)
         return self._data
 
 
@@ -232,7 +221,7 @@ def _signal_record(st: RunState) -> pl.DataFrame:
     sigs = signals_between(st.con, st.symbol, end=st.run_date)
     if not sigs:
         return pl.DataFrame()
-    labels = dict(zip(data.sessions, data.labels.tolist(), strict=True))
+    labels = data.label_by_session
     rows = [
         (s.decision_session, s.p_up, labels[s.decision_session])
         for s in sigs
@@ -265,7 +254,7 @@ def _holdout(st: RunState) -> tuple[pl.DataFrame, str, date]:
     through = selected_through(st.con, v)
     idx = np.nonzero(data.windows.sessions > np.datetime64(through, "D"))[0]
     idx = idx[-st.cfg.pipeline.report_window :]
-    p, _ = predict(fc.model, apply_norm(data.windows.take(idx), fc.norm))
+    p, _ = fc.predict_windows(data.windows.take(idx))
     df = pl.DataFrame(
         {
             "session": [data.sessions[i] for i in idx],
