@@ -98,6 +98,13 @@ class MarketData:
         assert isinstance(end, date)
         return cls(end, daily, intraday, features, intraday_symbol)
 
+    @property
+    def symbol(self) -> str:
+        """The daily bars' symbol."""
+        if "symbol" not in self.daily.columns:
+            raise FeatureError("the daily bars carry no symbol column")
+        return str(self.daily.get_column("symbol")[0])
+
     @cached_property
     def spec(self) -> FeatureSpec:
         """The configured spec after the amount policy (``spec_for_series``)."""

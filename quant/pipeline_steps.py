@@ -16,7 +16,6 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from feeds.calendar import next_trading_day
 from models.metrics import direction
 from models.sizes import enough_to_train
 from quant import gate, registry
@@ -32,7 +31,7 @@ from quant.finetune import (
 )
 from quant.market_data import MarketData
 from quant.pipeline_ingest import StepError, step_ingest
-from quant.signals import publish_signal, signals_between
+from quant.signals import next_signal, signals_between
 
 log = logging.getLogger(__name__)
 
@@ -183,34 +182,21 @@ def step_signal(st: RunState) -> tuple[dict[str, Any], Writes]:
     if got is None:
         raise StepError("no champion to predict with")
     v, fc = got
-    # Only the tail the window needs: the forecaster rebuilds features from the bars it gets.
-    daily = data.daily.tail(fc.spec.warmup + fc.spec.intraday_sessions + 5)
-    intraday = data.intraday
-    if intraday is not None:
-        intraday = intraday.filter(pl.col("session") >= daily["session"].min())
-    f = fc.predict(daily, intraday, session=st.run_date)
-    nxt = next_trading_day(st.run_date)
+    sig = next_signal(data, fc, v.version_id, session=st.run_date)
+    f = sig.forecast
     detail = {
-        "session": nxt.isoformat(),
+        "session": sig.session.isoformat(),
         "decision_session": st.run_date.isoformat(),
         "p_up": f.p_up,
         "direction": direction(f.p_up),
         "model_version": v.version_id,
-        "last_bar_ts": data.last_bar_ts.isoformat(),
+        "last_bar_ts": sig.last_bar_ts.isoformat(),
         "used_intraday": f.used_intraday,  # the minute branch saw the session's bars
         "intraday_gate": round(f.gate, 4),
     }
 
     def writes(con: duckdb.DuckDBPyConnection) -> None:
-        publish_signal(
-            con,
-            symbol=st.symbol,
-            session=nxt,
-            decision_session=st.run_date,
-            p_up=f.p_up,
-            model_version=v.version_id,
-            last_bar_ts=data.last_bar_ts,
-        )
+        sig.publish(con)
 
     return detail, writes
 
