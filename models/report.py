@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from models.arms import arm_arrays, arms_table, score_arms
 from models.factory import ABLATIONS, ALL_MODELS, BASELINES
-from models.metrics import calls_up, hits, log_loss, mcnemar_p_value, score_directional
+from models.metrics import calls_up, hits, log_loss, mcnemar_p_value
 
 _ATTENTION = ("fused", *ABLATIONS)
 SUBPERIODS = {
@@ -101,17 +103,15 @@ def reliability(pred: pl.DataFrame, bins: int = 10) -> dict[str, list[dict[str, 
 
 
 def score_models(pred: pl.DataFrame) -> dict[str, dict[str, Any]]:
-    """Directional scores per model, McNemar p against each baseline (on common sessions)."""
-    out: dict[str, dict[str, Any]] = {}
-    by_model = {m: pred.filter(pl.col("model") == m).sort("session") for m in ALL_MODELS}
-    for m, df in by_model.items():
-        if df.is_empty():
-            continue
-        y, p = df.get_column("label").to_numpy(), df.get_column("p_up").to_numpy()
-        rec: dict[str, Any] = score_directional(y, p).as_dict()
-        rec["mcnemar_p"] = {
-            b: mcnemar(df, by_model[b]) for b in BASELINES if b != m and not by_model[b].is_empty()
-        }
+    """Directional scores per model (``models.arms.score_arms``: McNemar p against each baseline
+    on common sessions), with the gate and intraday figures of the walk-forward."""
+    if pred.is_empty():
+        return {}
+    labels, preds = arm_arrays(pred, ALL_MODELS)
+    out = score_arms(labels, preds, against=BASELINES)
+    for m, rec in out.items():
+        df = pred.filter(pl.col("model") == m)
+        p = df.get_column("p_up").to_numpy()
         if m in _ATTENTION:
             intra = df.filter(pl.col("has_intra"))
             rec["gate_mean"] = float(df.get_column("gate").mean())  # type: ignore[arg-type]
@@ -120,7 +120,6 @@ def score_models(pred: pl.DataFrame) -> dict[str, dict[str, Any]]:
             )
         rec["intraday_sessions"] = int(df.get_column("has_intra").sum())
         rec["up_share"] = float(np.mean(calls_up(p)))  # share of sessions called 'up'
-        out[m] = rec
     return out
 
 
@@ -255,24 +254,14 @@ def evaluation_document(
     return _clean(doc)
 
 
-def _row(name: str, r: dict[str, Any]) -> str:
-    mc = ", ".join(f"{k} {v:.3f}" for k, v in r.get("mcnemar_p", {}).items())
+def _gate_cell(r: Mapping[str, Any]) -> str:
     gate = r.get("gate_mean_intraday_sessions")
-    g = "" if gate is None else f"{r['gate_mean']:.3f} / {gate:.3f}"
-    return (
-        f"| {name} | {r['n']} | {100 * r['accuracy']:.2f} | [{100 * r['ci_low']:.1f}, "
-        f"{100 * r['ci_high']:.1f}] | {r['p_value']:.3f} | {r['balanced_accuracy']:.3f} | "
-        f"{(r['auc'] or float('nan')):.3f} | {r['brier']:.4f} | {r['log_loss']:.3f} | {mc} | {g} |"
-    )
+    return "" if gate is None else f"{r['gate_mean']:.3f} / {gate:.3f}"
 
 
 def table(models: dict[str, dict[str, Any]]) -> str:
-    head = (
-        "| model | n | acc % | Wilson 95% | binom p | bal. acc | AUC | Brier | log loss | "
-        "McNemar p vs baselines | gate mean (all / intraday sessions) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|"
-    )
-    return "\n".join([head, *(_row(k, v) for k, v in models.items())])
+    """The models' table (``models.arms.arms_table``) with the gate column."""
+    return arms_table(models, extra={"gate mean (all / intraday sessions)": _gate_cell})
 
 
 def _spread_table(models: dict[str, dict[str, Any]]) -> str:

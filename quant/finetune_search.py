@@ -22,13 +22,14 @@ import duckdb
 import numpy as np
 
 from feeds.read import daily_bars, resolve_source
+from models.arms import score_arms
 from models.forecaster import Forecaster
 from quant import gate
 from quant.config import QuantConfig
 from quant.finetune import finetune, finetune_indices, gate_split, train_scratch
 from quant.market_data import MarketData
 from quant.replay_arms import predict_on
-from quant.replay_report import paired_bootstrap, score_arms
+from quant.replay_report import paired_bootstrap
 
 log = logging.getLogger(__name__)
 

@@ -34,6 +34,7 @@ import torch
 from feeds.read import daily_bars, resolve_source
 from feeds.snapshot import copy_database
 from feeds.store import open_store
+from models.arms import score_arms
 from models.executor import Executor, make_executor
 from quant import registry
 from quant.config import QuantConfig
@@ -48,10 +49,10 @@ from quant.lock import StoreLock
 from quant.market_data import MarketData
 from quant.pipeline import models_dir, run_daily, warm_up_torch
 from quant.replay_arms import WALK_FORWARD_ARMS, predict_on, rule_arms, walk_forward_arms
-from quant.replay_report import ARMS, markdown, pairs, score_arms
+from quant.replay_report import ARMS, markdown, pairs
 from quant.signals import signals_between
 
-__all__ = ["ARMS", "ReplayError", "ReplayOptions", "markdown", "run_replay", "score_arms"]
+__all__ = ["ARMS", "ReplayError", "ReplayOptions", "markdown", "run_replay"]
 
 log = logging.getLogger(__name__)
 
