@@ -1,7 +1,9 @@
 """Published trading signals: immutable, versioned rows (a re-run adds a version, never edits).
 
 A signal is the forecast for ``session`` (the next XSHG session) made at the close of
-``decision_session`` from bars whose last one ended at ``last_bar_ts``.
+``decision_session`` from bars whose last one ended at ``last_bar_ts``.  ``next_signal`` /
+``publish_next_signal`` make and publish one from ``quant.market_data.MarketData`` and a
+forecaster: the pipeline's signal step, ``quant predict`` and the API demo all go through them.
 """
 
 from __future__ import annotations
