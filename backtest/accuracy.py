@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from models.metrics import mcnemar_p_value, score_directional, wilson_interval
+from models.metrics import calls_up, hits, mcnemar_p_value, score_directional, wilson_interval
 
 CALIBRATION_BINS = 10
 
@@ -83,13 +83,13 @@ def accuracy_report(
     """
     y = np.asarray(labels, dtype=float)
     p = np.asarray(p_up, dtype=float)
-    calls = p > 0.5
-    correct = calls == (y > 0.5)
+    calls = calls_up(p)
+    correct = hits(y, p)
     years = np.array([d.year for d in sessions])
     baselines_p = {"always_up": np.ones_like(p), "persistence": persistence_up.astype(float)}
     baselines: dict[str, Any] = {}
     for name, bp in baselines_p.items():
-        b_correct = (bp > 0.5) == (y > 0.5)
+        b_correct = hits(y, bp)
         baselines[name] = {
             **_score(y, bp),
             "mcnemar_p_value_vs_model": mcnemar_p_value(correct, b_correct),

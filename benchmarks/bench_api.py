@@ -369,14 +369,14 @@ def main(argv: list[str]) -> None:
     os.nice(max(0, NICE - os.nice(0)))  # polite, but not below the other engineers' jobs
     with tempfile.TemporaryDirectory() as tmp:
         root = args.dir or Path(tmp)
-        from quant.api.demo import build_demo, request_body
         from quant.api.keys import KeyStore, keys_path
+        from tests.support.demo import build_demo, request_body
 
         t0 = time.perf_counter()
         if (root / "quant.snapshot.duckdb").exists():  # --dir of an earlier run: reuse it
             from feeds.snapshot import open_snapshot
             from models.inputs import load_daily
-            from quant.api.demo import SYMBOL
+            from tests.support.demo import SYMBOL
 
             con = open_snapshot(root / "quant.duckdb")
             daily = load_daily(con, SYMBOL)

@@ -84,13 +84,10 @@ class Forecaster:
             self.name, cfg, self.spec, self.norm, self.model.state_dict(), {**self.meta, **meta}
         )
 
-    def windows(
-        self, daily: pl.DataFrame, intraday: pl.DataFrame | None, sessions: list[date]
-    ) -> Windows:
-        """Standardised model inputs for ``sessions`` (strict: every session or an error)."""
-        return apply_norm(
-            build_windows(daily, intraday, self.spec, sessions=sessions, strict=True), self.norm
-        )
+    def predict_windows(self, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
+        """P(up) [N] and intraday gate [N] of raw (un-normalised) ``windows``: standardised with
+        this forecaster's statistics, then scored.  The one "score these windows" call."""
+        return predict(self.model, apply_norm(windows, self.norm))
 
     def predict(
         self,
@@ -105,8 +102,8 @@ class Forecaster:
         t = session or daily.get_column("session").max()
         assert isinstance(t, date)
         d, i = visible(daily, intraday, t)
-        w = self.windows(d, i, [t])
-        p, g = predict(self.model, w)
+        w = build_windows(d, i, self.spec, sessions=[t], strict=True)
+        p, g = self.predict_windows(w)
         if not np.isfinite(p).all() or not ((p >= 0) & (p <= 1)).all():
             raise FeatureError(f"model produced a non-probability {p} for {t}")
         return Forecast(t, float(p[0]), float(g[0]), bool(w.has_intra[0]))

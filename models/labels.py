@@ -5,10 +5,13 @@ Do not import this from anything that builds features: a label is the future by 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import polars as pl
 
 from feeds.calendar import all_trading_days
+from models.features import Windows
 
 
 def next_direction(daily: pl.DataFrame, horizon: int = 1) -> pl.DataFrame:
@@ -40,4 +43,29 @@ def next_direction(daily: pl.DataFrame, horizon: int = 1) -> pl.DataFrame:
             (pl.col("_future_close") > pl.col("close")).cast(pl.Int8).alias("label"),
             "label_session",
         )
+    )
+
+
+class Labelled(NamedTuple):
+    windows: Windows  # the windows whose decision session has a settled label, in order
+    labels: np.ndarray  # [N] int64, the label of each
+    settled: np.ndarray  # [N] datetime64[D], the session whose close settles each label
+
+
+def labelled(windows: Windows, labels: pl.DataFrame) -> Labelled:
+    """Line ``labels`` (from ``next_direction``) up with ``windows``: the one place that does.
+
+    Windows without a settled label (the newest ``horizon`` sessions, a gap) are dropped."""
+    lab = pl.DataFrame({"session": windows.sessions.astype("datetime64[D]")}).join(
+        labels.select("session", "label", "label_session"),
+        on="session",
+        how="left",
+        maintain_order="left",
+    )
+    keep = lab.get_column("label").is_not_null().to_numpy()
+    got = lab.filter(pl.col("label").is_not_null())
+    return Labelled(
+        windows.take(np.flatnonzero(keep)),
+        got.get_column("label").to_numpy().astype(np.int64),
+        got.get_column("label_session").to_numpy().astype("datetime64[D]"),
     )

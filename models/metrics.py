@@ -7,11 +7,34 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 _EPS = 1e-12
+UP_ABOVE = 0.5  # the direction rule: P(up) above this calls 'up'; a flat 0.5 calls 'down'
+
+
+def calls_up(p_up: npt.ArrayLike) -> np.ndarray:
+    """The one direction rule, vectorised: which forecasts call 'up' (P(up) > 0.5)."""
+    return np.asarray(p_up, dtype=float) > UP_ABOVE
+
+
+def hits(labels: npt.ArrayLike, p_up: npt.ArrayLike) -> np.ndarray:
+    """Whether each forecast's call was right (labels are 1 for up, 0 for down)."""
+    return calls_up(p_up) == (np.asarray(labels, dtype=float) > 0.5)
+
+
+def direction(p_up: float) -> Literal["up", "down"]:
+    """The call of one forecast: 'up' when P(up) > 0.5, else 'down'."""
+    return "up" if p_up > UP_ABOVE else "down"
+
+
+def confidence(p_up: float) -> float:
+    """How far the forecast is from a coin flip, in [0, 1]: ``|p_up - 0.5| * 2``."""
+    return abs(p_up - 0.5) * 2
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -84,10 +107,8 @@ class DirectionalScore:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def score_directional(
-    labels: np.ndarray, p_up: np.ndarray, threshold: float = 0.5
-) -> DirectionalScore:
-    """Score P(up) forecasts; a forecast calls 'up' when p_up > threshold."""
+def score_directional(labels: np.ndarray, p_up: np.ndarray) -> DirectionalScore:
+    """Score P(up) forecasts; a forecast calls 'up' by the direction rule (``calls_up``)."""
     y = np.asarray(labels, dtype=float)
     p = np.asarray(p_up, dtype=float)
     if y.shape != p.shape:
@@ -95,8 +116,8 @@ def score_directional(
     if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
         raise ValueError("p_up must lie in [0, 1] without NaN")
     n = int(y.size)
-    pred = p > threshold
-    correct = pred == (y > 0.5)
+    pred = calls_up(p)
+    correct = hits(y, p)
     k = int(correct.sum())
     lo, hi = wilson_interval(k, n)
     pos = y > 0.5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from models.arms import arm_arrays, arms_table, score_arms
 from models.factory import ABLATIONS, ALL_MODELS, BASELINES
-from models.metrics import log_loss, mcnemar_p_value, score_directional
+from models.metrics import calls_up, hits, log_loss, mcnemar_p_value
 
 _ATTENTION = ("fused", *ABLATIONS)
 SUBPERIODS = {
@@ -35,14 +37,14 @@ def _clean(x: Any) -> Any:
 
 
 def correct(df: pl.DataFrame) -> np.ndarray:
-    """Whether each row's call (P(up) > 0.5 is 'up': the one direction rule) was right."""
-    return (df.get_column("p_up").to_numpy() > 0.5) == (df.get_column("label").to_numpy() > 0)
+    """Whether each row's call (``models.metrics.calls_up``) was right."""
+    return hits(df.get_column("label").to_numpy(), df.get_column("p_up").to_numpy())
 
 
 def mcnemar(a: pl.DataFrame, b: pl.DataFrame) -> float:
     """McNemar p of two models' calls on their common sessions."""
     j = a.join(b, on="session", suffix="_b")
-    cb = (j.get_column("p_up_b").to_numpy() > 0.5) == (j.get_column("label").to_numpy() > 0)
+    cb = hits(j.get_column("label").to_numpy(), j.get_column("p_up_b").to_numpy())
     return mcnemar_p_value(correct(j), cb)
 
 
@@ -101,17 +103,15 @@ def reliability(pred: pl.DataFrame, bins: int = 10) -> dict[str, list[dict[str, 
 
 
 def score_models(pred: pl.DataFrame) -> dict[str, dict[str, Any]]:
-    """Directional scores per model, McNemar p against each baseline (on common sessions)."""
-    out: dict[str, dict[str, Any]] = {}
-    by_model = {m: pred.filter(pl.col("model") == m).sort("session") for m in ALL_MODELS}
-    for m, df in by_model.items():
-        if df.is_empty():
-            continue
-        y, p = df.get_column("label").to_numpy(), df.get_column("p_up").to_numpy()
-        rec: dict[str, Any] = score_directional(y, p).as_dict()
-        rec["mcnemar_p"] = {
-            b: mcnemar(df, by_model[b]) for b in BASELINES if b != m and not by_model[b].is_empty()
-        }
+    """Directional scores per model (``models.arms.score_arms``: McNemar p against each baseline
+    on common sessions), with the gate and intraday figures of the walk-forward."""
+    if pred.is_empty():
+        return {}
+    labels, preds = arm_arrays(pred, ALL_MODELS)
+    out = score_arms(labels, preds, against=BASELINES)
+    for m, rec in out.items():
+        df = pred.filter(pl.col("model") == m)
+        p = df.get_column("p_up").to_numpy()
         if m in _ATTENTION:
             intra = df.filter(pl.col("has_intra"))
             rec["gate_mean"] = float(df.get_column("gate").mean())  # type: ignore[arg-type]
@@ -119,8 +119,7 @@ def score_models(pred: pl.DataFrame) -> dict[str, dict[str, Any]]:
                 float(intra.get_column("gate").mean()) if not intra.is_empty() else None  # type: ignore[arg-type]
             )
         rec["intraday_sessions"] = int(df.get_column("has_intra").sum())
-        rec["up_share"] = float(np.mean(p > 0.5))  # share of sessions called 'up'
-        out[m] = rec
+        rec["up_share"] = float(np.mean(calls_up(p)))  # share of sessions called 'up'
     return out
 
 
@@ -129,11 +128,10 @@ def int8_summary(int8: pl.DataFrame) -> dict[str, Any]:
     if int8.is_empty():
         return {}
     y = int8.get_column("label").to_numpy()
-    a32 = float(np.mean((int8.get_column("p_fp32").to_numpy() > 0.5) == (y > 0)))
-    a8 = float(np.mean((int8.get_column("p_int8").to_numpy() > 0.5) == (y > 0)))
     p32, p8 = int8.get_column("p_fp32").to_numpy(), int8.get_column("p_int8").to_numpy()
+    a32, a8 = float(np.mean(hits(y, p32))), float(np.mean(hits(y, p8)))
     diff = np.abs(p32 - p8)
-    flipped = (p32 > 0.5) != (p8 > 0.5)
+    flipped = calls_up(p32) != calls_up(p8)
     return {
         "n": int(y.size),
         "accuracy_fp32": a32,
@@ -142,7 +140,7 @@ def int8_summary(int8: pl.DataFrame) -> dict[str, Any]:
         "max_abs_p_diff": float(diff.max()),
         "mean_abs_p_diff": float(diff.mean()),
         "flipped_calls": int(flipped.sum()),
-        "flips_now_right": int((flipped & ((p8 > 0.5) == (y > 0))).sum()),
+        "flips_now_right": int((flipped & hits(y, p8)).sum()),
         "claim_under_1_2_points_lost": bool(100 * (a32 - a8) < 1.2),
     }
 
@@ -256,24 +254,14 @@ def evaluation_document(
     return _clean(doc)
 
 
-def _row(name: str, r: dict[str, Any]) -> str:
-    mc = ", ".join(f"{k} {v:.3f}" for k, v in r.get("mcnemar_p", {}).items())
+def _gate_cell(r: Mapping[str, Any]) -> str:
     gate = r.get("gate_mean_intraday_sessions")
-    g = "" if gate is None else f"{r['gate_mean']:.3f} / {gate:.3f}"
-    return (
-        f"| {name} | {r['n']} | {100 * r['accuracy']:.2f} | [{100 * r['ci_low']:.1f}, "
-        f"{100 * r['ci_high']:.1f}] | {r['p_value']:.3f} | {r['balanced_accuracy']:.3f} | "
-        f"{(r['auc'] or float('nan')):.3f} | {r['brier']:.4f} | {r['log_loss']:.3f} | {mc} | {g} |"
-    )
+    return "" if gate is None else f"{r['gate_mean']:.3f} / {gate:.3f}"
 
 
 def table(models: dict[str, dict[str, Any]]) -> str:
-    head = (
-        "| model | n | acc % | Wilson 95% | binom p | bal. acc | AUC | Brier | log loss | "
-        "McNemar p vs baselines | gate mean (all / intraday sessions) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|"
-    )
-    return "\n".join([head, *(_row(k, v) for k, v in models.items())])
+    """The models' table (``models.arms.arms_table``) with the gate column."""
+    return arms_table(models, extra={"gate mean (all / intraday sessions)": _gate_cell})
 
 
 def _spread_table(models: dict[str, dict[str, Any]]) -> str:

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import polars as pl
 
 from models.factory import ALL_MODELS
+from models.metrics import hits
 
 
 def plot_accuracy(pred: pl.DataFrame, path: Path, window: int = 250) -> None:
@@ -23,9 +24,7 @@ def plot_accuracy(pred: pl.DataFrame, path: Path, window: int = 250) -> None:
         df = pred.filter(pl.col("model") == m).sort("session")
         if df.height < window:
             continue
-        hit = ((df.get_column("p_up") > 0.5).cast(pl.Int8) == df.get_column("label")).cast(
-            pl.Float64
-        )
+        hit = pl.Series(hits(df.get_column("label"), df.get_column("p_up")), dtype=pl.Float64)
         ax.plot(
             df.get_column("session").to_list(), hit.rolling_mean(window).to_list(), label=m, lw=1.0
         )

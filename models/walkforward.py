@@ -31,6 +31,7 @@ from models.factory import ABLATIONS, TORCH_MODELS, build, model_config
 from models.features import Windows
 from models.forecaster import Forecaster
 from models.importance import permutation_importance
+from models.labels import labelled
 from models.metrics import log_loss
 from models.normalise import apply_norm, fit_norm
 from models.selection import (
@@ -44,11 +45,10 @@ from models.selection import (
     select_logistic,
     train_view,
 )
+from models.sizes import enough_to_train
 from models.train import predict, tensors
 
 log = logging.getLogger(__name__)
-
-MIN_TRAIN = 100  # fewer labelled samples than this: the block is not forecast by that model
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,8 @@ def train_block(
     if abl:
         best = next(c for c in cands["fused"] if c.index == selection["fused"]["candidate"])
         tasks2 = [t for m in abl for t in _tasks(m, [best], b, cfg, chains, linear, max_epochs)]
-        if "intraday_only" in abl and len(train_view("intraday_only", b.tr, b.ytr)[0]) < MIN_TRAIN:
+        intra = "intraday_only" in abl
+        if intra and not enough_to_train(len(train_view("intraday_only", b.tr, b.ytr)[0])):
             tasks2 = [t for t in tasks2 if t.model != "intraday_only"]
         outs2 = executor.map(run_fit, tasks2, shared=shared)
         records += [o.record for o in outs2]
@@ -227,13 +228,7 @@ def walk_forward(
     """
     t_start = time.perf_counter()
     ex = executor or LocalExecutor()
-    lab = pl.DataFrame({"session": windows.sessions.astype("datetime64[D]")}).join(
-        labels, on="session", how="inner", maintain_order="left"
-    )
-    keep = np.isin(windows.sessions, lab.get_column("session").to_numpy())
-    w = windows.take(np.nonzero(keep)[0])
-    y = lab.get_column("label").to_numpy().astype(np.int64)
-    settled = lab.get_column("label_session").to_numpy().astype("datetime64[D]")
+    w, y, settled = labelled(windows, labels)
     sess = w.sessions.astype("datetime64[D]")
     lo = np.datetime64(start, "D")
     hi = np.datetime64(end, "D") if end is not None else sess.max()
@@ -258,7 +253,7 @@ def walk_forward(
     for n_block, block in enumerate(blocks):
         t0 = sess[block[0]]
         train_idx = np.nonzero(settled <= t0)[0]
-        if train_idx.size < MIN_TRAIN:
+        if not enough_to_train(train_idx.size):
             log.warning("block %s: only %d training samples, skipped", t0, train_idx.size)
             continue
         raw_tr = w.take(train_idx)

@@ -16,83 +16,32 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from functools import cached_property
+from datetime import date
 
-import duckdb
 import numpy as np
-import polars as pl
 import torch
 from torch import Tensor, nn
 
-from feeds.read import DEFAULT_SOURCE_PRIORITY, daily_bars, resolve_source
-from models.config import FeatureSpec, ForecastConfig, TrainSettings
+from models.config import ForecastConfig, TrainSettings
 from models.executor import Executor
 from models.factory import config_to_dict, model_config
-from models.features import FeatureError, Windows, build_windows, spec_for_series
+from models.features import FeatureError, Windows
 from models.forecaster import Forecaster
-from models.inputs import load_intraday
-from models.labels import next_direction
 from models.normalise import apply_norm
+from models.sizes import FINETUNE_SLACK, gate_pool_too_small
 from models.train import FitResult, fit
 from models.walkforward import fit_forecaster
+from quant.market_data import MarketData
 from quant.registry import config_hash
 from quant.settings_pipeline import FinetuneSettings
 
 _RESERVE_FRACTION = 0.02  # of the budget, kept back for saving the weights
 
 
-@dataclass(frozen=True)
-class MarketData:
-    """Everything a run on ``as_of`` may read: bars up to its close, labelled windows."""
-
-    as_of: date
-    daily: pl.DataFrame
-    intraday: pl.DataFrame | None
-    windows: Windows  # raw inputs of every labelled session with a full window, chronological
-    labels: np.ndarray  # next-session direction of each window
-    last_bar_ts: datetime  # end of the newest daily bar (UTC)
-    spec: FeatureSpec  # the configured spec after the amount policy (``spec_for_series``)
-    intraday_symbol: str | None = None  # instrument of the intraday bars (None: none read)
-
-    @cached_property
-    def sessions(self) -> list[date]:
-        return self.windows.sessions.astype(object).tolist()
-
-
-def load_market(
-    con: duckdb.DuckDBPyConnection,
-    symbol: str,
-    spec_cfg: ForecastConfig,
-    as_of: date,
-    *,
-    intraday_symbol: str | None,
-    source_priority: tuple[str, ...] = DEFAULT_SOURCE_PRIORITY,
-) -> MarketData:
-    """Bars of ``symbol`` (its preferred source) with session <= ``as_of`` and labelled model
-    inputs built from them."""
-    source = resolve_source(con, symbol, "1d", source_priority)
-    daily = daily_bars(con, symbol, end=as_of, source=source)
-    intraday = None
-    if intraday_symbol is not None:
-        got = load_intraday(con, intraday_symbol, spec_cfg.features.intraday_minutes, end=as_of)
-        intraday = None if got.is_empty() else got
-    spec = spec_for_series(daily, spec_cfg.features)
-    windows = build_windows(daily, intraday, spec)
-    lab = next_direction(daily, spec.horizon)
-    keep = np.isin(windows.sessions, lab.get_column("session").to_numpy().astype("datetime64[D]"))
-    w = windows.take(np.nonzero(keep)[0])
-    by_session = dict(zip(lab["session"].to_list(), lab["label"].to_list(), strict=True))
-    y = np.array([by_session[s.astype(object)] for s in w.sessions], dtype=np.int64)
-    ts = daily.get_column("ts").max()
-    assert isinstance(ts, datetime)
-    return MarketData(as_of, daily, intraday, w, y, ts.astimezone(UTC), spec, intraday_symbol)
-
-
 def gate_split(n: int, window: int) -> tuple[np.ndarray, np.ndarray]:
     """(trainable indices, gate-window indices) of ``n`` chronological labelled sessions."""
-    if n <= window + 10:
-        raise FeatureError(f"only {n} labelled sessions; need more than {window + 10}")
+    if gate_pool_too_small(n, window):
+        raise FeatureError(f"only {n} labelled sessions; need more than {window + FINETUNE_SLACK}")
     return np.arange(n - window), np.arange(n - window, n)
 
 

@@ -23,13 +23,14 @@ import duckdb
 import numpy as np
 
 from feeds.read import daily_bars, resolve_source
+from models.arms import score_arms
 from models.forecaster import Forecaster
 from quant import gate
 from quant.config import QuantConfig
 from quant.finetune import finetune, finetune_indices, gate_split, train_scratch
-from quant.replay import market
+from quant.market_data import MarketData
 from quant.replay_arms import predict_on
-from quant.replay_report import paired_bootstrap, score_arms
+from quant.replay_report import paired_bootstrap
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,9 @@ def search(
     ].to_list()
     last = daily_bars(con, symbol, source=src)["session"].max()
     assert isinstance(last, date)
-    full = market(con, cfg, symbol, last)
+    full = MarketData.load(con, cfg, last, symbol=symbol)
     sessions = [s for s in sessions if s in set(full.sessions)]
-    first_data = market(con, cfg, symbol, sessions[0])
+    first_data = MarketData.load(con, cfg, sessions[0], symbol=symbol)
     pool, _ = gate_split(len(first_data.windows), cfg.pipeline.gate.window_sessions)
     first = train_scratch(first_data, pool, cfg.forecast, cfg.pipeline.initial.model).forecaster
     champs: dict[str, Forecaster] = dict.fromkeys(candidates, first)
@@ -94,7 +95,7 @@ def search(
     series: dict[str, dict[date, float]] = {c: {} for c in candidates}
     for b in range(0, len(sessions), every):
         d, block = sessions[b], sessions[b : b + every]
-        data = market(con, cfg, symbol, d)
+        data = MarketData.load(con, cfg, d, symbol=symbol)
         pool, gidx = gate_split(len(data.windows), cfg.pipeline.gate.window_sessions)
         for c in candidates:
             s = cfg.pipeline.finetune.model_copy(update={**SPACE[c], "calibrate_steps": False})
@@ -119,7 +120,7 @@ def search(
             time.perf_counter() - t0,
         )
     frozen = predict_on(first, full, sessions)
-    lab = dict(zip(full.sessions, full.labels.tolist(), strict=True))
+    lab = full.label_by_session
     labels = np.array([lab[s] for s in sessions], dtype=np.int64)
     preds = {NO_UPDATE: np.array([frozen[s] for s in sessions])}
     preds |= {c: np.array([series[c][s] for s in sessions]) for c in candidates}

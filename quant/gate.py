@@ -19,9 +19,7 @@ import numpy as np
 
 from models.forecaster import Forecaster
 from models.metrics import score_directional
-from models.normalise import apply_norm
-from models.train import predict
-from quant.finetune import MarketData
+from quant.market_data import MarketData
 from quant.settings_pipeline import GateSettings
 
 DDL = """
@@ -63,7 +61,7 @@ class GateDecision:
 
 def score(fc: Forecaster, data: MarketData, idx: np.ndarray) -> GateScore:
     """Log loss and accuracy of ``fc`` on the labelled sessions ``idx``."""
-    p, _ = predict(fc.model, apply_norm(data.windows.take(idx), fc.norm))
+    p, _ = fc.predict_windows(data.windows.take(idx))
     s = score_directional(data.labels[idx], p)
     return GateScore(s.n, s.log_loss, s.accuracy)
 

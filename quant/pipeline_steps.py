@@ -16,24 +16,22 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from feeds.calendar import next_trading_day
-from models.normalise import apply_norm
-from models.train import predict
+from models.metrics import direction
+from models.sizes import enough_to_train
 from quant import gate, registry
 from quant.config import QuantConfig
 from quant.finetune import (
-    MarketData,
     finetune,
     finetune_indices,
     finetune_settings,
     gate_split,
-    load_market,
     model_hash,
     train_scratch,
     window_of,
 )
+from quant.market_data import MarketData
 from quant.pipeline_ingest import StepError, step_ingest
-from quant.signals import publish_signal, signals_between
+from quant.signals import next_signal, signals_between
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +55,7 @@ class RunState:
 
     def data(self) -> MarketData:
         if self._data is None:
-            p = self.cfg.pipeline
-            self._data = load_market(
-                self.con,
-                self.symbol,
-                self.cfg.forecast,
-                self.run_date,
-                intraday_symbol=self.cfg.data.intraday_symbol if p.use_intraday else None,
-                source_priority=self.cfg.store.source_priority,
-            )
+            self._data = MarketData.load(self.con, self.cfg, self.run_date, symbol=self.symbol)
         return self._data
 
 
@@ -82,7 +72,7 @@ def step_finetune(st: RunState) -> tuple[dict[str, Any], Writes]:
     training: dict[str, list[date]]
     if repaired is None:
         holdout = max(p.initial.holdout_sessions, p.gate.window_sessions)
-        if n - holdout < 100:
+        if not enough_to_train(n - holdout):
             raise StepError(f"{n} labelled sessions: too few to train a first model")
         idx = np.arange(n - holdout)
         out = train_scratch(data, idx, fcfg, p.initial.model, started=started)
@@ -192,34 +182,21 @@ def step_signal(st: RunState) -> tuple[dict[str, Any], Writes]:
     if got is None:
         raise StepError("no champion to predict with")
     v, fc = got
-    # Only the tail the window needs: the forecaster rebuilds features from the bars it gets.
-    daily = data.daily.tail(fc.spec.warmup + fc.spec.intraday_sessions + 5)
-    intraday = data.intraday
-    if intraday is not None:
-        intraday = intraday.filter(pl.col("session") >= daily["session"].min())
-    f = fc.predict(daily, intraday, session=st.run_date)
-    nxt = next_trading_day(st.run_date)
+    sig = next_signal(data, fc, v.version_id, session=st.run_date)
+    f = sig.forecast
     detail = {
-        "session": nxt.isoformat(),
+        "session": sig.session.isoformat(),
         "decision_session": st.run_date.isoformat(),
         "p_up": f.p_up,
-        "direction": "up" if f.p_up > 0.5 else "down",
+        "direction": direction(f.p_up),
         "model_version": v.version_id,
-        "last_bar_ts": data.last_bar_ts.isoformat(),
+        "last_bar_ts": sig.last_bar_ts.isoformat(),
         "used_intraday": f.used_intraday,  # the minute branch saw the session's bars
         "intraday_gate": round(f.gate, 4),
     }
 
     def writes(con: duckdb.DuckDBPyConnection) -> None:
-        publish_signal(
-            con,
-            symbol=st.symbol,
-            session=nxt,
-            decision_session=st.run_date,
-            p_up=f.p_up,
-            model_version=v.version_id,
-            last_bar_ts=data.last_bar_ts,
-        )
+        sig.publish(con)
 
     return detail, writes
 
@@ -230,7 +207,7 @@ def _signal_record(st: RunState) -> pl.DataFrame:
     sigs = signals_between(st.con, st.symbol, end=st.run_date)
     if not sigs:
         return pl.DataFrame()
-    labels = dict(zip(data.sessions, data.labels.tolist(), strict=True))
+    labels = data.label_by_session
     rows = [
         (s.decision_session, s.p_up, labels[s.decision_session])
         for s in sigs
@@ -263,7 +240,7 @@ def _holdout(st: RunState) -> tuple[pl.DataFrame, str, date]:
     through = selected_through(st.con, v)
     idx = np.nonzero(data.windows.sessions > np.datetime64(through, "D"))[0]
     idx = idx[-st.cfg.pipeline.report_window :]
-    p, _ = predict(fc.model, apply_norm(data.windows.take(idx), fc.norm))
+    p, _ = fc.predict_windows(data.windows.take(idx))
     df = pl.DataFrame(
         {
             "session": [data.sessions[i] for i in idx],

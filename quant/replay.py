@@ -34,25 +34,25 @@ import torch
 from feeds.read import daily_bars, resolve_source
 from feeds.snapshot import copy_database
 from feeds.store import open_store
+from models.arms import score_arms
 from models.executor import Executor, make_executor
 from quant import registry
 from quant.config import QuantConfig
 from quant.finetune import (
-    MarketData,
     gate_split,
-    load_market,
     members,
     model_hash,
     train_scratch,
     window_of,
 )
 from quant.lock import StoreLock
+from quant.market_data import MarketData
 from quant.pipeline import models_dir, run_daily, warm_up_torch
 from quant.replay_arms import WALK_FORWARD_ARMS, predict_on, rule_arms, walk_forward_arms
-from quant.replay_report import ARMS, markdown, pairs, score_arms
+from quant.replay_report import ARMS, markdown, pairs
 from quant.signals import signals_between
 
-__all__ = ["ARMS", "ReplayError", "ReplayOptions", "markdown", "run_replay", "score_arms"]
+__all__ = ["ARMS", "ReplayError", "ReplayOptions", "markdown", "run_replay"]
 
 log = logging.getLogger(__name__)
 
@@ -120,26 +120,12 @@ def _fingerprint(cfg: QuantConfig, o: ReplayOptions) -> str:
     )
 
 
-def market(
-    con: duckdb.DuckDBPyConnection, cfg: QuantConfig, symbol: str, as_of: date
-) -> MarketData:
-    intraday = cfg.data.intraday_symbol if cfg.pipeline.use_intraday else None
-    return load_market(
-        con,
-        symbol,
-        cfg.forecast,
-        as_of,
-        intraday_symbol=intraday,
-        source_priority=cfg.store.source_priority,
-    )
-
-
 def _bootstrap(
     con: duckdb.DuckDBPyConnection, cfg: QuantConfig, o: ReplayOptions, ex: Executor
 ) -> str:
     """The first champion: the walk-forward's block fit on data to D1, gate window held out
     (no wall-clock budget: it stops on early stopping or max_epochs, reproducible)."""
-    data = market(con, cfg, o.symbol, o.start)
+    data = MarketData.load(con, cfg, o.start, symbol=o.symbol)
     pool, _ = gate_split(len(data.windows), cfg.pipeline.gate.window_sessions)
     out = train_scratch(data, pool, cfg.forecast, cfg.pipeline.initial.model, executor=ex)
     start, end = window_of(data, pool)
@@ -243,7 +229,7 @@ def _run(
     # Scoring only: labels of sessions up to D2 may settle after D2 (the next session's close).
     last = daily_bars(con, o.symbol, source=source)["session"].max()
     assert isinstance(last, date)
-    full = market(con, rcfg, o.symbol, last)
+    full = MarketData.load(con, rcfg, last, symbol=o.symbol)
     labelled = [s for s in sessions if s in set(full.sessions)]
     frozen_fc = registry.load_verified(registry.get_version(con, frozen_id), models_dir(rcfg))
     series: dict[str, dict[date, float]] = {
@@ -265,7 +251,7 @@ def _run(
     series |= rule_arms(full, labelled)
     arms = [a for a in ARMS if a in ("continual", "frozen") or a in o.arms]
     common = [s for s in labelled if all(s in series[a] for a in arms)]
-    lab = dict(zip(full.sessions, full.labels.tolist(), strict=True))
+    lab = full.label_by_session
     preds = {a: np.array([series[a][s] for s in common], dtype=np.float64) for a in arms}
     labels = np.array([lab[s] for s in common], dtype=np.int64)
     models = score_arms(labels, preds)

@@ -21,10 +21,8 @@ from models.config import ForecastConfig
 from models.executor import Executor
 from models.forecaster import Forecaster
 from models.labels import next_direction
-from models.normalise import apply_norm
-from models.train import predict
 from models.walkforward import walk_forward
-from quant.finetune import MarketData
+from quant.market_data import MarketData
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +33,7 @@ def predict_on(fc: Forecaster, data: MarketData, sessions: list[date]) -> dict[d
     """P(up) of ``fc`` for every session of ``sessions`` that ``data`` has a window for."""
     want = np.isin(data.windows.sessions, np.array(sessions, dtype="datetime64[D]"))
     idx = np.nonzero(want)[0]
-    p, _ = predict(fc.model, apply_norm(data.windows.take(idx), fc.norm))
+    p, _ = fc.predict_windows(data.windows.take(idx))
     return {data.sessions[i]: float(q) for i, q in zip(idx, p, strict=True)}
 
 

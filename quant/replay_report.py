@@ -1,10 +1,11 @@
-"""The replay's comparison statistics and its Markdown table.
+"""The replay's comparison statistics and its Markdown report.
 
-Every arm is scored on the same sessions: accuracy with a Wilson interval, an exact binomial
-p-value against 50%, log loss and Brier (a hard 0/1 forecaster such as ``persistence`` or
-``always_up`` pays the clipped log loss of a hard forecaster), exact McNemar tests against every
-other arm, and for every pair a paired bootstrap (sessions resampled with replacement, seeded)
-of the accuracy and log-loss differences with a 95% percentile interval.
+Every arm is scored on the same sessions with ``models.arms.score_arms``: accuracy with a Wilson
+interval, an exact binomial p-value against 50%, log loss and Brier (a hard 0/1 forecaster such
+as ``persistence`` or ``always_up`` pays the clipped log loss of a hard forecaster), exact
+McNemar tests against every other arm; and here, for every pair, a paired bootstrap (sessions
+resampled with replacement, seeded) of the accuracy and log-loss differences with a 95%
+percentile interval.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from models.metrics import mcnemar_p_value, score_directional
+from models.arms import arms_table
+from models.metrics import hits
 
 # continual: the production policy; frozen: its first champion; retrain_60, logistic, majority:
 # the walk-forward; persistence; always_up: P(up) = 1 on every session.
@@ -39,29 +41,6 @@ def session_log_loss(labels: np.ndarray, p: np.ndarray) -> np.ndarray:
     return -(y * np.log(pc) + (1 - y) * np.log(1 - pc))
 
 
-def score_arms(labels: np.ndarray, preds: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
-    """n, accuracy, Wilson interval, binomial p vs 50%, log loss, Brier and McNemar p against
-    every other arm."""
-    y = labels.astype(bool)
-    correct = {k: (p > 0.5) == y for k, p in preds.items()}
-    out: dict[str, dict[str, Any]] = {}
-    for k, p in preds.items():
-        s = score_directional(labels, p)
-        out[k] = {
-            "n": s.n,
-            "accuracy": s.accuracy,
-            "ci_low": s.ci_low,
-            "ci_high": s.ci_high,
-            "p_value": s.p_value,
-            "log_loss": s.log_loss,
-            "brier": s.brier,
-            "mcnemar_p": {
-                o: mcnemar_p_value(correct[k], c2) for o, c2 in correct.items() if o != k
-            },
-        }
-    return out
-
-
 def paired_bootstrap(
     labels: np.ndarray,
     a: np.ndarray,
@@ -73,7 +52,7 @@ def paired_bootstrap(
     """Accuracy and log-loss difference ``a - b`` on the same sessions, each with a 95%
     percentile interval from ``draws`` resamples of the sessions (the same resamples for both)."""
     y = labels.astype(bool)
-    hit = ((a > 0.5) == y).astype(float) - ((b > 0.5) == y).astype(float)
+    hit = hits(y, a).astype(float) - hits(y, b).astype(float)
     ll = session_log_loss(labels, a) - session_log_loss(labels, b)
     n = int(y.size)
     out: dict[str, float | int] = {"n": n, "draws": draws, "seed": seed}
@@ -108,19 +87,7 @@ def markdown(doc: dict[str, Any]) -> str:
         f"({rb.get('max_steps', '?')} steps per member per day, "
         f"wall cap {doc['budget_s']} s)",
         "",
-        "| model | n | accuracy | 95% CI | p vs 50% | log loss | "
-        + " | ".join(f"McNemar vs {a}" for a in m)
-        + " |",
-        "|---|---|---|---|---|---|" + "---|" * len(m),
-    ]
-    for k, r in m.items():
-        mc = " | ".join("-" if o == k else f"{r['mcnemar_p'][o]:.3f}" for o in m)
-        lines.append(
-            f"| {k} | {r['n']} | {100 * r['accuracy']:.1f}% | "
-            f"[{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}] | {r['p_value']:.3f} | "
-            f"{r['log_loss']:.4f} | {mc} |"
-        )
-    lines += [
+        arms_table(m),
         "",
         "Paired bootstrap (95% interval) of the difference, first arm minus second:",
         "",

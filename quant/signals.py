@@ -1,16 +1,25 @@
 """Published trading signals: immutable, versioned rows (a re-run adds a version, never edits).
 
 A signal is the forecast for ``session`` (the next XSHG session) made at the close of
-``decision_session`` from bars whose last one ended at ``last_bar_ts``.
+``decision_session`` from bars whose last one ended at ``last_bar_ts``.  ``next_signal`` /
+``publish_next_signal`` make and publish one from ``quant.market_data.MarketData`` and a
+forecaster: the pipeline's signal step, ``quant predict`` and the API demo all go through them.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
+
+from feeds.calendar import CalendarHorizonError, next_trading_day
+from models.metrics import confidence, direction
+
+if TYPE_CHECKING:
+    from models.forecaster import Forecast, Forecaster
+    from quant.market_data import MarketData
 
 DDL = """
 CREATE TABLE IF NOT EXISTS signals (
@@ -84,8 +93,8 @@ def publish_signal(
         version=int(version),
         decision_session=decision_session,
         p_up=float(p_up),
-        direction="up" if p_up > 0.5 else "down",
-        confidence=abs(p_up - 0.5) * 2,
+        direction=direction(p_up),
+        confidence=confidence(p_up),
         model_version=model_version,
         last_bar_ts=last_bar_ts.astimezone(UTC),
         generated_at=(generated_at or datetime.now(UTC)).astimezone(UTC),
@@ -106,6 +115,64 @@ def publish_signal(
         ],
     ).fetchall()
     return sig
+
+
+@dataclass(frozen=True)
+class NextSignal:
+    """A forecast for the session after ``decision_session``, made and not yet published."""
+
+    symbol: str
+    session: date  # the next XSHG session
+    decision_session: date
+    forecast: Forecast
+    model_version: str
+    last_bar_ts: datetime  # end of the decision session's daily bar (UTC)
+
+    def publish(self, con: duckdb.DuckDBPyConnection) -> Signal:
+        """Append it as a new version of the (symbol, session) signal."""
+        return publish_signal(
+            con,
+            symbol=self.symbol,
+            session=self.session,
+            decision_session=self.decision_session,
+            p_up=self.forecast.p_up,
+            model_version=self.model_version,
+            last_bar_ts=self.last_bar_ts,
+        )
+
+
+def next_signal(
+    data: MarketData, fc: Forecaster, model_version: str, *, session: date | None = None
+) -> NextSignal:
+    """The forecast of ``fc`` at the close of ``session`` (default ``data.as_of``) for the next
+    session, from the bars of ``data`` up to ``session`` (the tail its window needs).
+
+    ``CalendarHorizonError`` (naming the forecast) when the next session is past the calendar's
+    horizon; ``FeatureError`` when the bars cannot make a window for ``session``."""
+    t = session or data.as_of
+    daily, intraday = data.upto(t, fc.spec.warmup + fc.spec.intraday_sessions + 5)
+    f = fc.predict(daily, intraday, session=t)
+    try:
+        nxt = next_trading_day(t)
+    except CalendarHorizonError as exc:
+        raise CalendarHorizonError(
+            f"p_up {f.p_up:.4f} from {t}, but the next session is unknown: {exc}; "
+            "no signal published"
+        ) from exc
+    return NextSignal(data.symbol, nxt, t, f, model_version, data.bar_end(t))
+
+
+def publish_next_signal(
+    con: duckdb.DuckDBPyConnection,
+    data: MarketData,
+    fc: Forecaster,
+    model_version: str,
+    *,
+    session: date | None = None,
+) -> Signal:
+    """Forecast the session after ``session`` with ``fc`` and publish it (``next_signal``): what
+    the pipeline's signal step, ``quant predict`` and the API demo publish."""
+    return next_signal(data, fc, model_version, session=session).publish(con)
 
 
 _COLS = (

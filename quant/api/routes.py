@@ -12,6 +12,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import ValidationError
 
 from feeds.calendar import CalendarHorizonError, next_trading_day
+from models.metrics import confidence, direction
 from quant.api import champion, features
 from quant.api.auth import require
 from quant.api.bars import BarsError, check_daily, check_minutes, last_bar_ts
@@ -250,8 +251,8 @@ async def forecast(request: Request, _: ForecastKey) -> Response:
         decision_session=t,
         session=nxt,
         p_up=p,
-        direction="up" if p > 0.5 else "down",
-        confidence=abs(p - 0.5) * 2,
+        direction=direction(p),
+        confidence=confidence(p),
         used_intraday=sample.has_intra,
         used_amount=model.spec.use_amount,
         model_version=model.version,

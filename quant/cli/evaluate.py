@@ -1,6 +1,6 @@
 """``quant evaluate``: walk-forward evaluation of the forecaster and its baselines.
 
-A thin wrapper over ``models.evaluation.evaluate``: every option left out means "what the
+A thin wrapper over ``models.evaluation.evaluate_store``: every option left out means "what the
 configuration says" (``forecast.evaluation``, ``data``), so the CLI never shadows the config.
 """
 
@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import shlex
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from typing import Any
 
 import click
 import torch
 
-from models.factory import ALL_MODELS, DEFAULT_MODELS
-from models.features import spec_for_series
+from models.factory import DEFAULT_MODELS
 from quant.cli._context import AppContext, parse_date, pass_app
 
 
@@ -82,90 +80,46 @@ def register(group: click.Group) -> None:
     ) -> None:
         """Walk-forward evaluation; writes OUT/evaluation.json, OUT/evaluation.md, plots,
         OUT/predictions.parquet (ensembles) and OUT/seed_predictions.parquet (single seeds)."""
-        from models.evaluation import evaluate as run
-        from models.inputs import load_daily, load_intraday
+        from models.evaluation import (
+            EvaluationRequest,
+            evaluate_store,
+            parse_models,
+            summary,
+            with_overrides,
+        )
 
-        models = tuple(m.strip() for m in model_list.split(",") if m.strip())
-        unknown = sorted(set(models) - set(ALL_MODELS))
-        if unknown:
-            raise click.BadParameter(f"unknown models {unknown}; known: {ALL_MODELS}")
-        torch.set_num_threads(threads)
-        cfg = app.config.forecast
-        ev_over: dict[str, Any] = {
-            k: v
-            for k, v in {
-                "seeds": seeds,
-                "select": select,
-                "executor": executor,
-                "workers": workers,
-            }.items()
-            if v is not None
-        }
-        feat_over = (
-            {"intraday_minutes": int(intraday_frequency.rstrip("m"))} if intraday_frequency else {}
-        )
-        cfg = cfg.model_copy(
-            update={
-                "evaluation": cfg.evaluation.model_copy(update=ev_over),
-                "features": cfg.features.model_copy(update=feat_over),
-            }
-        )
-        sym = symbol or app.config.data.symbol
-        isym = intraday_symbol or app.config.data.intraday_symbol
-        minutes = cfg.features.intraday_minutes
-        con = app.connect(read_only=True)
         try:
-            daily = load_daily(con, sym, source=source, end=end)
-            intraday = load_intraday(con, isym, minutes, end=end)
-            try:
-                other = load_daily(con, sym, source=cross_check_source, end=end)
-            except LookupError:
-                other = None
-        finally:
-            con.close()
-        src = daily.get_column("source")[0]
-        # One policy for a series without turnover (docs/forecaster.md): drop amount_z.
-        cfg = cfg.model_copy(update={"features": spec_for_series(daily, cfg.features)})
-        click.echo(
-            f"daily {sym} [{src}]: {daily.height} sessions; intraday {isym} {minutes}m: "
-            f"{intraday.height} bars; {cfg.evaluation.seeds} seeds, executor "
-            f"{cfg.evaluation.executor}",
-            err=True,
+            models = parse_models(model_list)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from exc
+        torch.set_num_threads(threads)
+        minutes = int(intraday_frequency.rstrip("m")) if intraday_frequency else None
+        cfg = with_overrides(
+            app.config.forecast,
+            seeds=seeds,
+            select=select,
+            executor=executor,
+            workers=workers,
+            intraday_minutes=minutes,
         )
-        meta = {
-            "command": "quant " + shlex.join(sys.argv[1:]),
-            "created_at": datetime.now().astimezone().isoformat(),
-            "symbol": sym,
-            "daily_source": src,
-            "intraday_symbol": isym,
-            "intraday_frequency": f"{minutes}m",
-            "cross_check_source": cross_check_source,
-        }
-        r = run(
-            daily,
-            None if intraday.is_empty() else intraday,
-            cfg,
+        req = EvaluationRequest(
+            symbol=symbol or app.config.data.symbol,
+            intraday_symbol=intraday_symbol or app.config.data.intraday_symbol,
             start=start,
             end=end,
             models=models,
             out=out,
-            meta=meta,
+            source_priority=app.config.store.source_priority,
+            source=source,
+            cross_check_source=cross_check_source,
             retrain_every=retrain_every,
             max_epochs=max_epochs,
             ray_address=ray_address,
-            other=other,
+            command="quant " + shlex.join(sys.argv[1:]),
+        )
+        r = evaluate_store(
+            lambda: app.connect(read_only=True), cfg, req, note=lambda s: click.echo(s, err=True)
         )
         click.echo(f"wrote {', '.join(map(str, r.paths))}", err=True)
-        for name, rec in r.doc["models"].items():
-            sp = rec.get("seed_spread")
-            spread = (
-                f" seeds {100 * sp['accuracy_min']:.1f}-{100 * sp['accuracy_max']:.1f}%"
-                if sp
-                else ""
-            )
-            click.echo(
-                f"{name:>20}: n={rec['n']:5d} acc={100 * rec['accuracy']:.2f}% "
-                f"[{100 * rec['ci_low']:.1f}, {100 * rec['ci_high']:.1f}] "
-                f"p={rec['p_value']:.3f} logloss={rec['log_loss']:.4f}{spread}"
-            )
-        click.echo(r.doc.get("verdict", ""))
+        for line in summary(r.doc):
+            click.echo(line)

@@ -17,6 +17,7 @@ import duckdb
 from feeds.read import NoDataError, daily_bars, resolve_source
 from feeds.stats import store_stats
 from feeds.store import open_store
+from models.sizes import daily_bars_needed
 from quant import registry
 from quant.cli._context import AppContext, pass_app
 from quant.cli.data import _print_report, _stats_table, ingest_paths, ingest_synthetic_default
@@ -70,13 +71,13 @@ def _pipeline(app: AppContext, budget: float) -> None:
             f"\ndata: {sym} daily bars from '{src}' ({kind}), {bars.height} sessions "
             f"{first}..{latest}"
         )
-        need = cfg.forecast.features.warmup + max(
-            p.initial.holdout_sessions, p.gate.window_sessions
+        need = daily_bars_needed(
+            cfg.forecast.features.warmup, max(p.initial.holdout_sessions, p.gate.window_sessions)
         )
-        if bars.height < need + 110:
+        if bars.height < need:
             click.echo(
                 f"pipeline: skipped, {bars.height} sessions of '{src}' are too few to train a "
-                f"first model (need about {need + 110})"
+                f"first model (need about {need})"
             )
             return
         ensure_tables(con)

@@ -12,14 +12,14 @@ from datetime import date
 
 import click
 
-from feeds.calendar import CalendarHorizonError, next_trading_day
-from feeds.read import NoDataError, daily_bars
+from feeds.calendar import CalendarHorizonError
+from feeds.read import NoDataError
 from feeds.snapshot import publish_snapshot
 from models.features import FeatureError
-from models.inputs import load_intraday
 from quant import registry
 from quant.cli._context import AppContext, parse_date, pass_app
-from quant.signals import publish_signal
+from quant.market_data import MarketData
+from quant.signals import publish_next_signal
 
 
 @click.command("predict")
@@ -42,33 +42,22 @@ def predict(app: AppContext, symbol: str | None, session: date | None, as_json: 
             raise click.ClickException("no champion model registered; run the pipeline first")
         version, fc = registry.load_champion(con, mdir)
         try:
-            daily = daily_bars(con, sym, end=session)
+            data = MarketData.load(
+                con,
+                cfg,
+                session,
+                symbol=sym,
+                intraday_symbol=cfg.data.intraday_symbol,
+                features=fc.spec,  # the champion's bar length, whatever the config says now
+            )
         except NoDataError as exc:
             raise click.ClickException(str(exc)) from exc
-        t = session or daily.get_column("session").max()
-        assert isinstance(t, date)
-        intra = load_intraday(con, cfg.data.intraday_symbol, fc.spec.intraday_minutes, end=t)
         try:
-            f = fc.predict(daily, None if intra.is_empty() else intra, session=t)
+            sig = publish_next_signal(con, data, fc, version.version_id)
         except FeatureError as exc:
-            raise click.ClickException(f"cannot forecast from {t}: {exc}") from exc
-        last_ts = daily.filter(daily["session"] == t).get_column("ts")[0]
-        try:
-            nxt = next_trading_day(t)
+            raise click.ClickException(f"cannot forecast from {data.as_of}: {exc}") from exc
         except CalendarHorizonError as exc:
-            raise click.ClickException(
-                f"p_up {f.p_up:.4f} from {t}, but the next session is unknown: {exc}; "
-                "no signal published"
-            ) from exc
-        sig = publish_signal(
-            con,
-            symbol=sym,
-            session=nxt,
-            decision_session=t,
-            p_up=f.p_up,
-            model_version=version.version_id,
-            last_bar_ts=last_ts,
-        )
+            raise click.ClickException(str(exc)) from exc
         publish_snapshot(con, cfg.store.path)
     if as_json:
         click.echo(json.dumps(sig.as_dict(), indent=2))

@@ -32,7 +32,7 @@ from feeds.read import daily_bars
 from feeds.snapshot import publish_snapshot
 from feeds.store import StoreError, open_store
 from models.features import build_windows
-from models.labels import next_direction
+from models.labels import labelled, next_direction
 from models.logistic import fit_logistic
 from models.normalise import fit_norm
 from quant.config import load_config
@@ -65,21 +65,22 @@ def logistic_predictions(bars: pl.DataFrame, *, test_sessions: int) -> pl.DataFr
     """Out-of-sample P(up) of the last ``test_sessions`` labelled sessions (at most half of them)
     from one logistic fit on every earlier sample whose label settled before the first of them."""
     fc = load_config().forecast
-    w = build_windows(bars, None, fc.features)
-    lab = next_direction(bars, fc.features.horizon)
-    keep = np.isin(w.sessions, lab["session"].to_numpy())
-    w = w.take(np.nonzero(keep)[0])
-    lab = lab.filter(pl.col("session").is_in(w.sessions.tolist()))
-    y = lab["label"].to_numpy().astype(np.int64)
+    w, y, settled = labelled(
+        build_windows(bars, None, fc.features), next_direction(bars, fc.features.horizon)
+    )
     test_sessions = min(test_sessions, len(w) // 2)
     first = w.sessions[-test_sessions]
-    tr = np.nonzero(lab["label_session"].to_numpy() < first)[0]
+    tr = np.nonzero(settled < first)[0]
     te = np.arange(len(w) - test_sessions, len(w))
     norm = fit_norm(w.take(tr))
     ev = fc.evaluation
     lm = fit_logistic(w.take(tr), y[tr], norm, lags=ev.logistic_lags, c=ev.logistic_c)
     return pl.DataFrame(
-        {"session": lab["session"][te], "model": "logistic", "p_up": lm.predict(w.take(te))}
+        {
+            "session": w.sessions[te].astype("datetime64[D]"),
+            "model": "logistic",
+            "p_up": lm.predict(w.take(te)),
+        }
     ).with_columns(pl.Series("label", y[te]).cast(pl.Int8))
 
 

@@ -19,16 +19,16 @@ import torch
 from feeds.read import sources
 from models.config import ForecastConfig
 from models.factory import build, model_config
-from models.features import Windows, build_windows, spec_for_series
+from models.features import Windows, build_windows
 from models.forecaster import Forecaster
-from models.inputs import load_daily, load_intraday
-from models.labels import next_direction
+from models.labels import labelled, next_direction
 from models.metrics import score_directional
 from models.normalise import apply_norm, fit_norm
 from models.report import evaluation_document
-from models.train import FitResult, fit, predict
+from models.train import FitResult, fit
 from models.walkforward import walk_forward
 from quant.config import load_config
+from quant.market_data import MarketData
 from quant.research.hooks import LossCurve
 from quant.research.store import research_symbol
 
@@ -95,18 +95,17 @@ def load_research_data(
 ) -> ResearchData:
     """Windows and labels of the latest stretch of sessions that all have intraday bars."""
     qc = load_config()
-    cfg = qc.forecast
     minutes = int(qc.data.intraday_frequency.rstrip("m"))
-    cfg = cfg.model_copy(
-        update={"features": cfg.features.model_copy(update={"intraday_minutes": minutes})}
-    )
+    features = qc.forecast.features.model_copy(update={"intraday_minutes": minutes})
     n_train = n_train or (160 if small else 600)
     n_test = 40 if small else 120
     symbol = research_symbol(con)
     isym = _intraday_symbol(con, qc.data.intraday_symbol, symbol)
-    daily = load_daily(con, symbol)
-    cfg = cfg.model_copy(update={"features": spec_for_series(daily, cfg.features)})
-    intraday = load_intraday(con, isym, minutes)
+    market = MarketData.load(con, qc, None, symbol=symbol, intraday_symbol=isym, features=features)
+    if market.intraday is None:
+        raise ValueError(f"no {minutes}-minute bars of {isym} in the store")
+    daily, intraday = market.daily, market.intraday
+    cfg = qc.forecast.model_copy(update={"features": market.spec})
     days = daily["session"].to_list()
     covered = np.isin(np.array(days[:-1], "datetime64[D]"), intraday["session"].unique().to_numpy())
     end, n = _latest_run(covered, n_train + n_test)
@@ -119,14 +118,14 @@ def load_research_data(
     i = intraday.filter(pl.col("session").is_between(days[lo], days[end]))
     w = build_windows(d, i, cfg.features, sessions=days[first : end + 1], strict=True)
     lab = next_direction(d, cfg.features.horizon)
-    y = lab.filter(pl.col("session").is_in(days[first : end + 1]))["label"].to_numpy()
+    w, y, _ = labelled(w, lab)
     src = str(daily["source"][0])
     note = (
         f"{symbol} daily [{src}] with {isym} {minutes}-minute tokens: {n_train} training and "
         f"{n - n_train} test sessions, {days[first]} to {days[end]}"
         + (" (SYNTHETIC market)" if src == "synthetic" else "")
     )
-    return ResearchData(symbol, src, isym, w, y.astype(np.int64), lab, n_train, cfg, note)
+    return ResearchData(symbol, src, isym, w, y, lab, n_train, cfg, note)
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,7 @@ def train_models_for_research(
     """Fit each model on the training sessions (one loop, seeded) and score the test sessions."""
     idx_tr, idx_te = np.arange(data.n_train), np.arange(data.n_train, len(data.windows))
     norm = fit_norm(data.windows.take(idx_tr))
-    tr, te = (apply_norm(data.windows.take(i), norm) for i in (idx_tr, idx_te))
+    tr = apply_norm(data.windows.take(idx_tr), norm)
     ytr, yte = data.labels[idx_tr], data.labels[idx_te]
     out: dict[str, TrainedModel] = {}
     for name in names:
@@ -152,17 +151,16 @@ def train_models_for_research(
         model = build(model_config(name, data.cfg.features, data.cfg.model))
         with LossCurve(model, tr, ytr, data.cfg.train.val_fraction) as curve:
             r = fit(model, tr, ytr, data.cfg.train, max_epochs=max_epochs)
-        p, _ = predict(model, te)
         fc = Forecaster(model, data.cfg.features, norm, name)
+        p, _ = fc.predict_windows(data.windows.take(idx_te))
         out[name] = TrainedModel(name, fc, r, curve.frame(), score_directional(yte, p).as_dict())
     return out
 
 
 def gate_values(trained: TrainedModel, data: ResearchData) -> pl.DataFrame:
     """session, split (train/test), p_up and the gate g of every window of ``data``."""
-    w = apply_norm(data.windows, trained.forecaster.norm)
-    p, g = predict(trained.forecaster.model, w)
-    split = ["train"] * data.n_train + ["test"] * (len(w) - data.n_train)
+    p, g = trained.forecaster.predict_windows(data.windows)
+    split = ["train"] * data.n_train + ["test"] * (len(data.windows) - data.n_train)
     return pl.DataFrame({"session": data.sessions, "split": split, "p_up": p, "gate": g})
 
 

@@ -18,9 +18,9 @@ import torch
 from fastapi import FastAPI
 
 from models.config import FeatureSpec, ForecastConfig, ModelSettings
-from quant.api.demo import Demo, build_demo
 from quant.api.keys import KeyStore, keys_path
 from quant.config import QuantConfig
+from tests.support.demo import Demo, build_demo
 
 SMALL = ForecastConfig(
     features=FeatureSpec(daily_window=10, zscore_window=10, vol_window=10),

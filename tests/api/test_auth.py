@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from quant.api.app import create_app
-from quant.api.demo import request_body
 from quant.api.keys import KeyStore, keys_path
 from tests.api.conftest import Deployment
+from tests.support.demo import request_body
 
 LATEST = "/v1/signals/000300.SH/latest"
 

@@ -10,8 +10,8 @@ import polars as pl
 
 from quant.api.app import create_app
 from quant.api.batcher import Batcher, QueueFullError
-from quant.api.demo import request_body
 from tests.api.conftest import Deployment, run, running
+from tests.support.demo import request_body
 
 
 def test_batcher_merges_concurrent_submits() -> None:

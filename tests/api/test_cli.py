@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from feeds.snapshot import open_snapshot
-from quant.api.demo import request_body
 from quant.cli import cli
 from quant.signals import latest_signal
 from tests.api.conftest import Deployment
+from tests.support.demo import request_body
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,8 +16,8 @@ from feeds.resample import resample_intraday
 from feeds.snapshot import open_snapshot
 from quant import registry
 from quant.api.app import create_app
-from quant.api.demo import request_body
 from tests.api.conftest import Deployment
+from tests.support.demo import request_body
 
 
 @pytest.fixture

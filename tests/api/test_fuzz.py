@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from quant.api.app import create_app
-from quant.api.demo import Demo, request_body
 from quant.api.keys import KeyStore, keys_path
 from quant.config import QuantConfig
+from tests.support.demo import Demo, request_body
 
 FUZZ = settings(
     max_examples=120,

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from feeds.calendar import trading_days
 from quant.api import bars
 from quant.api.app import create_app
-from quant.api.demo import request_body
 from tests.api.conftest import Deployment
 from tests.feeds.test_calendar_horizon import HOLIDAYS_2027
+from tests.support.demo import request_body
 
 LAST = date(2026, 12, 31)
 

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from quant.api.app import create_app
 from quant.api.bars import BarsError, check_daily
-from quant.api.demo import request_body
 from quant.api.schemas import DailyBar
 from tests.api.conftest import Deployment
+from tests.support.demo import request_body
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from feeds.resample import resample_intraday
 from models.forecaster import Forecaster
 from quant.api.app import create_app
-from quant.api.demo import register_champion, request_body, train_forecaster
 from tests.api.conftest import SMALL, Deployment, run, running
+from tests.support.demo import register_champion, request_body, train_forecaster
 
 
 @pytest.mark.slow

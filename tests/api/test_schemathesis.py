@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from quant.api.demo import Demo
 from quant.api.keys import KeyStore, keys_path
+from tests.support.demo import Demo
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 BUDGET = 25  # examples per operation and phase: small, seeded

@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 
 from feeds.snapshot import open_snapshot
 from quant.api.app import create_app
-from quant.api.demo import request_body
 from quant.api.keys import KeyStore, keys_path
 from quant.signals import signals_between
 from tests.api.conftest import Deployment
+from tests.support.demo import request_body
 
 
 @pytest.fixture

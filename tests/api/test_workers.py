@@ -18,8 +18,8 @@ import httpx
 import psutil
 import pytest
 
-from quant.api.demo import request_body
 from tests.api.conftest import Deployment
+from tests.support.demo import request_body
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = 8

@@ -16,8 +16,8 @@ from models.config import ForecastConfig
 from models.features import DAILY_FEATURES, FeatureError, build_windows, spec_for_series
 from models.forecaster import Forecaster
 from models.labels import next_direction
-from quant.api.demo import train_forecaster
 from tests.models.conftest import Market
+from tests.support.demo import train_forecaster
 
 AMOUNT_Z = DAILY_FEATURES.index("amount_z")
 

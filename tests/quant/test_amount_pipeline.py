@@ -11,7 +11,8 @@ from feeds.store import open_store
 from feeds.synthetic import SYNTHETIC_SYMBOL
 from models.features import FeatureError
 from quant.config import QuantConfig
-from quant.finetune import finetune, load_market, train_scratch
+from quant.finetune import finetune, train_scratch
+from quant.market_data import MarketData
 from tests.quant.conftest import LAST
 
 
@@ -21,9 +22,9 @@ def test_first_fit_on_a_series_without_amount_drops_turnover(
     cfg = make_env()
     con = open_store(cfg.store.path)
     try:
-        with_amount = load_market(con, SYNTHETIC_SYMBOL, cfg.forecast, LAST, intraday_symbol=None)
+        with_amount = MarketData.load(con, cfg, LAST, symbol=SYNTHETIC_SYMBOL, intraday_symbol=None)
         con.execute("UPDATE bars_daily SET amount = NULL").fetchall()
-        without = load_market(con, SYNTHETIC_SYMBOL, cfg.forecast, LAST, intraday_symbol="IF.CFE")
+        without = MarketData.load(con, cfg, LAST, symbol=SYNTHETIC_SYMBOL, intraday_symbol="IF.CFE")
     finally:
         con.close()
     assert with_amount.spec.use_amount is True and without.spec.use_amount is False

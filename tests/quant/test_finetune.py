@@ -11,7 +11,8 @@ import torch
 from feeds.store import open_store
 from models.ensemble import EnsembleForecaster
 from quant.config import QuantConfig
-from quant.finetune import anchor_penalty, finetune, load_market, members, train_scratch
+from quant.finetune import anchor_penalty, finetune, members, train_scratch
+from quant.market_data import MarketData
 from tests.quant.conftest import LAST, tiny_forecaster
 
 
@@ -40,7 +41,7 @@ def test_finetune_trains_every_member_of_an_ensemble_and_leaves_the_champion(
 ) -> None:
     cfg = make_env()
     con = open_store(cfg.store.path, read_only=True)
-    data = load_market(con, cfg.data.symbol, cfg.forecast, LAST, intraday_symbol=None)
+    data = MarketData.load(con, cfg, LAST, symbol=cfg.data.symbol, intraday_symbol=None)
     con.close()
     n = len(data.windows)
     champ = train_scratch(data, np.arange(n - 40), cfg.forecast, "fused").forecaster

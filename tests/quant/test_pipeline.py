@@ -20,8 +20,9 @@ from feeds.store import open_store
 from quant import gate, pipeline_steps, registry
 from quant.cli import cli
 from quant.config import QuantConfig
-from quant.finetune import calibrated_steps, load_market, train_scratch
+from quant.finetune import calibrated_steps, train_scratch
 from quant.gate import GateScore
+from quant.market_data import MarketData
 from quant.pipeline import get_run, models_dir, run_daily
 from quant.settings_pipeline import GateSettings
 from quant.signals import latest_signal, signals_between
@@ -295,7 +296,7 @@ def test_cli_run_daily_models_and_finetune(
 def test_training_from_scratch_is_reproducible(make_env: Callable[..., QuantConfig]) -> None:
     cfg = make_env()
     con = open_store(cfg.store.path, read_only=True)
-    data = load_market(con, cfg.data.symbol, cfg.forecast, D1, intraday_symbol=None)
+    data = MarketData.load(con, cfg, D1, symbol=cfg.data.symbol, intraday_symbol=None)
     con.close()
     idx = np.arange(200)
     a, b = (train_scratch(data, idx, cfg.forecast, "fused") for _ in range(2))

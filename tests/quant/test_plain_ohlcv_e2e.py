@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from feeds.synthetic import synthetic_market
 from models.forecaster import Forecaster
 from quant.api.app import create_app
-from quant.api.demo import register_champion, request_body
 from quant.api.keys import KeyStore, keys_path
 from quant.cli import cli
 from quant.config import QuantConfig
+from tests.support.demo import register_champion, request_body
 
 SMALL = {
     "QUANT__FORECAST__FEATURES__DAILY_WINDOW": "10",

@@ -13,9 +13,10 @@ import pytest
 
 from feeds.store import open_store
 from feeds.synthetic import SYNTHETIC_SYMBOL
+from models.arms import score_arms
 from quant import registry, replay
 from quant.config import QuantConfig
-from quant.replay import ARMS, ReplayError, ReplayOptions, run_replay, score_arms
+from quant.replay import ARMS, ReplayError, ReplayOptions, run_replay
 
 
 def test_score_arms_by_hand() -> None:

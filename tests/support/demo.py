@@ -2,36 +2,35 @@
 
 ``build_demo`` writes a store of synthetic bars, trains a small forecaster for a few epochs,
 registers it as champion, publishes signals for the last sessions and a snapshot.  The numbers
-it produces are not forecasts of anything real; they exist to exercise the service.
+it produces are not forecasts of anything real; they exist to exercise the service.  Support
+code of the tests and benchmarks (``from tests.support.demo import ...``), not shipped: it
+reads bars with ``quant.market_data.MarketData`` and publishes with
+``quant.signals.publish_next_signal``, as the service does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 import torch
 
-from feeds.calendar import next_trading_day, session_close
-from feeds.schema import InstrumentKind
 from feeds.snapshot import publish_snapshot
 from feeds.store import open_store, transaction
 from feeds.synthetic import synthetic_market
 from feeds.writer import write_bars
 from models.config import ForecastConfig, TrainSettings
 from models.factory import build, model_config
-from models.features import build_windows, spec_for_series
 from models.forecaster import Forecaster
-from models.inputs import load_daily, load_intraday
-from models.labels import next_direction
 from models.normalise import apply_norm, fit_norm
 from models.train import fit
 from quant import registry
-from quant.signals import publish_signal
+from quant.config import QuantConfig
+from quant.market_data import MarketData
+from quant.signals import publish_next_signal
 
 SYMBOL = "000300.SH"
 
@@ -46,18 +45,11 @@ class Demo:
 
 
 def train_forecaster(
-    daily: pl.DataFrame, intraday: pl.DataFrame, cfg: ForecastConfig, *, seed: int = 0
+    daily: pl.DataFrame, intraday: pl.DataFrame | None, cfg: ForecastConfig, *, seed: int = 0
 ) -> Forecaster:
     """A few epochs of the fused model: enough to serve, not to trade."""
-    spec = spec_for_series(daily, cfg.features)
-    w = build_windows(daily, intraday, spec)
-    labels = next_direction(daily).select("session", "label")
-    lab = pl.DataFrame({"session": w.sessions.astype("datetime64[D]")}).join(
-        labels, on="session", how="left", maintain_order="left"
-    )
-    keep = lab.get_column("label").is_not_null().to_numpy()
-    w = w.take(np.flatnonzero(keep))
-    y = lab.get_column("label").drop_nulls().to_numpy().astype(np.int64)
+    data = MarketData.of_bars(daily, intraday, cfg.features)
+    spec, w, y = data.spec, data.windows, data.labels
     norm = fit_norm(w)
     torch.manual_seed(seed)
     model = build(model_config("fused", spec, cfg.model))
@@ -111,37 +103,21 @@ def build_demo(
     con = open_store(store)
     with transaction(con):
         write_bars(con, pl.concat([m.daily, m.minute]), file_sha256=None)
-    daily = load_daily(con, SYMBOL)
-    intraday = load_intraday(con, SYMBOL, cfg.features.intraday_minutes)
+    qcfg = QuantConfig(forecast=cfg)  # the store holds the synthetic source only
+    data = MarketData.load(con, qcfg, None, symbol=SYMBOL, intraday_symbol=SYMBOL)
     con.close()
-    fc = train_forecaster(daily, intraday, cfg, seed=seed)
+    fc = train_forecaster(data.daily, data.intraday, cfg, seed=seed)
     version = register_champion(store, models_dir, fc, publish=False)
     con = open_store(store)
     try:
-        sessions = daily.get_column("session").to_list()
-        for t in sessions[-4:-1]:
-            publish_demo_signal(con, fc, daily, intraday, t, version)
-        publish_demo_signal(con, fc, daily, intraday, sessions[-2], version)  # a re-run
+        sessions = data.daily.get_column("session").to_list()
+        for t in [*sessions[-4:-1], sessions[-2]]:  # the last one a re-run: two versions
+            publish_next_signal(con, data, fc, version, session=t)
         publish_snapshot(con, store)
     finally:
         con.close()
     minute = m.minute.filter(pl.col("symbol") == SYMBOL)
-    return Demo(store, models_dir, daily, minute, version)
-
-
-def publish_demo_signal(
-    con: Any, fc: Forecaster, daily: pl.DataFrame, intraday: pl.DataFrame, t: date, version: str
-) -> None:
-    f = fc.predict(daily, intraday, session=t)
-    publish_signal(
-        con,
-        symbol=SYMBOL,
-        session=next_trading_day(t),
-        decision_session=t,
-        p_up=f.p_up,
-        model_version=version,
-        last_bar_ts=session_close(InstrumentKind.INDEX, t).astimezone(UTC),
-    )
+    return Demo(store, models_dir, data.daily, minute, version)
 
 
 def request_body(
