@@ -26,11 +26,12 @@ class FinetuneSettings(_Frozen):
         description="wall-clock hard cap of one fine-tune, preparation and save included",
     )
     max_steps: int = Field(
-        4,
+        2,
         ge=1,
-        description="work budget: optimiser steps per ensemble member (about one epoch of the "
-        "default 500 sessions; chosen by `quant finetune-search`, docs/operations.md); the same "
-        "inputs give the same weights whatever the machine's load",
+        description="work budget: optimiser steps per ensemble member (half an epoch of the "
+        "default 500 sessions at batch 256; chosen by `quant finetune-search` stage 3 on "
+        "2022-05-05 .. 2023-04-28, docs/operations.md); the same inputs give the same weights "
+        "whatever the machine's load",
     )
     calibrate_steps: bool = Field(
         True,

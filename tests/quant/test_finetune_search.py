@@ -11,7 +11,7 @@ import pytest
 from feeds.store import open_store
 from feeds.synthetic import SYNTHETIC_SYMBOL
 from quant.config import QuantConfig
-from quant.finetune_search import NO_UPDATE, SPACE, markdown, search
+from quant.finetune_search import NO_UPDATE, SPACE, choose, markdown, search
 
 
 def test_search_chooses_among_the_candidates_and_never_updating(
@@ -34,10 +34,7 @@ def test_search_chooses_among_the_candidates_and_never_updating(
         con.close()
     scores = doc["scores"]
     assert set(scores) == {"steps=2", "steps=4", NO_UPDATE}
-    best = min(s["log_loss"] for s in scores.values())
-    assert scores[doc["chosen"]]["log_loss"] == best
-    if scores[NO_UPDATE]["log_loss"] == best:  # a tie goes to the simpler policy
-        assert doc["chosen"] == NO_UPDATE
+    assert doc["chosen"] == choose(scores, ("steps=2", "steps=4"))
     assert doc["run_dates"] == 2 and all(s["n"] == 9 for s in scores.values())
     for c in ("steps=2", "steps=4"):
         vs = scores[c]["vs_frozen"]
@@ -48,6 +45,23 @@ def test_search_chooses_among_the_candidates_and_never_updating(
         c: s["log_loss"] for c, s in scores.items()
     }  # fixed step budgets: reproducible
     assert f"chosen: {doc['chosen']}" in markdown(doc)
+
+
+def _s(acc: float, ll: float) -> dict[str, float]:
+    return {"accuracy": acc, "log_loss": ll}
+
+
+def test_choose_applies_the_bar_against_never_updating() -> None:
+    frozen = _s(0.500, 0.7000)
+    # better log loss but 0.6 points less accurate: not eligible; 0.4 points less: eligible
+    scores = {NO_UPDATE: frozen, "a": _s(0.494, 0.6900), "b": _s(0.496, 0.6990)}
+    assert choose(scores, ("a", "b")) == "b"
+    # the lowest log loss among the eligible ones
+    scores["c"] = _s(0.520, 0.6950)
+    assert choose(scores, ("a", "b", "c")) == "c"
+    # more accurate but worse log loss is not eligible either; nothing eligible -> frozen
+    only = {NO_UPDATE: frozen, "d": _s(0.600, 0.7001), "a": scores["a"]}
+    assert choose(only, ("d", "a")) == NO_UPDATE
 
 
 def test_unknown_candidate_is_refused(make_env: Callable[..., QuantConfig]) -> None:
