@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from backtest.config import BacktestConfig
+from feeds.frozen import Frozen
 from feeds.read import DEFAULT_SOURCE_PRIORITY
 from models.config import ForecastConfig
 from quant.api.settings import ApiConfig
@@ -27,11 +28,7 @@ from quant.settings_feeds import CalendarSettings, Feed, LiveSettings
 from quant.settings_pipeline import PipelineConfig
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class StoreConfig(_Frozen):
+class StoreConfig(Frozen):
     """Where the embedded DuckDB market store lives and how reads pick a source."""
 
     path: Path = Field(Path("var/quant.duckdb"), description="DuckDB file (one writer at a time)")
@@ -45,7 +42,7 @@ class StoreConfig(_Frozen):
     )
 
 
-class DataConfig(_Frozen):
+class DataConfig(Frozen):
     """What the service forecasts and where the real vendor files are."""
 
     symbol: str = Field("000300.SH", description="the index whose next-session direction we call")
@@ -66,7 +63,7 @@ class DataConfig(_Frozen):
     )
 
 
-class QuantConfig(_Frozen):
+class QuantConfig(Frozen):
     """Root of the configuration tree."""
 
     store: StoreConfig = StoreConfig()
