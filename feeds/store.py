@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from feeds.schema import DDL
+from feeds.schema import STORE_TABLES, create_tables
 
 
 class StoreError(RuntimeError):
@@ -35,7 +35,7 @@ def open_store(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyC
         raise StoreError(f"cannot open store {p}: {exc}") from exc
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
-        con.execute(DDL)
+        create_tables(con, STORE_TABLES)
     return con
 
 

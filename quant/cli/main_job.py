@@ -15,13 +15,15 @@ import click
 import duckdb
 
 from feeds.read import NoDataError, daily_bars, resolve_source
+from feeds.schema import create_tables
 from feeds.stats import store_stats
 from feeds.store import open_store
 from quant import registry
 from quant.cli._context import AppContext, pass_app
 from quant.cli.data import _print_report, _stats_table, ingest_paths, ingest_synthetic_default
 from quant.config import QuantConfig
-from quant.pipeline import ensure_tables, get_run, run_daily
+from quant.pipeline import get_run, run_daily
+from quant.schema import PIPELINE_TABLES
 
 
 def _ingest(app: AppContext, no_real: bool) -> None:
@@ -79,7 +81,7 @@ def _pipeline(app: AppContext, budget: float) -> None:
                 f"first model (need about {need + 110})"
             )
             return
-        ensure_tables(con)
+        create_tables(con, PIPELINE_TABLES)
         prior = get_run(con, sym, latest)
         if prior is not None and prior["status"] == "done":
             click.echo(f"the pipeline for {latest} already ran; its report:")

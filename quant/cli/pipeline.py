@@ -17,13 +17,15 @@ import duckdb
 import torch
 
 from feeds.calendar import EXCHANGE_TZ
+from feeds.schema import create_tables
 from feeds.snapshot import publish_snapshot
 from feeds.store import StoreError, open_store, transaction
 from quant.cli._context import AppContext, parse_date, pass_app
 from quant.lock import LockHeldError
-from quant.pipeline import ensure_tables, models_dir, run_daily, warm_up_torch
+from quant.pipeline import models_dir, run_daily, warm_up_torch
 from quant.pipeline_steps import RunState, StepError, step_finetune, step_gate
 from quant.replay_report import ARMS
+from quant.schema import PIPELINE_TABLES
 
 
 @contextmanager
@@ -94,7 +96,7 @@ def finetune_cmd(
     torch.set_num_threads(cfg.pipeline.threads)
     warm_up_torch()  # outside the budget, as in run_daily
     with locked_store(app, f"quant finetune {d}") as con:
-        ensure_tables(con)
+        create_tables(con, PIPELINE_TABLES)
         st = RunState(con, cfg, models_dir(cfg), d, symbol or cfg.data.symbol, b)
         try:
             for name, step in (("finetune", step_finetune), ("gate", step_gate)):

@@ -26,9 +26,11 @@ from backtest.inputs import persistence_predictions, select_model
 from backtest.plots import plot_calibration, plot_drawdown, plot_equity, plot_rolling_accuracy
 from backtest.report import metrics_document
 from backtest.run import BacktestResult, run_backtest
-from backtest.runs import config_json, ensure_tables, record_run
+from backtest.runs import config_json, record_run
+from backtest.schema import BACKTEST_TABLES
 from backtest.sweep import SweepResult, run_sweep
 from feeds.read import daily_bars
+from feeds.schema import create_tables
 from feeds.snapshot import publish_snapshot
 from feeds.store import StoreError, open_store
 from models.features import build_windows
@@ -38,12 +40,7 @@ from models.normalise import fit_norm
 from quant.config import load_config
 from quant.research.figures import PngImage
 from quant.research.store import open_store_readonly, research_symbol
-
-PREDICTIONS_DDL = """
-CREATE TABLE IF NOT EXISTS research_predictions (
-    run_id VARCHAR NOT NULL, session DATE NOT NULL, model VARCHAR NOT NULL,
-    p_up DOUBLE NOT NULL, label TINYINT, PRIMARY KEY (run_id, session)
-)"""
+from quant.schema import RESEARCH_PREDICTIONS
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -104,7 +101,7 @@ def create_research_run(con: duckdb.DuckDBPyConnection, *, small: bool) -> tuple
         out_dir=None,
         sweep=swept.table,
     )
-    con.execute(PREDICTIONS_DDL)
+    create_tables(con, (RESEARCH_PREDICTIONS,))
     con.register("_rp", preds.with_columns(pl.lit(run_id).alias("run_id")).to_arrow())
     con.execute(
         "INSERT INTO research_predictions SELECT run_id, session, model, p_up, label FROM _rp"
@@ -183,7 +180,7 @@ def load_backtest_run(
             which = "the newest recorded run" if run_id is None else "run"
             return _read_run(db.con, rid, f"{db.note}; {which} {rid[:12]}")
         if db.opened == ":memory:":  # the synthetic stand-in is ours and writable
-            ensure_tables(db.con)
+            create_tables(db.con, BACKTEST_TABLES)
             rid, note = create_research_run(db.con, small=small)
             return _read_run(db.con, rid, f"{db.note}; {note}")
     finally:
