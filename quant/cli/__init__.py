@@ -157,7 +157,8 @@ class LazyGroup(click.Group):
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="QUANT_DB",
-    help="DuckDB store file (default from config: var/quant.duckdb). Env: QUANT_DB.",
+    help="DuckDB store file (default: config store.path, built-in var/quant.duckdb). "
+    "Env: QUANT_DB.",
 )
 @click.option(
     "--config",

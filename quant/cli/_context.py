@@ -83,3 +83,22 @@ def parse_date(_: object, __: object, value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from exc
+
+
+_BUILT_IN = QuantConfig()
+
+
+def config_default(key: str, text: str = "") -> str:
+    """Help of an option that, left out, takes the configuration's ``key`` (``data.symbol``).
+
+    Every such option defaults to None and the command reads ``app.config``; the help names the
+    key and its built-in value, so a CLI default can never shadow the config.  A key that does
+    not exist fails when the command is defined (and in the CLI tests)."""
+    node: object = _BUILT_IN
+    for part in key.split("."):
+        if not hasattr(node, part):
+            raise KeyError(f"no configuration key {key!r} (at {part!r})")
+        node = getattr(node, part)
+    shown = ",".join(map(str, node)) if isinstance(node, tuple) else node
+    lead = f"{text} " if text else ""
+    return f"{lead}(default: config {key}, built-in {shown})."

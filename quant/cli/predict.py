@@ -18,12 +18,12 @@ from feeds.snapshot import publish_snapshot
 from models.features import FeatureError
 from models.inputs import load_intraday
 from quant import registry
-from quant.cli._context import AppContext, parse_date, pass_app
+from quant.cli._context import AppContext, config_default, parse_date, pass_app
 from quant.signals import publish_signal
 
 
 @click.command("predict")
-@click.option("--symbol", default=None, help="Daily index (default: config data.symbol).")
+@click.option("--symbol", default=None, help=config_default("data.symbol", "Daily index"))
 @click.option(
     "--session",
     callback=parse_date,
