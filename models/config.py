@@ -7,6 +7,7 @@ part a checkpoint must agree with: a model trained on one window shape cannot re
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from pydantic import Field
 
@@ -20,8 +21,10 @@ class FeatureSpec(Frozen):
     intraday_sessions: int = Field(
         default=1, ge=1, description="K: sessions of intraday bars per sample"
     )
-    intraday_minutes: int = Field(
-        default=5, description="bar length of the intraday tokens (1 or 5)"
+    intraday_minutes: Literal[1, 5] = Field(
+        default=5,
+        description="bar length of the intraday tokens in minutes (1 or 5); the one setting of "
+        "the intraday frequency (the research loader, `quant evaluate` and serving read it)",
     )
     zscore_window: int = Field(
         default=20, ge=5, description="trailing sessions for the log volume/amount z-scores"

@@ -14,6 +14,7 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,6 @@ class DataConfig(Frozen):
 
     symbol: str = Field("000300.SH", description="the index whose next-session direction we call")
     intraday_symbol: str = Field("IF.CFE", description="intraday bars for the short-term branch")
-    intraday_frequency: str = Field("5m", pattern="^(1m|5m)$")
     real_data_dir: Path = Field(
         Path("../shared/data/real"), description="real vendor files, read in place, never copied"
     )
@@ -56,8 +56,8 @@ class DataConfig(Frozen):
         description="symbol of the SYNTHETIC market (no exchange lists it; never a real symbol)",
     )
     synthetic_seed: int = Field(7, description="seed of the synthetic market (demo and tests)")
-    synthetic_start: str = Field("2015-01-05", description="first session of the synthetic market")
-    synthetic_end: str = Field("2025-05-16", description="last session of the synthetic market")
+    synthetic_start: date = Field(date(2015, 1, 5), description="first day of the synthetic market")
+    synthetic_end: date = Field(date(2025, 5, 16), description="last day of the synthetic market")
     synthetic_minute_sessions: int = Field(
         500, ge=0, description="trailing synthetic sessions that also get 1-minute bars"
     )
@@ -75,6 +75,12 @@ class QuantConfig(Frozen):
     feeds: tuple[Feed, ...] = ()
     live: LiveSettings = LiveSettings()
     calendar: CalendarSettings = CalendarSettings()
+
+
+def models_dir(cfg: QuantConfig) -> Path:
+    """Weights directory: ``pipeline.models_dir``, else ``models/`` beside the store (the one
+    place this is derived: pipeline, `quant predict`, `quant models` and the API)."""
+    return cfg.pipeline.models_dir or Path(cfg.store.path).parent / "models"
 
 
 def apply_calendar(cfg: QuantConfig) -> None:

@@ -27,7 +27,7 @@ from feeds.schema import create_tables
 from feeds.snapshot import publish_snapshot
 from feeds.store import transaction
 from quant import registry
-from quant.config import QuantConfig, apply_calendar
+from quant.config import QuantConfig, apply_calendar, models_dir
 from quant.pipeline_ingest import DataHeld, DataNotReady
 from quant.pipeline_steps import STEPS, RunState, StepError, headline
 from quant.schema import PIPELINE_TABLES
@@ -47,11 +47,6 @@ class RunResult:
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     headline: str = ""
     error: str | None = None
-
-
-def models_dir(cfg: QuantConfig) -> Path:
-    """Weights directory: configured, else ``models/`` beside the store."""
-    return cfg.pipeline.models_dir or Path(cfg.store.path).parent / "models"
 
 
 def get_run(con: duckdb.DuckDBPyConnection, symbol: str, run_date: date) -> dict[str, Any] | None:

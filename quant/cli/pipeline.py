@@ -21,8 +21,9 @@ from feeds.schema import create_tables
 from feeds.snapshot import publish_snapshot
 from feeds.store import StoreError, open_store, transaction
 from quant.cli._context import AppContext, config_default, parse_date, pass_app
+from quant.config import models_dir
 from quant.lock import LockHeldError
-from quant.pipeline import models_dir, run_daily, warm_up_torch
+from quant.pipeline import run_daily, warm_up_torch
 from quant.pipeline_steps import RunState, StepError, step_finetune, step_gate
 from quant.replay_report import ARMS
 from quant.schema import PIPELINE_TABLES

@@ -19,6 +19,7 @@ from models.features import FeatureError
 from models.inputs import load_intraday
 from quant import registry
 from quant.cli._context import AppContext, config_default, parse_date, pass_app
+from quant.config import models_dir
 from quant.signals import publish_signal
 
 
@@ -36,7 +37,7 @@ def predict(app: AppContext, symbol: str | None, session: date | None, as_json: 
     """Forecast the session after SESSION with the champion; publish signal and snapshot."""
     cfg = app.config
     sym = symbol or cfg.data.symbol
-    mdir = cfg.pipeline.models_dir or cfg.store.path.parent / "models"
+    mdir = models_dir(cfg)
     with app.writer(f"quant predict {sym}") as con:
         if registry.champion(con) is None:
             raise click.ClickException("no champion model registered; run the pipeline first")

@@ -37,7 +37,7 @@ from models.features import build_windows
 from models.labels import next_direction
 from models.logistic import fit_logistic
 from models.normalise import fit_norm
-from quant.config import load_config
+from quant.config import QuantConfig
 from quant.research.figures import PngImage
 from quant.research.store import open_store_readonly, research_symbol
 from quant.schema import RESEARCH_PREDICTIONS
@@ -58,10 +58,12 @@ def latest_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
     return str(got[0][0]) if got else None
 
 
-def logistic_predictions(bars: pl.DataFrame, *, test_sessions: int) -> pl.DataFrame:
+def logistic_predictions(
+    bars: pl.DataFrame, cfg: QuantConfig, *, test_sessions: int
+) -> pl.DataFrame:
     """Out-of-sample P(up) of the last ``test_sessions`` labelled sessions (at most half of them)
     from one logistic fit on every earlier sample whose label settled before the first of them."""
-    fc = load_config().forecast
+    fc = cfg.forecast
     w = build_windows(bars, None, fc.features)
     lab = next_direction(bars, fc.features.horizon)
     keep = np.isin(w.sessions, lab["session"].to_numpy())
@@ -80,12 +82,13 @@ def logistic_predictions(bars: pl.DataFrame, *, test_sessions: int) -> pl.DataFr
     ).with_columns(pl.Series("label", y[te]).cast(pl.Int8))
 
 
-def create_research_run(con: duckdb.DuckDBPyConnection, *, small: bool) -> tuple[str, str]:
+def create_research_run(
+    con: duckdb.DuckDBPyConnection, qc: QuantConfig, *, small: bool
+) -> tuple[str, str]:
     """Backtest a quickly trained logistic predictor and record the run; (run_id, note)."""
-    qc = load_config()
-    symbol = research_symbol(con)
-    bars = daily_bars(con, symbol)
-    preds = logistic_predictions(bars, test_sessions=250 if small else 750)
+    symbol = research_symbol(con, qc)
+    bars = daily_bars(con, symbol, priority=qc.store.source_priority)
+    preds = logistic_predictions(bars, qc, test_sessions=250 if small else 750)
     cfg = qc.backtest
     result = run_backtest(preds, bars, cfg)
     swept = run_sweep(preds, bars, cfg)
@@ -149,7 +152,9 @@ def _predictions(
     )
 
 
-def _read_run(con: duckdb.DuckDBPyConnection, run_id: str, note: str) -> BacktestRun:
+def _read_run(
+    con: duckdb.DuckDBPyConnection, cfg: QuantConfig, run_id: str, note: str
+) -> BacktestRun:
     cur = con.execute("SELECT * FROM backtest_runs WHERE run_id = ?", [run_id])
     names = [d[0] for d in cur.description or []]
     row = cur.fetchall()
@@ -160,12 +165,13 @@ def _read_run(con: duckdb.DuckDBPyConnection, run_id: str, note: str) -> Backtes
     metrics = con.execute(q.format("backtest_metrics"), [run_id]).pl()
     sweep = con.execute(q.format("backtest_sweep"), [run_id]).pl()
     config = BacktestConfig.model_validate(json.loads(run["config_json"])["backtest"])
-    bars = daily_bars(con, run["symbol"], source=run["source"])
+    prio = cfg.store.source_priority
+    bars = daily_bars(con, run["symbol"], source=run["source"], priority=prio)
     return BacktestRun(run, metrics, sweep, config, _predictions(con, run, bars), bars, note)
 
 
 def load_backtest_run(
-    store: str | Path, *, run_id: str | None = None, small: bool = False
+    store: str | Path, cfg: QuantConfig, *, run_id: str | None = None, small: bool = False
 ) -> BacktestRun:
     """Run ``run_id`` (default: the newest) from the store; records one first when none exists.
 
@@ -173,16 +179,16 @@ def load_backtest_run(
     republishing the snapshot).  Recording needs the write lock for a moment; the snapshot is
     then republished.
     """
-    db = open_store_readonly(store, small=small, prefer_store=True)
+    db = open_store_readonly(store, cfg, small=small, prefer_store=True)
     try:
         rid = run_id or latest_run_id(db.con)
         if rid is not None:
             which = "the newest recorded run" if run_id is None else "run"
-            return _read_run(db.con, rid, f"{db.note}; {which} {rid[:12]}")
+            return _read_run(db.con, cfg, rid, f"{db.note}; {which} {rid[:12]}")
         if db.opened == ":memory:":  # the synthetic stand-in is ours and writable
             create_tables(db.con, BACKTEST_TABLES)
-            rid, note = create_research_run(db.con, small=small)
-            return _read_run(db.con, rid, f"{db.note}; {note}")
+            rid, note = create_research_run(db.con, cfg, small=small)
+            return _read_run(db.con, cfg, rid, f"{db.note}; {note}")
     finally:
         db.close()
     try:
@@ -191,9 +197,9 @@ def load_backtest_run(
         msg = f"no backtest run in {db.opened}, and recording one needs the write lock"
         raise LookupError(f"{msg}: {exc}") from exc
     try:
-        rid, note = create_research_run(con, small=small)
+        rid, note = create_research_run(con, cfg, small=small)
         publish_snapshot(con, db.path)
-        return _read_run(con, rid, f"{db.note}; {note}")
+        return _read_run(con, cfg, rid, f"{db.note}; {note}")
     finally:
         con.close()
 

@@ -28,7 +28,7 @@ from models.normalise import apply_norm, fit_norm
 from models.report import evaluation_document
 from models.train import FitResult, fit, predict
 from models.walkforward import walk_forward
-from quant.config import load_config
+from quant.config import QuantConfig
 from quant.research.hooks import LossCurve
 from quant.research.store import research_symbol
 
@@ -91,22 +91,19 @@ def _intraday_symbol(con: duckdb.DuckDBPyConnection, preferred: str, fallback: s
 
 
 def load_research_data(
-    con: duckdb.DuckDBPyConnection, *, small: bool, n_train: int | None = None
+    con: duckdb.DuckDBPyConnection, qc: QuantConfig, *, small: bool, n_train: int | None = None
 ) -> ResearchData:
     """Windows and labels of the latest stretch of sessions that all have intraday bars."""
-    qc = load_config()
     cfg = qc.forecast
-    minutes = int(qc.data.intraday_frequency.rstrip("m"))
-    cfg = cfg.model_copy(
-        update={"features": cfg.features.model_copy(update={"intraday_minutes": minutes})}
-    )
+    minutes = cfg.features.intraday_minutes
+    prio = qc.store.source_priority
     n_train = n_train or (160 if small else 600)
     n_test = 40 if small else 120
-    symbol = research_symbol(con)
+    symbol = research_symbol(con, qc)
     isym = _intraday_symbol(con, qc.data.intraday_symbol, symbol)
-    daily = load_daily(con, symbol)
+    daily = load_daily(con, symbol, priority=prio)
     cfg = cfg.model_copy(update={"features": spec_for_series(daily, cfg.features)})
-    intraday = load_intraday(con, isym, minutes)
+    intraday = load_intraday(con, isym, minutes, priority=prio)
     days = daily["session"].to_list()
     covered = np.isin(np.array(days[:-1], "datetime64[D]"), intraday["session"].unique().to_numpy())
     end, n = _latest_run(covered, n_train + n_test)
