@@ -6,6 +6,7 @@ whose END instant is at or before it, so a reader at decision time t cannot see 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import duckdb
@@ -141,3 +142,61 @@ def intraday_bars(
         f"WHERE symbol = ? AND frequency = ? AND source = ?{where}"
     )
     return _utc(con.execute(sql + " ORDER BY ts", [symbol, freq.value, src, *params]).pl())
+
+
+@dataclass(frozen=True)
+class BarReader:
+    """A store connection bound to a source priority: every bar read through it picks a symbol's
+    source in that order, so a read cannot fall back to another priority by leaving it out.
+
+    Opened by ``feeds.store.Store.read`` / ``Store.write`` with ``store.source_priority``;
+    ``con`` stays available for the non-bar tables."""
+
+    con: duckdb.DuckDBPyConnection
+    priority: tuple[str, ...]
+
+    def source(self, symbol: str, frequency: str) -> str:
+        """The preferred stored source of ``symbol`` at ``frequency``."""
+        return resolve_source(self.con, symbol, frequency, self.priority)
+
+    def daily(
+        self,
+        symbol: str,
+        *,
+        start: date | None = None,
+        end: date | None = None,
+        source: str | None = None,
+        as_of: datetime | None = None,
+    ) -> pl.DataFrame:
+        """``daily_bars`` in this reader's priority."""
+        return daily_bars(
+            self.con,
+            symbol,
+            start=start,
+            end=end,
+            source=source,
+            as_of=as_of,
+            priority=self.priority,
+        )
+
+    def intraday(
+        self,
+        symbol: str,
+        frequency: str = "1m",
+        *,
+        start: date | None = None,
+        end: date | None = None,
+        source: str | None = None,
+        as_of: datetime | None = None,
+    ) -> pl.DataFrame:
+        """``intraday_bars`` in this reader's priority."""
+        return intraday_bars(
+            self.con,
+            symbol,
+            frequency,
+            start=start,
+            end=end,
+            source=source,
+            as_of=as_of,
+            priority=self.priority,
+        )

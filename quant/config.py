@@ -23,6 +23,7 @@ from pydantic import Field, ValidationError
 from backtest.config import BacktestConfig
 from feeds.frozen import Frozen
 from feeds.read import DEFAULT_SOURCE_PRIORITY
+from feeds.store import Store
 from models.config import ForecastConfig
 from quant.api.settings import ApiConfig
 from quant.settings_feeds import CalendarSettings, Feed, LiveSettings
@@ -41,6 +42,11 @@ class StoreConfig(Frozen):
         description="Parquet lake (folder or s3:// URL, from `quant db export --parquet`) that "
         "read-only commands read bars from instead of the store file; writes still go to path",
     )
+
+    def handle(self) -> Store:
+        """The ``feeds.store.Store`` of this section: reads follow ``source_priority``, writes
+        hold the writer lock."""
+        return Store(Path(self.path), tuple(self.source_priority), self.lake)
 
 
 class DataConfig(Frozen):

@@ -75,7 +75,8 @@ def load_market(
     daily = daily_bars(con, symbol, end=as_of, source=source)
     intraday = None
     if intraday_symbol is not None:
-        got = load_intraday(con, intraday_symbol, spec_cfg.features.intraday_minutes, end=as_of)
+        minutes = spec_cfg.features.intraday_minutes
+        got = load_intraday(con, intraday_symbol, minutes, end=as_of, priority=source_priority)
         intraday = None if got.is_empty() else got
     spec = spec_for_series(daily, spec_cfg.features)
     windows = build_windows(daily, intraday, spec)

@@ -39,9 +39,16 @@ class CheckReport:
 
 
 def check_bar(
-    con: duckdb.DuckDBPyConnection, symbol: str, source: str, session: date, s: LiveSettings
+    con: duckdb.DuckDBPyConnection,
+    symbol: str,
+    source: str,
+    session: date,
+    s: LiveSettings,
+    *,
+    priority: tuple[str, ...],
 ) -> CheckReport:
-    """Run the live checks on the stored daily bar of ``symbol`` from ``source`` at ``session``."""
+    """Run the live checks on the stored daily bar of ``symbol`` from ``source`` at ``session``
+    (the 1-minute bars it is checked against come from the first source of ``priority``)."""
     passed: list[str] = []
     problems: list[str] = []
     bars = daily_bars(con, symbol, end=session, source=source).tail(2)
@@ -70,7 +77,7 @@ def check_bar(
                 f"{diff:.2e} (limit {s.max_close_rel_diff:.0e})"
             )
     if "1m" in _intraday_freqs(con, symbol):
-        minutes = intraday_bars(con, symbol, "1m", start=session, end=session)
+        minutes = intraday_bars(con, symbol, "1m", start=session, end=session, priority=priority)
         if not minutes.is_empty():
             agree = resample_agreement(minutes, today).row(0, named=True)
             worst = max(("high", "low", "close"), key=lambda f: agree[f"rel_diff_{f}"])

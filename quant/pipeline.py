@@ -4,7 +4,7 @@ Each run is one ``pipeline_runs`` row (symbol, run date) with a JSON map of step
 timings and results.  A step's store writes commit in the same transaction as its "done" mark,
 so a crash (even SIGKILL) leaves either the step done with all its effects or neither.  Re-running
 a completed day does nothing; a failed or interrupted run resumes at its first unfinished step;
-a non-trading day is skipped with a log line.  The caller owns the store lock (``quant.lock``).
+a non-trading day is skipped with a log line.  The caller owns the store lock (``feeds.lock``).
 """
 
 from __future__ import annotations

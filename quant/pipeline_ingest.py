@@ -77,7 +77,9 @@ def step_ingest(st: RunState) -> tuple[dict[str, Any], Writes]:
     if live_checks.released(st.con, st.symbol, st.run_date):
         detail["checks"] = {"released": True}
         return detail, None
-    report = live_checks.check_bar(st.con, st.symbol, src, st.run_date, st.cfg.live)
+    report = live_checks.check_bar(
+        st.con, st.symbol, src, st.run_date, st.cfg.live, priority=st.cfg.store.source_priority
+    )
     if report.problems:
         live_checks.hold(st.con, st.symbol, st.run_date, src, report.problems)
         raise DataHeld(

@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from feeds.lock import StoreLock
 from feeds.read import daily_bars, resolve_source
 from feeds.snapshot import copy_database
 from feeds.store import open_store
@@ -46,7 +47,6 @@ from quant.finetune import (
     train_scratch,
     window_of,
 )
-from quant.lock import StoreLock
 from quant.pipeline import models_dir, run_daily, warm_up_torch
 from quant.replay_arms import WALK_FORWARD_ARMS, predict_on, rule_arms, walk_forward_arms
 from quant.replay_report import ARMS, markdown, pairs, score_arms

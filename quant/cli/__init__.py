@@ -97,7 +97,7 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("feeds.parse", "IngestError"),
     ("feeds.read", "NoDataError"),
     ("feeds.store", "StoreError"),
-    ("quant.lock", "LockHeldError"),
+    ("feeds.lock", "LockHeldError"),
     ("quant.config", "ConfigError"),
     ("models.features", "FeatureError"),
     ("models.checkpoint", "CheckpointError"),

@@ -22,7 +22,7 @@ from backtest.report import write_report
 from backtest.run import run_backtest
 from backtest.runs import config_json, record_run
 from backtest.sweep import run_sweep
-from feeds.read import NoDataError, daily_bars
+from feeds.read import NoDataError
 from quant.cli._context import AppContext, config_default, pass_app
 
 HEADLINE = (
@@ -191,10 +191,11 @@ def register(group: click.Group) -> None:
             raise click.BadParameter(str(exc)) from exc
         sym = symbol or app.config.data.symbol
         out_dir = out or cfg.out_dir
-        opened = app.writer("quant backtest --record") if record else app.connect(read_only=True)
-        with opened as con:
+        opened = app.write("quant backtest --record") if record else app.read()
+        with opened as db:
+            con = db.con
             try:
-                bars = daily_bars(con, sym, source=source)
+                bars = db.daily(sym, source=source)
                 preds, version = _load_predictions(
                     con, predictions_path, predictor, predictions_table, bars
                 )

@@ -130,10 +130,11 @@ def register(group: click.Group) -> None:
         sym = symbol or app.config.data.symbol
         isym = intraday_symbol or app.config.data.intraday_symbol
         minutes = cfg.features.intraday_minutes
+        prio = app.config.store.source_priority
         con = app.connect(read_only=True)
         try:
-            daily = load_daily(con, sym, source=source, end=end)
-            intraday = load_intraday(con, isym, minutes, end=end)
+            daily = load_daily(con, sym, source=source, end=end, priority=prio)
+            intraday = load_intraday(con, isym, minutes, end=end, priority=prio)
             try:
                 other = load_daily(con, sym, source=cross_check_source, end=end)
             except LookupError:

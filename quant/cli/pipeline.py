@@ -1,6 +1,6 @@
 """Pipeline subcommands: run-daily, finetune, schedule, replay.
 
-Every writer takes the store lock (``quant.lock``) first: a second writer, or a command started
+Every writer takes the store lock (``feeds.lock``) first: a second writer, or a command started
 while the scheduler runs, fails with the holder's pid instead of racing for DuckDB's write lock.
 """
 
@@ -17,12 +17,12 @@ import duckdb
 import torch
 
 from feeds.calendar import EXCHANGE_TZ
+from feeds.lock import LockHeldError
 from feeds.schema import create_tables
 from feeds.snapshot import publish_snapshot
 from feeds.store import StoreError, open_store, transaction
 from quant.cli._context import AppContext, config_default, parse_date, pass_app
 from quant.config import models_dir
-from quant.lock import LockHeldError
 from quant.pipeline import run_daily, warm_up_torch
 from quant.pipeline_steps import RunState, StepError, step_finetune, step_gate
 from quant.replay_report import ARMS

@@ -43,12 +43,18 @@ def predict(app: AppContext, symbol: str | None, session: date | None, as_json: 
             raise click.ClickException("no champion model registered; run the pipeline first")
         version, fc = registry.load_champion(con, mdir)
         try:
-            daily = daily_bars(con, sym, end=session)
+            daily = daily_bars(con, sym, end=session, priority=cfg.store.source_priority)
         except NoDataError as exc:
             raise click.ClickException(str(exc)) from exc
         t = session or daily.get_column("session").max()
         assert isinstance(t, date)
-        intra = load_intraday(con, cfg.data.intraday_symbol, fc.spec.intraday_minutes, end=t)
+        intra = load_intraday(
+            con,
+            cfg.data.intraday_symbol,
+            fc.spec.intraday_minutes,
+            end=t,
+            priority=cfg.store.source_priority,
+        )
         try:
             f = fc.predict(daily, None if intra.is_empty() else intra, session=t)
         except FeatureError as exc:
