@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,11 @@ from backtest.run import BacktestResult, run_backtest
 from backtest.runs import config_json, record_run
 from backtest.schema import BACKTEST_TABLES
 from backtest.sweep import SweepResult, run_sweep
+from feeds.lock import LockHeldError
 from feeds.read import daily_bars
 from feeds.schema import create_tables
 from feeds.snapshot import publish_snapshot
-from feeds.store import StoreError, open_store
+from feeds.store import Store, StoreError
 from models.features import build_windows
 from models.labels import next_direction
 from models.logistic import fit_logistic
@@ -177,7 +179,8 @@ def load_backtest_run(
 
     Reads the store file itself unless a writer holds it (``quant backtest`` records runs without
     republishing the snapshot).  Recording needs the write lock for a moment; the snapshot is
-    then republished.
+    then republished (under the store's writer lock: a running scheduler makes this a
+    ``LookupError`` that says so).
     """
     db = open_store_readonly(store, cfg, small=small, prefer_store=True)
     try:
@@ -191,17 +194,16 @@ def load_backtest_run(
             return _read_run(db.con, cfg, rid, f"{db.note}; {note}")
     finally:
         db.close()
-    try:
-        con = open_store(db.path)
-    except StoreError as exc:
-        msg = f"no backtest run in {db.opened}, and recording one needs the write lock"
-        raise LookupError(f"{msg}: {exc}") from exc
-    try:
-        rid, note = create_research_run(con, cfg, small=small)
-        publish_snapshot(con, db.path)
-        return _read_run(con, cfg, rid, f"{db.note}; {note}")
-    finally:
-        con.close()
+    with ExitStack() as stack:
+        writing = Store(db.path, cfg.store.source_priority).write("research: record a backtest run")
+        try:
+            w = stack.enter_context(writing)  # the writer lock, as every writer takes it
+        except (StoreError, LockHeldError) as exc:
+            msg = f"no backtest run in {db.opened}, and recording one needs the write lock"
+            raise LookupError(f"{msg}: {exc}") from exc
+        rid, note = create_research_run(w.con, cfg, small=small)
+        publish_snapshot(w.con, db.path)
+        return _read_run(w.con, cfg, rid, f"{db.note}; {note}")
 
 
 def run_summary(run: BacktestRun) -> pl.DataFrame:
