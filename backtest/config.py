@@ -5,16 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from backtest.costs import CostProfile, EtfCosts, FuturesCosts, StockCosts
+from feeds.frozen import Frozen
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SignalRule(_Frozen):
+class SignalRule(Frozen):
     """How P(up) at session t becomes a target position (fraction of equity, -1..1)."""
 
     mode: Literal["long_flat", "long_short"] = Field(
@@ -34,7 +31,7 @@ class SignalRule(_Frozen):
         return self
 
 
-class Execution(_Frozen):
+class Execution(Frozen):
     """When the signal known at session t's close trades (never on bar t itself)."""
 
     price: Literal["next_open", "next_close"] = Field(
@@ -54,7 +51,7 @@ class Execution(_Frozen):
         return self
 
 
-class SweepGrid(_Frozen):
+class SweepGrid(Frozen):
     """Variants of one vectorised sweep: thresholds x cost levels x execution lags."""
 
     thresholds: tuple[float, ...] = Field(
@@ -66,7 +63,7 @@ class SweepGrid(_Frozen):
     lags: tuple[int, ...] = Field((1, 2), description="execution lags in sessions")
 
 
-class BacktestConfig(_Frozen):
+class BacktestConfig(Frozen):
     """Backtest defaults: instrument costs, signal rule, execution, capital, outputs."""
 
     instrument: Literal["if", "etf", "stock"] = Field(

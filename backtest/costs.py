@@ -39,7 +39,9 @@ from datetime import date
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from feeds.frozen import Frozen
 
 Rate = Annotated[float, Field(ge=0.0, lt=0.1)]
 
@@ -75,18 +77,14 @@ IF_CLOSE_TODAY: TransferSchedule = (
 )
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Slippage(_Frozen):
+class Slippage(Frozen):
     """Adverse price move per order: buys fill above, sells below the bar price."""
 
     bps: float = Field(0.0, ge=0.0, description="slippage in basis points of the price")
     ticks: float = Field(0.0, ge=0.0, description="slippage in instrument ticks")
 
 
-class FuturesCosts(_Frozen):
+class FuturesCosts(Frozen):
     """CSI 300 index futures (CFFEX IF); see the module docstring for sources."""
 
     kind: Literal["index_future"] = "index_future"
@@ -104,7 +102,7 @@ class FuturesCosts(_Frozen):
     price_scale: float = Field(1.0, description="instrument price per index point")
 
 
-class EtfCosts(_Frozen):
+class EtfCosts(Frozen):
     """CSI 300 ETF (SSE 510300); see the module docstring for sources."""
 
     kind: Literal["etf"] = "etf"
@@ -117,7 +115,7 @@ class EtfCosts(_Frozen):
     t_plus_one: bool = Field(True, description="shares bought today can only be sold tomorrow")
 
 
-class StockCosts(_Frozen):
+class StockCosts(Frozen):
     """An A-share stock; see the module docstring for sources."""
 
     kind: Literal["stock"] = "stock"

@@ -1,4 +1,4 @@
-"""Backtest runs and their metrics in DuckDB (tables owned by this module, created on demand).
+"""Backtest runs and their metrics in DuckDB (tables in ``backtest.schema``, created on demand).
 
 - ``backtest_runs``: one row per run: config hash and JSON, data range, model and its version.
 - ``backtest_metrics``: long format (run_id, scope, metric, value); scope is ``model``, a
@@ -15,48 +15,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-DDL = """
-CREATE TABLE IF NOT EXISTS backtest_runs (
-    run_id        VARCHAR PRIMARY KEY,
-    created_at    TIMESTAMPTZ NOT NULL,   -- UTC
-    model         VARCHAR NOT NULL,
-    model_version VARCHAR NOT NULL,
-    symbol        VARCHAR NOT NULL,
-    source        VARCHAR,                -- bar source the run read (wind, eastmoney, ...)
-    instrument    VARCHAR NOT NULL,       -- cost profile: if, etf, stock
-    config_hash   VARCHAR NOT NULL,       -- sha256 of the effective backtest config
-    config_json   VARCHAR NOT NULL,
-    first_session DATE NOT NULL,
-    last_session  DATE NOT NULL,
-    n_sessions    INTEGER NOT NULL,       -- sessions scored for accuracy
-    out_dir       VARCHAR
-);
-CREATE TABLE IF NOT EXISTS backtest_metrics (
-    run_id VARCHAR NOT NULL,
-    scope  VARCHAR NOT NULL,
-    metric VARCHAR NOT NULL,
-    value  DOUBLE,
-    PRIMARY KEY (run_id, scope, metric)
-);
-CREATE TABLE IF NOT EXISTS backtest_sweep (
-    run_id          VARCHAR NOT NULL,
-    variant         INTEGER NOT NULL,
-    threshold       DOUBLE NOT NULL,
-    cost_multiplier DOUBLE NOT NULL,
-    lag             INTEGER NOT NULL,
-    total_return    DOUBLE,
-    annual_return   DOUBLE,
-    sharpe          DOUBLE,
-    max_drawdown    DOUBLE,
-    orders          BIGINT,
-    chosen          BOOLEAN NOT NULL,
-    PRIMARY KEY (run_id, variant)
-);
-"""
-
-
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(DDL)
+from backtest.schema import BACKTEST_TABLES
+from feeds.schema import create_tables
 
 
 def _metric_rows(run_id: str, doc: dict[str, Any]) -> list[tuple[str, str, str, float | None]]:
@@ -109,7 +69,7 @@ def record_run(
     sweep: pl.DataFrame | None = None,
 ) -> str:
     """Insert one run (from its ``metrics.json`` document) and its metrics; returns run_id."""
-    ensure_tables(con)
+    create_tables(con, BACKTEST_TABLES)
     run_id = uuid.uuid4().hex
     con.execute("BEGIN TRANSACTION")
     try:

@@ -30,6 +30,7 @@ import duckdb
 
 from feeds.calendar import previous_trading_day, trading_days
 from feeds.ingest import IngestReport, ingest_file
+from feeds.schema import FEED_CONTRACTS, create_tables
 from feeds.vendor import FeedError, FeedNotReady, FetchPolicy, call_vendor, check_frame, load_vendor
 
 
@@ -58,19 +59,6 @@ class FeedAdapter:
 
 
 _ADAPTERS: dict[str, FeedAdapter] = {}
-
-CONTRACTS_DDL = """
-CREATE TABLE IF NOT EXISTS feed_contracts (
-    symbol      VARCHAR NOT NULL,   -- continuous series, e.g. IF.CFE
-    frequency   VARCHAR NOT NULL,
-    source      VARCHAR NOT NULL,
-    session     DATE NOT NULL,
-    contract    VARCHAR NOT NULL,   -- the contract every bar of the session came from
-    rule        VARCHAR NOT NULL,   -- how it was chosen
-    recorded_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (symbol, frequency, source, session)
-);
-"""
 
 
 def register_adapter(adapter: FeedAdapter) -> FeedAdapter:
@@ -134,7 +122,7 @@ def fetch_and_ingest(
         tmp.replace(path)
 
     def record(c: duckdb.DuckDBPyConnection) -> None:
-        c.execute(CONTRACTS_DDL).fetchall()
+        create_tables(c, (FEED_CONTRACTS,))
         now = datetime.now(UTC)
         for session, (code, rule) in sorted(got.contracts.items()):
             c.execute(
@@ -153,7 +141,7 @@ def _source(a: FeedAdapter) -> str:
 
 def contracts(con: duckdb.DuckDBPyConnection, symbol: str) -> list[tuple[date, str, str]]:
     """(session, contract, rule) recorded for a continuous futures ``symbol``, oldest first."""
-    con.execute(CONTRACTS_DDL).fetchall()
+    create_tables(con, (FEED_CONTRACTS,))
     rows = con.execute(
         "SELECT session, contract, rule FROM feed_contracts WHERE symbol = ? ORDER BY session",
         [symbol],

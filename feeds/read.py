@@ -6,6 +6,7 @@ whose END instant is at or before it, so a reader at decision time t cannot see 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import duckdb
@@ -91,10 +92,15 @@ def daily_bars(
     end: date | None = None,
     source: str | None = None,
     as_of: datetime | None = None,
+    priority: tuple[str, ...] = DEFAULT_SOURCE_PRIORITY,
 ) -> pl.DataFrame:
-    """Daily bars of ``symbol`` in ``[start, end]`` (session dates), ascending by session."""
+    """Daily bars of ``symbol`` in ``[start, end]`` (session dates), ascending by session.
+
+    Without ``source``, the first of ``priority`` that holds the symbol (the service passes
+    ``store.source_priority`` through ``feeds.store.Store``; the default is for tools and tests).
+    """
     _require_aware("as_of", as_of)
-    src = source or resolve_source(con, symbol, Frequency.DAILY)
+    src = source or resolve_source(con, symbol, Frequency.DAILY, priority)
     where, params = _window(start, end, as_of)
     sql = f"SELECT {_COLUMNS} FROM bars_daily WHERE symbol = ? AND source = ?{where}"
     return _utc(con.execute(sql + " ORDER BY session", [symbol, src, *params]).pl())
@@ -109,6 +115,7 @@ def intraday_bars(
     end: date | None = None,
     source: str | None = None,
     as_of: datetime | None = None,
+    priority: tuple[str, ...] = DEFAULT_SOURCE_PRIORITY,
 ) -> pl.DataFrame:
     """Intraday bars of ``symbol`` for sessions in ``[start, end]``, ascending by bar end.
 
@@ -121,15 +128,75 @@ def intraday_bars(
     if source is None and not sources(con, symbol, freq) and freq is Frequency.FIVE_MINUTE:
         from feeds.resample import resample_intraday
 
-        minute = intraday_bars(con, symbol, "1m", start=start, end=end, as_of=as_of)
+        minute = intraday_bars(
+            con, symbol, "1m", start=start, end=end, as_of=as_of, priority=priority
+        )
         five = resample_intraday(minute, 5)
         if as_of is not None:  # a bucket still open at as_of would end after it: drop it
             five = five.filter(pl.col("ts") <= as_of.astimezone(UTC))
         return five
-    src = source or resolve_source(con, symbol, freq)
+    src = source or resolve_source(con, symbol, freq, priority)
     where, params = _window(start, end, as_of)
     sql = (
         f"SELECT {_COLUMNS} FROM bars_intraday "
         f"WHERE symbol = ? AND frequency = ? AND source = ?{where}"
     )
     return _utc(con.execute(sql + " ORDER BY ts", [symbol, freq.value, src, *params]).pl())
+
+
+@dataclass(frozen=True)
+class BarReader:
+    """A store connection bound to a source priority: every bar read through it picks a symbol's
+    source in that order, so a read cannot fall back to another priority by leaving it out.
+
+    Opened by ``feeds.store.Store.read`` / ``Store.write`` with ``store.source_priority``;
+    ``con`` stays available for the non-bar tables."""
+
+    con: duckdb.DuckDBPyConnection
+    priority: tuple[str, ...]
+
+    def source(self, symbol: str, frequency: str) -> str:
+        """The preferred stored source of ``symbol`` at ``frequency``."""
+        return resolve_source(self.con, symbol, frequency, self.priority)
+
+    def daily(
+        self,
+        symbol: str,
+        *,
+        start: date | None = None,
+        end: date | None = None,
+        source: str | None = None,
+        as_of: datetime | None = None,
+    ) -> pl.DataFrame:
+        """``daily_bars`` in this reader's priority."""
+        return daily_bars(
+            self.con,
+            symbol,
+            start=start,
+            end=end,
+            source=source,
+            as_of=as_of,
+            priority=self.priority,
+        )
+
+    def intraday(
+        self,
+        symbol: str,
+        frequency: str = "1m",
+        *,
+        start: date | None = None,
+        end: date | None = None,
+        source: str | None = None,
+        as_of: datetime | None = None,
+    ) -> pl.DataFrame:
+        """``intraday_bars`` in this reader's priority."""
+        return intraday_bars(
+            self.con,
+            symbol,
+            frequency,
+            start=start,
+            end=end,
+            source=source,
+            as_of=as_of,
+            priority=self.priority,
+        )

@@ -11,7 +11,10 @@ Conventions (they bite, so they are stated once here):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, Literal, Protocol
 
 import polars as pl
 
@@ -59,7 +62,58 @@ BAR_SCHEMA: dict[str, pl.DataType] = {
 
 BAR_COLUMNS = tuple(BAR_SCHEMA)
 
-DDL = """
+
+class _Executes(Protocol):
+    """A DuckDB or sqlite3 connection (both run one statement with ``execute``)."""
+
+    def execute(self, sql: str, /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table: its name, its ``CREATE TABLE IF NOT EXISTS`` statement, and the database file
+    it lives in (``store``: the DuckDB market store; ``keys`` and ``jobs``: the SQLite files
+    beside it)."""
+
+    name: str
+    ddl: str
+    database: Literal["store", "keys", "jobs"] = "store"
+
+    def __post_init__(self) -> None:
+        if not self.ddl.lstrip().startswith(f"CREATE TABLE IF NOT EXISTS {self.name} ("):
+            want = f"CREATE TABLE IF NOT EXISTS {self.name} ("
+            raise ValueError(f"table {self.name}: its DDL must start with {want!r}")
+
+
+_REGISTRY: dict[str, Table] = {}
+
+
+def register_tables(*tables: Table) -> tuple[Table, ...]:
+    """Add ``tables`` to the one schema registry; a second, different definition of a name fails."""
+    for t in tables:
+        known = _REGISTRY.get(t.name)
+        if known is not None and known != t:
+            raise ValueError(f"table {t.name} is defined twice")
+        _REGISTRY[t.name] = t
+    return tables
+
+
+def registered_tables() -> dict[str, Table]:
+    """Every table registered so far, by name (the packages register theirs on import:
+    ``feeds.schema``, ``backtest.schema``, ``quant.schema``)."""
+    return dict(_REGISTRY)
+
+
+def create_tables(con: _Executes, tables: Iterable[Table]) -> None:
+    """Create each of ``tables`` that does not exist yet; an existing table is never altered, so
+    stores written by older versions keep opening.  The one function that runs table DDL."""
+    for t in tables:
+        con.execute(t.ddl).fetchall()
+
+
+BARS_DAILY = Table(
+    "bars_daily",
+    """
 CREATE TABLE IF NOT EXISTS bars_daily (
     symbol        VARCHAR     NOT NULL,
     kind          VARCHAR     NOT NULL,
@@ -77,6 +131,12 @@ CREATE TABLE IF NOT EXISTS bars_daily (
     ingested_at   TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (symbol, source, session)
 );
+""",
+)
+
+BARS_INTRADAY = Table(
+    "bars_intraday",
+    """
 CREATE TABLE IF NOT EXISTS bars_intraday (
     symbol        VARCHAR     NOT NULL,
     kind          VARCHAR     NOT NULL,
@@ -98,6 +158,12 @@ CREATE TABLE IF NOT EXISTS bars_intraday (
     -- transaction; an ART primary-key index made bulk loads several times slower.  Stores
     -- created with the older primary key keep it and work unchanged.
 );
+""",
+)
+
+INGEST_LOG = Table(
+    "ingest_log",
+    """
 CREATE TABLE IF NOT EXISTS ingest_log (
     ingest_key       VARCHAR PRIMARY KEY, -- sha256 of content hash + profile + symbol override
     file_sha256      VARCHAR NOT NULL,    -- sha256 of the file's bytes
@@ -113,6 +179,12 @@ CREATE TABLE IF NOT EXISTS ingest_log (
     started_at       TIMESTAMPTZ NOT NULL,
     finished_at      TIMESTAMPTZ NOT NULL
 );
+""",
+)
+
+QUARANTINE = Table(
+    "quarantine",
+    """
 CREATE TABLE IF NOT EXISTS quarantine (
     file_sha256 VARCHAR NOT NULL,
     path        VARCHAR NOT NULL,
@@ -125,6 +197,12 @@ CREATE TABLE IF NOT EXISTS quarantine (
     raw         VARCHAR,
     quarantined_at TIMESTAMPTZ NOT NULL
 );
+""",
+)
+
+BAR_REVISIONS = Table(
+    "bar_revisions",
+    """
 CREATE TABLE IF NOT EXISTS bar_revisions (
     symbol      VARCHAR NOT NULL,
     frequency   VARCHAR NOT NULL,
@@ -136,6 +214,12 @@ CREATE TABLE IF NOT EXISTS bar_revisions (
     file_sha256 VARCHAR NOT NULL,
     revised_at  TIMESTAMPTZ NOT NULL
 );
+""",
+)
+
+SESSION_GAPS = Table(
+    "session_gaps",
+    """
 CREATE TABLE IF NOT EXISTS session_gaps (
     symbol      VARCHAR NOT NULL,
     frequency   VARCHAR NOT NULL,
@@ -147,4 +231,28 @@ CREATE TABLE IF NOT EXISTS session_gaps (
     first_missing TIMESTAMPTZ,
     PRIMARY KEY (symbol, frequency, source, session)
 );
-"""
+""",
+)
+
+FEED_CONTRACTS = Table(
+    "feed_contracts",
+    """
+CREATE TABLE IF NOT EXISTS feed_contracts (
+    symbol      VARCHAR NOT NULL,   -- continuous series, e.g. IF.CFE
+    frequency   VARCHAR NOT NULL,
+    source      VARCHAR NOT NULL,
+    session     DATE NOT NULL,
+    contract    VARCHAR NOT NULL,   -- the contract every bar of the session came from
+    rule        VARCHAR NOT NULL,   -- how it was chosen
+    recorded_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (symbol, frequency, source, session)
+);
+""",
+)
+
+# Created whenever the store is opened for writing (``feeds.store.open_store``).
+STORE_TABLES = register_tables(
+    BARS_DAILY, BARS_INTRADAY, INGEST_LOG, QUARANTINE, BAR_REVISIONS, SESSION_GAPS
+)
+# Created on first use by a futures adapter (``feeds.adapters``).
+register_tables(FEED_CONTRACTS)

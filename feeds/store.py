@@ -1,20 +1,28 @@
-"""The embedded DuckDB market store: connections, schema creation and transactions.
+"""The embedded DuckDB market store: the ``Store`` handle, connections, transactions.
 
-DuckDB allows one writing process per database file.  Writers open the store with
-``open_store(path)``; readers that must not block a running writer read a published snapshot
-(see ``docs/store.md``).  Every connection runs with ``TimeZone = 'UTC'`` so that TIMESTAMPTZ
-values come back to polars as UTC-aware datetimes.
+DuckDB allows one writing process per database file.  ``Store`` carries the two rules of using a
+store: ``Store.write`` holds the exclusive writer lock (``feeds.lock``) while it is open, and
+both ``Store.read`` and ``Store.write`` hand out a ``feeds.read.BarReader`` that reads bars in the
+store's ``source_priority``.  ``open_store(path)`` is the raw connection underneath; readers
+that must not block a running writer read a published snapshot (``feeds.snapshot``).  Every
+connection runs with ``TimeZone = 'UTC'`` so that TIMESTAMPTZ values come back to polars as
+UTC-aware datetimes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from feeds.schema import DDL
+from feeds.lock import StoreLock
+from feeds.read import BarReader
+from feeds.schema import STORE_TABLES, create_tables
+
+_HELD: set[str] = set()  # stores whose writer lock this process holds (via Store.lock)
 
 
 class StoreError(RuntimeError):
@@ -35,7 +43,7 @@ def open_store(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyC
         raise StoreError(f"cannot open store {p}: {exc}") from exc
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
-        con.execute(DDL)
+        create_tables(con, STORE_TABLES)
     return con
 
 
@@ -49,3 +57,57 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+@dataclass(frozen=True)
+class Store:
+    """A market store: its file, the source priority of every bar read, and (optionally) the
+    Parquet lake that read-only opens read bars from.  Built from the configuration by
+    ``quant.config.StoreConfig.handle``."""
+
+    path: Path
+    source_priority: tuple[str, ...]
+    lake: str | None = None
+
+    @contextmanager
+    def lock(self, purpose: str) -> Iterator[None]:
+        """Hold the store's exclusive writer lock for the block (``LockHeldError`` when another
+        process holds it).  Re-entrant within a process; ``:memory:`` has no lock file."""
+        key = str(self.path)
+        if key == ":memory:" or key in _HELD:
+            yield
+            return
+        with StoreLock(self.path, purpose):
+            _HELD.add(key)
+            try:
+                yield
+            finally:
+                _HELD.discard(key)
+
+    def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """The raw connection (read-only with ``lake`` set: bars from the lake).  A writable
+        connection from here does not take the lock: use ``write`` unless the caller holds it."""
+        if read_only and self.lake is not None:
+            from feeds.lake import open_lake
+
+            return open_lake(self.lake, store=self.path)
+        return open_store(self.path, read_only=read_only)
+
+    @contextmanager
+    def read(self) -> Iterator[BarReader]:
+        """Read-only bars in ``source_priority`` order; the connection closes after the block."""
+        con = self.connect(read_only=True)
+        try:
+            yield BarReader(con, self.source_priority)
+        finally:
+            con.close()
+
+    @contextmanager
+    def write(self, purpose: str) -> Iterator[BarReader]:
+        """The store opened for writing under its writer lock, for the block."""
+        with self.lock(purpose):
+            con = self.connect()
+            try:
+                yield BarReader(con, self.source_priority)
+            finally:
+                con.close()

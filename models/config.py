@@ -7,23 +7,24 @@ part a checkpoint must agree with: a model trained on one window shape cannot re
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from feeds.frozen import Frozen
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class FeatureSpec(_Frozen):
+class FeatureSpec(Frozen):
     """Shape and meaning of the model inputs; stored in every checkpoint and checked on load."""
 
     daily_window: int = Field(default=20, ge=2, description="L: daily tokens (sessions) per sample")
     intraday_sessions: int = Field(
         default=1, ge=1, description="K: sessions of intraday bars per sample"
     )
-    intraday_minutes: int = Field(
-        default=5, description="bar length of the intraday tokens (1 or 5)"
+    intraday_minutes: Literal[1, 5] = Field(
+        default=5,
+        description="bar length of the intraday tokens in minutes (1 or 5); the one setting of "
+        "the intraday frequency (the research loader, `quant evaluate` and serving read it)",
     )
     zscore_window: int = Field(
         default=20, ge=5, description="trailing sessions for the log volume/amount z-scores"
@@ -47,7 +48,7 @@ class FeatureSpec(_Frozen):
         return self.daily_window + max(self.zscore_window - 1, self.vol_window)
 
 
-class ModelSettings(_Frozen):
+class ModelSettings(Frozen):
     """Sizes and regularisation of the torch models (multi-scale attention and LSTM)."""
 
     d_model: int = Field(default=16, ge=4, description="token embedding width")
@@ -80,7 +81,7 @@ class ModelSettings(_Frozen):
     )
 
 
-class TrainSettings(_Frozen):
+class TrainSettings(Frozen):
     """The one training loop shared by every torch model."""
 
     seed: int = Field(default=0, description="seeds torch and the shuffling of batches")
@@ -100,7 +101,7 @@ class TrainSettings(_Frozen):
     )
 
 
-class SearchSpace(_Frozen):
+class SearchSpace(Frozen):
     """The declared hyperparameter space; ``models.selection`` draws candidates from it and
     picks one per walk-forward block on the inner validation slice only."""
 
@@ -119,7 +120,7 @@ class SearchSpace(_Frozen):
     logistic_c: tuple[float, ...] = (0.01, 0.1, 1.0)
 
 
-class EvalSettings(_Frozen):
+class EvalSettings(Frozen):
     """Walk-forward evaluation."""
 
     retrain_every: int = Field(
@@ -164,7 +165,7 @@ class EvalSettings(_Frozen):
     )
 
 
-class ForecastConfig(_Frozen):
+class ForecastConfig(Frozen):
     """Everything the forecaster needs, passed explicitly (no globals)."""
 
     features: FeatureSpec = FeatureSpec()

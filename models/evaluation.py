@@ -199,7 +199,9 @@ def evaluate_store(
     try:
         src = req.source or resolve_source(con, req.symbol, "1d", req.source_priority)
         daily = load_daily(con, req.symbol, source=src, end=req.end)
-        intraday = load_intraday(con, req.intraday_symbol, minutes, end=req.end)
+        intraday = load_intraday(
+            con, req.intraday_symbol, minutes, end=req.end, priority=req.source_priority
+        )
         other = None
         if req.cross_check_source is not None:
             try:

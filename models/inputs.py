@@ -7,7 +7,7 @@ from datetime import date
 import duckdb
 import polars as pl
 
-from feeds.read import NoDataError, daily_bars, intraday_bars, sources
+from feeds.read import DEFAULT_SOURCE_PRIORITY, NoDataError, daily_bars, intraday_bars, sources
 from feeds.resample import resample_intraday
 
 
@@ -17,13 +17,19 @@ def load_daily(
     *,
     source: str | None = None,
     end: date | None = None,
+    priority: tuple[str, ...] = DEFAULT_SOURCE_PRIORITY,
 ) -> pl.DataFrame:
-    """Daily bars of one source (the preferred one by default), ascending by session."""
-    return daily_bars(con, symbol, source=source, end=end)
+    """Daily bars of one source (the first of ``priority`` by default), ascending by session."""
+    return daily_bars(con, symbol, source=source, end=end, priority=priority)
 
 
 def load_intraday(
-    con: duckdb.DuckDBPyConnection, symbol: str, minutes: int, *, end: date | None = None
+    con: duckdb.DuckDBPyConnection,
+    symbol: str,
+    minutes: int,
+    *,
+    end: date | None = None,
+    priority: tuple[str, ...] = DEFAULT_SOURCE_PRIORITY,
 ) -> pl.DataFrame:
     """Intraday bars of ``symbol`` at ``minutes`` length, ascending by bar end.
 
@@ -33,16 +39,16 @@ def load_intraday(
     """
     parts: list[pl.DataFrame] = []
     if sources(con, symbol, f"{minutes}m"):
-        parts.append(intraday_bars(con, symbol, f"{minutes}m", end=end))
+        parts.append(intraday_bars(con, symbol, f"{minutes}m", end=end, priority=priority))
     if minutes == 5 and sources(con, symbol, "1m"):
-        minute = intraday_bars(con, symbol, "1m", end=end)
+        minute = intraday_bars(con, symbol, "1m", end=end, priority=priority)
         have = set(parts[0].get_column("session").unique().to_list()) if parts else set()
         extra = minute.filter(~pl.col("session").is_in(sorted(have)))
         if not extra.is_empty():
             parts.append(resample_intraday(extra, 5))
     if not parts:
         try:
-            return intraday_bars(con, symbol, f"{minutes}m", end=end)
+            return intraday_bars(con, symbol, f"{minutes}m", end=end, priority=priority)
         except NoDataError:
             return pl.DataFrame()
     return pl.concat(parts, how="vertical_relaxed").sort("ts")

@@ -14,24 +14,23 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from backtest.config import BacktestConfig
+from feeds.frozen import Frozen
 from feeds.read import DEFAULT_SOURCE_PRIORITY
+from feeds.store import Store
 from models.config import ForecastConfig
 from quant.api.settings import ApiConfig
 from quant.settings_feeds import CalendarSettings, Feed, LiveSettings
 from quant.settings_pipeline import PipelineConfig
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class StoreConfig(_Frozen):
+class StoreConfig(Frozen):
     """Where the embedded DuckDB market store lives and how reads pick a source."""
 
     path: Path = Field(Path("var/quant.duckdb"), description="DuckDB file (one writer at a time)")
@@ -44,13 +43,17 @@ class StoreConfig(_Frozen):
         "read-only commands read bars from instead of the store file; writes still go to path",
     )
 
+    def handle(self) -> Store:
+        """The ``feeds.store.Store`` of this section: reads follow ``source_priority``, writes
+        hold the writer lock."""
+        return Store(Path(self.path), tuple(self.source_priority), self.lake)
 
-class DataConfig(_Frozen):
+
+class DataConfig(Frozen):
     """What the service forecasts and where the real vendor files are."""
 
     symbol: str = Field("000300.SH", description="the index whose next-session direction we call")
     intraday_symbol: str = Field("IF.CFE", description="intraday bars for the short-term branch")
-    intraday_frequency: str = Field("5m", pattern="^(1m|5m)$")
     real_data_dir: Path = Field(
         Path("../shared/data/real"), description="real vendor files, read in place, never copied"
     )
@@ -59,14 +62,14 @@ class DataConfig(_Frozen):
         description="symbol of the SYNTHETIC market (no exchange lists it; never a real symbol)",
     )
     synthetic_seed: int = Field(7, description="seed of the synthetic market (demo and tests)")
-    synthetic_start: str = Field("2015-01-05", description="first session of the synthetic market")
-    synthetic_end: str = Field("2025-05-16", description="last session of the synthetic market")
+    synthetic_start: date = Field(date(2015, 1, 5), description="first day of the synthetic market")
+    synthetic_end: date = Field(date(2025, 5, 16), description="last day of the synthetic market")
     synthetic_minute_sessions: int = Field(
         500, ge=0, description="trailing synthetic sessions that also get 1-minute bars"
     )
 
 
-class QuantConfig(_Frozen):
+class QuantConfig(Frozen):
     """Root of the configuration tree."""
 
     store: StoreConfig = StoreConfig()
@@ -78,6 +81,12 @@ class QuantConfig(_Frozen):
     feeds: tuple[Feed, ...] = ()
     live: LiveSettings = LiveSettings()
     calendar: CalendarSettings = CalendarSettings()
+
+
+def models_dir(cfg: QuantConfig) -> Path:
+    """Weights directory: ``pipeline.models_dir``, else ``models/`` beside the store (the one
+    place this is derived: pipeline, `quant predict`, `quant models` and the API)."""
+    return cfg.pipeline.models_dir or Path(cfg.store.path).parent / "models"
 
 
 def apply_calendar(cfg: QuantConfig) -> None:

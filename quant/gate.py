@@ -17,25 +17,12 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from feeds.schema import create_tables
 from models.forecaster import Forecaster
 from models.metrics import score_directional
 from quant.market_data import MarketData
+from quant.schema import GATE_DECISIONS
 from quant.settings_pipeline import GateSettings
-
-DDL = """
-CREATE TABLE IF NOT EXISTS gate_decisions (
-    run_date      DATE NOT NULL,
-    symbol        VARCHAR NOT NULL,
-    challenger_id VARCHAR NOT NULL,
-    champion_id   VARCHAR,
-    promoted      BOOLEAN NOT NULL,
-    reason        VARCHAR NOT NULL,
-    window_start  DATE NOT NULL,
-    window_end    DATE NOT NULL,
-    metrics       VARCHAR NOT NULL,   -- JSON: log loss and accuracy of both
-    decided_at    TIMESTAMPTZ NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -108,7 +95,7 @@ def record(
     window: tuple[date, date],
 ) -> None:
     """Insert the decision; the caller owns the transaction."""
-    con.execute(DDL).fetchall()
+    create_tables(con, (GATE_DECISIONS,))
     con.execute(
         "INSERT INTO gate_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [

@@ -17,13 +17,8 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS apscheduler_jobs (
-    id TEXT PRIMARY KEY,
-    next_run_time REAL,
-    job_state BLOB NOT NULL
-)
-"""
+from feeds.schema import create_tables
+from quant.schema import JOB_TABLES
 
 
 class SQLiteJobStore(BaseJobStore):
@@ -35,7 +30,7 @@ class SQLiteJobStore(BaseJobStore):
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_DDL)
+        create_tables(self._db, JOB_TABLES)
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -21,23 +21,12 @@ import polars as pl
 
 from feeds.read import daily_bars, intraday_bars, sources
 from feeds.resample import resample_agreement
+from feeds.schema import create_tables
 from feeds.store import transaction
+from quant.schema import LIVE_HOLDS
 from quant.settings_feeds import LiveSettings
 
 log = logging.getLogger(__name__)
-
-DDL = """
-CREATE TABLE IF NOT EXISTS live_holds (
-    symbol      VARCHAR NOT NULL,
-    session     DATE NOT NULL,
-    source      VARCHAR NOT NULL,
-    problems    VARCHAR NOT NULL,      -- JSON list of failed checks
-    held_at     TIMESTAMPTZ NOT NULL,  -- UTC
-    released_at TIMESTAMPTZ,
-    released_by VARCHAR,
-    PRIMARY KEY (symbol, session)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -50,9 +39,16 @@ class CheckReport:
 
 
 def check_bar(
-    con: duckdb.DuckDBPyConnection, symbol: str, source: str, session: date, s: LiveSettings
+    con: duckdb.DuckDBPyConnection,
+    symbol: str,
+    source: str,
+    session: date,
+    s: LiveSettings,
+    *,
+    priority: tuple[str, ...],
 ) -> CheckReport:
-    """Run the live checks on the stored daily bar of ``symbol`` from ``source`` at ``session``."""
+    """Run the live checks on the stored daily bar of ``symbol`` from ``source`` at ``session``
+    (the 1-minute bars it is checked against come from the first source of ``priority``)."""
     passed: list[str] = []
     problems: list[str] = []
     bars = daily_bars(con, symbol, end=session, source=source).tail(2)
@@ -81,7 +77,7 @@ def check_bar(
                 f"{diff:.2e} (limit {s.max_close_rel_diff:.0e})"
             )
     if "1m" in _intraday_freqs(con, symbol):
-        minutes = intraday_bars(con, symbol, "1m", start=session, end=session)
+        minutes = intraday_bars(con, symbol, "1m", start=session, end=session, priority=priority)
         if not minutes.is_empty():
             agree = resample_agreement(minutes, today).row(0, named=True)
             worst = max(("high", "low", "close"), key=lambda f: agree[f"rel_diff_{f}"])
@@ -111,7 +107,7 @@ def hold(
     con: duckdb.DuckDBPyConnection, symbol: str, session: date, source: str, problems: list[str]
 ) -> None:
     """Record (once) that the bar of ``session`` is held for review."""
-    con.execute(DDL).fetchall()
+    create_tables(con, (LIVE_HOLDS,))
     with transaction(con):
         con.execute(
             "INSERT INTO live_holds VALUES (?, ?, ?, ?, ?, NULL, NULL) ON CONFLICT DO NOTHING",
@@ -122,7 +118,7 @@ def hold(
 
 def released(con: duckdb.DuckDBPyConnection, symbol: str, session: date) -> bool:
     """True when an operator released the hold of ``session`` (its checks are then skipped)."""
-    con.execute(DDL).fetchall()
+    create_tables(con, (LIVE_HOLDS,))
     rows = con.execute(
         "SELECT released_at FROM live_holds WHERE symbol = ? AND session = ?", [symbol, session]
     ).fetchall()
@@ -131,7 +127,7 @@ def released(con: duckdb.DuckDBPyConnection, symbol: str, session: date) -> bool
 
 def release(con: duckdb.DuckDBPyConnection, symbol: str, session: date, by: str) -> bool:
     """Release a hold after review; False when there was none to release."""
-    con.execute(DDL).fetchall()
+    create_tables(con, (LIVE_HOLDS,))
     with transaction(con):
         rows = con.execute(
             "UPDATE live_holds SET released_at = ?, released_by = ? "
@@ -143,7 +139,7 @@ def release(con: duckdb.DuckDBPyConnection, symbol: str, session: date, by: str)
 
 def open_holds(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Holds not released yet, oldest first."""
-    con.execute(DDL).fetchall()
+    create_tables(con, (LIVE_HOLDS,))
     rows = con.execute(
         "SELECT symbol, session, source, problems, held_at FROM live_holds "
         "WHERE released_at IS NULL ORDER BY session"

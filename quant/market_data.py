@@ -78,7 +78,9 @@ class MarketData:
         assert isinstance(last, date)
         intraday = None
         if isym is not None:
-            got = load_intraday(con, isym, spec.intraday_minutes, end=as_of)
+            got = load_intraday(
+                con, isym, spec.intraday_minutes, end=as_of, priority=cfg.store.source_priority
+            )
             intraday = None if got.is_empty() else got
         return cls(as_of or last, daily, intraday, spec, isym)
 

@@ -4,7 +4,7 @@ Each run is one ``pipeline_runs`` row (symbol, run date) with a JSON map of step
 timings and results.  A step's store writes commit in the same transaction as its "done" mark,
 so a crash (even SIGKILL) leaves either the step done with all its effects or neither.  Re-running
 a completed day does nothing; a failed or interrupted run resumes at its first unfinished step;
-a non-trading day is skipped with a log line.  The caller owns the store lock (``quant.lock``).
+a non-trading day is skipped with a log line.  The caller owns the store lock (``feeds.lock``).
 """
 
 from __future__ import annotations
@@ -23,31 +23,18 @@ import duckdb
 import torch
 
 from feeds.calendar import CalendarHorizonError, is_trading_day, next_trading_day
+from feeds.schema import create_tables
 from feeds.snapshot import publish_snapshot
 from feeds.store import transaction
-from quant import gate, registry
-from quant.config import QuantConfig, apply_calendar
+from quant import registry
+from quant.config import QuantConfig, apply_calendar, models_dir
 from quant.pipeline_ingest import DataHeld, DataNotReady
 from quant.pipeline_steps import STEPS, RunState, StepError, headline
+from quant.schema import PIPELINE_TABLES
 
 log = logging.getLogger(__name__)
 
 STEP_ORDER = (*STEPS, "report")
-
-DDL = """
-CREATE TABLE IF NOT EXISTS pipeline_runs (
-    symbol      VARCHAR NOT NULL,
-    run_date    DATE NOT NULL,
-    status      VARCHAR NOT NULL,      -- running | done | failed | waiting_for_data | late | held
-    attempts    INTEGER NOT NULL,
-    started_at  TIMESTAMPTZ NOT NULL,  -- first attempt (UTC)
-    finished_at TIMESTAMPTZ,
-    steps       VARCHAR NOT NULL,      -- JSON {step: {status, seconds, detail | error}}
-    headline    VARCHAR,
-    error       VARCHAR,
-    PRIMARY KEY (symbol, run_date)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -60,17 +47,6 @@ class RunResult:
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     headline: str = ""
     error: str | None = None
-
-
-def models_dir(cfg: QuantConfig) -> Path:
-    """Weights directory: configured, else ``models/`` beside the store."""
-    return cfg.pipeline.models_dir or Path(cfg.store.path).parent / "models"
-
-
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(DDL).fetchall()
-    con.execute(gate.DDL).fetchall()
-    registry.ensure_tables(con)
 
 
 def get_run(con: duckdb.DuckDBPyConnection, symbol: str, run_date: date) -> dict[str, Any] | None:
@@ -93,7 +69,7 @@ def get_run(con: duckdb.DuckDBPyConnection, symbol: str, run_date: date) -> dict
 
 def last_done(con: duckdb.DuckDBPyConnection, symbol: str) -> date | None:
     """The newest run date completed for ``symbol``."""
-    ensure_tables(con)
+    create_tables(con, PIPELINE_TABLES)
     r = con.execute(
         "SELECT max(run_date) FROM pipeline_runs WHERE symbol = ? AND status = 'done'", [symbol]
     ).fetchall()[0][0]
@@ -146,7 +122,7 @@ def run_daily(
     except CalendarHorizonError as exc:
         log.warning("%s %s not run: %s", sym, run_date, exc)
         return RunResult(run_date, sym, "beyond_horizon", error=str(exc))
-    ensure_tables(con)
+    create_tables(con, PIPELINE_TABLES)
     row = get_run(con, sym, run_date)
     if row is not None and row["status"] == "done":
         log.info("%s %s already done: nothing to do", sym, run_date)
@@ -246,7 +222,7 @@ def _not_ready(
 
 def mark_late(con: duckdb.DuckDBPyConnection, symbol: str, run_date: date) -> RunResult | None:
     """Turn a day still ``waiting_for_data`` into ``late`` (its deadline has passed)."""
-    ensure_tables(con)
+    create_tables(con, PIPELINE_TABLES)
     row = get_run(con, symbol, run_date)
     if row is None or row["status"] != "waiting_for_data":
         return None
@@ -258,7 +234,7 @@ def mark_late(con: duckdb.DuckDBPyConnection, symbol: str, run_date: date) -> Ru
 
 def stale_runs(con: duckdb.DuckDBPyConnection, symbol: str) -> list[tuple[date, str, str]]:
     """(run date, status, error) of days after the last completed one that are late or held."""
-    ensure_tables(con)
+    create_tables(con, PIPELINE_TABLES)
     done = last_done(con, symbol)
     rows = con.execute(
         "SELECT run_date, status, error FROM pipeline_runs WHERE symbol = ? "

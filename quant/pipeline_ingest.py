@@ -10,7 +10,6 @@ a feed error raises ``DataNotReady`` (the run waits and retries: ``waiting_for_d
 from __future__ import annotations
 
 import logging
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from feeds.ingest import IngestError, expand_paths, ingest_file, ingest_synthetic
@@ -42,8 +41,8 @@ def _local_sources(st: RunState) -> dict[str, int]:
     if p.ingest_synthetic:
         r = ingest_synthetic(
             st.con,
-            start=date.fromisoformat(d.synthetic_start),
-            end=date.fromisoformat(d.synthetic_end),
+            start=d.synthetic_start,
+            end=d.synthetic_end,
             seed=d.synthetic_seed,
             minute_sessions=d.synthetic_minute_sessions,
             symbol=d.synthetic_symbol,
@@ -78,7 +77,9 @@ def step_ingest(st: RunState) -> tuple[dict[str, Any], Writes]:
     if live_checks.released(st.con, st.symbol, st.run_date):
         detail["checks"] = {"released": True}
         return detail, None
-    report = live_checks.check_bar(st.con, st.symbol, src, st.run_date, st.cfg.live)
+    report = live_checks.check_bar(
+        st.con, st.symbol, src, st.run_date, st.cfg.live, priority=st.cfg.store.source_priority
+    )
     if report.problems:
         live_checks.hold(st.con, st.symbol, st.run_date, src, report.problems)
         raise DataHeld(

@@ -26,39 +26,13 @@ from typing import Any
 
 import duckdb
 
+from feeds.schema import create_tables
 from feeds.store import transaction
 from models import checkpoint
 from models.forecaster import Forecaster
+from quant.schema import REGISTRY_TABLES
 
 log = logging.getLogger(__name__)
-
-DDL = """
-CREATE TABLE IF NOT EXISTS model_versions (
-    version_id  VARCHAR PRIMARY KEY,
-    parent_id   VARCHAR,                -- NULL for a model trained from scratch
-    kind        VARCHAR NOT NULL,       -- initial | finetune | retrain
-    config_hash VARCHAR NOT NULL,       -- sha256: model config, feature spec, training settings
-    train_start DATE NOT NULL,          -- first decision session trained on
-    train_end   DATE NOT NULL,          -- last decision session trained on
-    metrics     VARCHAR NOT NULL,       -- JSON
-    sha256      VARCHAR NOT NULL,       -- of the weights file bytes
-    path        VARCHAR NOT NULL,       -- weights file name, relative to the models directory
-    created_at  TIMESTAMPTZ NOT NULL
-);
-CREATE TABLE IF NOT EXISTS model_champion (
-    seq         BIGINT PRIMARY KEY,     -- 1, 2, ...; the largest is the current champion
-    version_id  VARCHAR NOT NULL,
-    previous_id VARCHAR,
-    action      VARCHAR NOT NULL,       -- initial | promote | rollback | fallback
-    reason      VARCHAR NOT NULL,
-    changed_at  TIMESTAMPTZ NOT NULL
-);
-CREATE TABLE IF NOT EXISTS model_training_data (
-    version_id VARCHAR NOT NULL,
-    session    DATE NOT NULL,
-    role       VARCHAR NOT NULL         -- recent | replay | scratch
-);
-"""
 
 _COLS = (
     "version_id, parent_id, config_hash, train_start, train_end, metrics, sha256, path, created_at"
@@ -95,10 +69,6 @@ class ModelVersion:
             "path": self.path,
             "created_at": self.created_at.isoformat(),
         }
-
-
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(DDL).fetchall()
 
 
 def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
@@ -212,7 +182,7 @@ def insert_version(
     training: dict[str, list[date]] | None = None,
 ) -> None:
     """Insert the version row (and what it trained on); the caller owns the transaction."""
-    ensure_tables(con)
+    create_tables(con, REGISTRY_TABLES)
     con.execute(
         "INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -237,7 +207,7 @@ def set_champion(
     con: duckdb.DuckDBPyConnection, version_id: str, *, action: str, reason: str
 ) -> None:
     """Point the champion at ``version_id`` (one row); the caller owns the transaction."""
-    ensure_tables(con)
+    create_tables(con, REGISTRY_TABLES)
     get_version(con, version_id)
     cur = champion(con)
     seq = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM model_champion").fetchall()[0][0]

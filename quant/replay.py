@@ -31,13 +31,14 @@ import numpy as np
 import polars as pl
 import torch
 
+from feeds.lock import StoreLock
 from feeds.read import daily_bars, resolve_source
 from feeds.snapshot import copy_database
 from feeds.store import open_store
 from models.arms import score_arms
 from models.executor import Executor, make_executor
 from quant import registry
-from quant.config import QuantConfig
+from quant.config import QuantConfig, models_dir
 from quant.finetune import (
     gate_split,
     members,
@@ -45,9 +46,8 @@ from quant.finetune import (
     train_scratch,
     window_of,
 )
-from quant.lock import StoreLock
 from quant.market_data import MarketData
-from quant.pipeline import models_dir, run_daily, warm_up_torch
+from quant.pipeline import run_daily, warm_up_torch
 from quant.replay_arms import WALK_FORWARD_ARMS, predict_on, rule_arms, walk_forward_arms
 from quant.replay_report import ARMS, markdown, pairs
 from quant.signals import signals_between

@@ -5,7 +5,7 @@
   long enough that a machine asleep at 15:30 still runs when it wakes.
 - On start, and at every firing, the runner catches up: every trading day after the last
   completed run whose run time has passed is run, oldest first (at most ``catch_up_sessions``).
-- One process owns the store (``quant.lock``); DuckDB is opened only while a run executes and a
+- One process owns the store (``feeds.lock``); DuckDB is opened only while a run executes and a
   snapshot is published after each run, so readers never wait for the writer.
 - SIGTERM/SIGINT: the running pipeline stops at its next step boundary (every step commits
   atomically), the scheduler shuts down, the lock is released.
@@ -34,11 +34,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from feeds.calendar import CalendarHorizonError, horizon_warning, is_trading_day, trading_days
+from feeds.lock import StoreLock
 from feeds.snapshot import publish_snapshot
 from feeds.store import open_store
 from quant.config import QuantConfig, apply_calendar
 from quant.jobstore import SQLiteJobStore
-from quant.lock import StoreLock
 from quant.pipeline import RunResult, last_done, mark_late, run_daily, stale_runs
 
 log = logging.getLogger(__name__)

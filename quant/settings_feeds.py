@@ -13,14 +13,12 @@ from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from feeds.frozen import Frozen
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class InboxFeed(_Frozen):
+class InboxFeed(Frozen):
     """A vendor's drop folder: new files are ingested, then moved to ``archive/<status>/``."""
 
     kind: Literal["inbox"] = "inbox"
@@ -43,7 +41,7 @@ class InboxFeed(_Frozen):
     )
 
 
-class AdapterFeed(_Frozen):
+class AdapterFeed(Frozen):
     """A vendor API adapter (``feeds.adapters``) fetched for the run date."""
 
     kind: Literal["adapter"] = "adapter"
@@ -67,7 +65,7 @@ class AdapterFeed(_Frozen):
 Feed = Annotated[InboxFeed | AdapterFeed, Field(discriminator="kind")]
 
 
-class LiveSettings(_Frozen):
+class LiveSettings(Frozen):
     """Late data and the checks today's bar passes before it is forecast on."""
 
     retry_interval_s: float = Field(
@@ -97,7 +95,7 @@ class LiveSettings(_Frozen):
     )
 
 
-class CalendarSettings(_Frozen):
+class CalendarSettings(Frozen):
     """How far the XSHG holiday list is known, and the holidays published after the library."""
 
     horizon: date | None = Field(

@@ -10,14 +10,12 @@ from __future__ import annotations
 from datetime import time
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from feeds.frozen import Frozen
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class FinetuneSettings(_Frozen):
+class FinetuneSettings(Frozen):
     """Continual fine-tuning of the champion on the newest sessions plus a replay sample."""
 
     budget_s: float = Field(
@@ -60,7 +58,7 @@ class FinetuneSettings(_Frozen):
     seed: int = Field(0, description="seeds torch and the replay sample (plus the run date)")
 
 
-class InitialSettings(_Frozen):
+class InitialSettings(Frozen):
     """Training from scratch: the first champion (the walk-forward's block fit, bounded by
     ``forecast.train.max_epochs`` and early stopping, no wall-clock budget)."""
 
@@ -73,7 +71,7 @@ class InitialSettings(_Frozen):
     model: str = Field("fused", description="torch model name (models.factory.TORCH_MODELS)")
 
 
-class GateSettings(_Frozen):
+class GateSettings(Frozen):
     """Promotion gate: challenger against champion on a window neither trained on."""
 
     window_sessions: int = Field(
@@ -100,7 +98,7 @@ class GateSettings(_Frozen):
     )
 
 
-class SchedulerSettings(_Frozen):
+class SchedulerSettings(Frozen):
     """APScheduler 3.x: the daily pipeline after the close on XSHG trading days."""
 
     timezone: str = Field("Asia/Shanghai", description="exchange time zone of the run time")
@@ -118,7 +116,7 @@ class SchedulerSettings(_Frozen):
     )
 
 
-class PipelineConfig(_Frozen):
+class PipelineConfig(Frozen):
     """The daily pipeline: ingest, fine-tune, gate, signal, backtest, report."""
 
     models_dir: Path | None = Field(

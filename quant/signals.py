@@ -15,27 +15,13 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from feeds.calendar import CalendarHorizonError, next_trading_day
+from feeds.schema import create_tables
 from models.metrics import confidence, direction
+from quant.schema import SIGNALS
 
 if TYPE_CHECKING:
     from models.forecaster import Forecast, Forecaster
     from quant.market_data import MarketData
-
-DDL = """
-CREATE TABLE IF NOT EXISTS signals (
-    symbol           VARCHAR     NOT NULL,
-    session          DATE        NOT NULL,  -- the session the forecast is for
-    version          INTEGER     NOT NULL,  -- 1, 2, ... per (symbol, session); never overwritten
-    decision_session DATE        NOT NULL,  -- the session whose close the forecast was made at
-    p_up             DOUBLE      NOT NULL,
-    direction        VARCHAR     NOT NULL,  -- 'up' | 'down'
-    confidence       DOUBLE      NOT NULL,  -- |p_up - 0.5| * 2, in [0, 1]
-    model_version    VARCHAR     NOT NULL,
-    last_bar_ts      TIMESTAMPTZ NOT NULL,  -- end of the last bar the model saw (UTC)
-    generated_at     TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (symbol, session, version)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -58,10 +44,6 @@ class Signal:
         return d
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(DDL).fetchall()
-
-
 def publish_signal(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -82,7 +64,7 @@ def publish_signal(
         raise ValueError(
             f"signal session {session} must follow decision session {decision_session}"
         )
-    ensure_schema(con)
+    create_tables(con, (SIGNALS,))
     version = con.execute(
         "SELECT coalesce(max(version), 0) + 1 FROM signals WHERE symbol = ? AND session = ?",
         [symbol, session],

@@ -33,7 +33,7 @@ from quant.api.middleware import ServiceMiddleware
 from quant.api.routes import router
 from quant.api.schemas import ForecastRequest
 from quant.api.serving import ServedModel, ServiceState, run_forward
-from quant.config import QuantConfig, apply_calendar
+from quant.config import QuantConfig, apply_calendar, models_dir
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +163,10 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
     settings = config.api
     apply_calendar(config)  # the operator's extra holidays and horizon (next sessions, checks)
     store = Path(config.store.path)
-    models_dir = config.pipeline.models_dir or store.parent / "models"  # as the pipeline
     key_store = keys or KeyStore(keys_path(store))
     state = ServiceState(
         store,
-        models_dir,
+        models_dir(config),
         frozenset({config.data.symbol}),
         torchscript=settings.torchscript,
         intraday_symbol=config.data.intraday_symbol,

@@ -19,32 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from feeds.schema import create_tables
+from quant.schema import KEY_TABLES
+
 SCOPES = ("signals:read", "forecast")
 _PREFIX = "qk_"
-
-DDL = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_id     TEXT PRIMARY KEY,
-    name       TEXT NOT NULL,
-    salt       BLOB NOT NULL,
-    hash       BLOB NOT NULL,          -- scrypt(secret, salt); the key itself is never stored
-    scopes     TEXT NOT NULL,          -- space-separated, from SCOPES
-    last4      TEXT NOT NULL,          -- for display only
-    created_at TEXT NOT NULL,          -- ISO 8601, UTC
-    revoked_at TEXT                    -- ISO 8601, UTC; NULL while the key is valid
-);
-CREATE TABLE IF NOT EXISTS api_audit (
-    request_id       TEXT NOT NULL,
-    at               TEXT NOT NULL,    -- ISO 8601, UTC, when the answer was sent
-    key_id           TEXT,             -- never the key
-    method           TEXT NOT NULL,
-    route            TEXT NOT NULL,
-    status           INTEGER NOT NULL,
-    model_version    TEXT,
-    snapshot_version TEXT,
-    latency_ms       REAL NOT NULL
-);
-"""
 
 
 class UnknownKeyError(LookupError):
@@ -108,7 +87,7 @@ class KeyStore:
         with self._lock:
             self._con.execute("PRAGMA journal_mode=WAL")
             self._con.execute("PRAGMA busy_timeout=5000")
-            self._con.executescript(DDL)
+            create_tables(self._con, KEY_TABLES)
         # Tokens already checked with scrypt, by their SHA-256: the slow hash runs once per
         # token and process, never per request.  Bounded; revocation is read from the table.
         self._verified: OrderedDict[bytes, str | None] = OrderedDict()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from feeds.frozen import Frozen
 
 
-class ApiConfig(BaseModel):
+class ApiConfig(Frozen):
     """Host, batching, limits and reload cadence of ``quant serve`` (frozen, unknown keys fail)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     host: str = Field("127.0.0.1", description="bind address (loopback unless told otherwise)")
     port: int = Field(8300, ge=1, le=65535, description="TCP port")

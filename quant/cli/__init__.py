@@ -97,7 +97,7 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("feeds.parse", "IngestError"),
     ("feeds.read", "NoDataError"),
     ("feeds.store", "StoreError"),
-    ("quant.lock", "LockHeldError"),
+    ("feeds.lock", "LockHeldError"),
     ("quant.config", "ConfigError"),
     ("models.features", "FeatureError"),
     ("models.checkpoint", "CheckpointError"),
@@ -157,7 +157,8 @@ class LazyGroup(click.Group):
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="QUANT_DB",
-    help="DuckDB store file (default from config: var/quant.duckdb). Env: QUANT_DB.",
+    help="DuckDB store file (default: config store.path, built-in var/quant.duckdb). "
+    "Env: QUANT_DB.",
 )
 @click.option(
     "--config",

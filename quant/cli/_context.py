@@ -1,4 +1,4 @@
-"""State shared by every subcommand: the loaded configuration."""
+"""State shared by every subcommand: the loaded configuration and its store handle."""
 
 from __future__ import annotations
 
@@ -10,61 +10,66 @@ from datetime import date
 import click
 import duckdb
 
+from feeds.read import BarReader
 from feeds.snapshot import publish_snapshot
-from feeds.store import StoreError, open_store
+from feeds.store import Store, StoreError
 from quant.config import QuantConfig
-from quant.lock import StoreLock
 
-_HELD: set[str] = set()  # stores whose writer lock this process holds (via AppContext.lock)
+
+@contextmanager
+def _opening() -> Iterator[None]:
+    """A store or lake that cannot be opened is a one-line CLI error."""
+    from feeds.lake import LakeError
+
+    try:
+        yield
+    except (StoreError, LakeError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @dataclass(frozen=True)
 class AppContext:
     config: QuantConfig
 
-    def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        """The store; read-only with ``store.lake`` set, its bars come from the Parquet lake."""
-        lake = self.config.store.lake if read_only else None
-        try:
-            if lake is not None:
-                from feeds.lake import LakeError, open_lake
+    @property
+    def store(self) -> Store:
+        """``store`` of the configuration: its source priority and writer lock."""
+        return self.config.store.handle()
 
-                try:
-                    return open_lake(lake, store=self.config.store.path)
-                except LakeError as exc:
-                    raise click.ClickException(str(exc)) from exc
-            return open_store(self.config.store.path, read_only=read_only)
-        except StoreError as exc:
-            raise click.ClickException(str(exc)) from exc
+    def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """The raw store connection (read-only with ``store.lake`` set: bars from the lake);
+        bar reads go through ``read`` / ``write``, which keep ``store.source_priority``."""
+        with _opening():
+            return self.store.connect(read_only=read_only)
 
     @contextmanager
     def lock(self, purpose: str) -> Iterator[None]:
-        """Hold the store's exclusive writer lock (``quant.lock``) for the block.
+        """Hold the store's exclusive writer lock (``feeds.lock``) for the block.
 
         A second writer gets ``LockHeldError`` ("store is locked by PID ... (purpose)"), which
         the CLI prints as one line.  Re-entrant within this process (``quant main`` holds it
         around the ingest and the pipeline); an in-memory store has no lock file and needs none.
         """
-        path = str(self.config.store.path)
-        if path == ":memory:" or path in _HELD:
+        with self.store.lock(purpose):
             yield
-            return
-        with StoreLock(path, purpose):
-            _HELD.add(path)
-            try:
-                yield
-            finally:
-                _HELD.discard(path)
+
+    @contextmanager
+    def read(self) -> Iterator[BarReader]:
+        """Bars read-only, in ``store.source_priority`` order (``Store.read``)."""
+        with _opening(), self.store.read() as db:
+            yield db
+
+    @contextmanager
+    def write(self, purpose: str) -> Iterator[BarReader]:
+        """Bars and tables under the writer lock (``Store.write``)."""
+        with _opening(), self.store.write(purpose) as db:
+            yield db
 
     @contextmanager
     def writer(self, purpose: str) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The store opened for writing under its writer lock (see ``lock``)."""
-        with self.lock(purpose):
-            con = self.connect()
-            try:
-                yield con
-            finally:
-                con.close()
+        """The store's connection opened for writing under its writer lock (see ``write``)."""
+        with self.write(purpose) as db:
+            yield db.con
 
     def publish(self, con: duckdb.DuckDBPyConnection) -> None:
         """Publish the read-only snapshot readers use (API, notebooks) after a write."""
@@ -83,3 +88,22 @@ def parse_date(_: object, __: object, value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from exc
+
+
+_BUILT_IN = QuantConfig()
+
+
+def config_default(key: str, text: str = "") -> str:
+    """Help of an option that, left out, takes the configuration's ``key`` (``data.symbol``).
+
+    Every such option defaults to None and the command reads ``app.config``; the help names the
+    key and its built-in value, so a CLI default can never shadow the config.  A key that does
+    not exist fails when the command is defined (and in the CLI tests)."""
+    node: object = _BUILT_IN
+    for part in key.split("."):
+        if not hasattr(node, part):
+            raise KeyError(f"no configuration key {key!r} (at {part!r})")
+        node = getattr(node, part)
+    shown = ",".join(map(str, node)) if isinstance(node, tuple) else node
+    lead = f"{text} " if text else ""
+    return f"{lead}(default: config {key}, built-in {shown})."

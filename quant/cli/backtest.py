@@ -22,8 +22,8 @@ from backtest.report import write_report
 from backtest.run import run_backtest
 from backtest.runs import config_json, record_run
 from backtest.sweep import run_sweep
-from feeds.read import NoDataError, daily_bars
-from quant.cli._context import AppContext, pass_app
+from feeds.read import NoDataError
+from quant.cli._context import AppContext, config_default, pass_app
 
 HEADLINE = (
     "n_sessions",
@@ -71,8 +71,12 @@ def _load_predictions(
 
 def register(group: click.Group) -> None:
     @group.command("backtest")
-    @click.option("--symbol", default=None, help="Index symbol (default: config data.symbol).")
-    @click.option("--source", default=None, help="Bar source (default: priority order).")
+    @click.option("--symbol", default=None, help=config_default("data.symbol", "Index symbol"))
+    @click.option(
+        "--source",
+        default=None,
+        help="Bar source (default: config store.source_priority, the first that holds it).",
+    )
     @click.option(
         "--predictions",
         "predictions_path",
@@ -92,14 +96,48 @@ def register(group: click.Group) -> None:
     )
     @click.option("--model", default=None, help="Model to backtest (required if several).")
     @click.option("--model-version", default=None, help="Recorded with the run.")
-    @click.option("--instrument", type=click.Choice(INSTRUMENTS), default=None)
-    @click.option("--execution", type=click.Choice(["next_open", "next_close"]), default=None)
-    @click.option("--lag", type=int, default=None, help="Sessions from signal to fill (>= 1).")
-    @click.option("--hold", type=click.Choice(["carry", "intraday"]), default=None)
-    @click.option("--rule", type=click.Choice(["long_flat", "long_short"]), default=None)
-    @click.option("--long-above", type=float, default=None)
-    @click.option("--short-below", type=float, default=None)
-    @click.option("--sizing", type=click.Choice(["fixed", "confidence"]), default=None)
+    @click.option(
+        "--instrument",
+        type=click.Choice(INSTRUMENTS),
+        default=None,
+        help=config_default("backtest.instrument", "Cost profile"),
+    )
+    @click.option(
+        "--execution",
+        type=click.Choice(["next_open", "next_close"]),
+        default=None,
+        help=config_default("backtest.execution.price", "Fill price"),
+    )
+    @click.option(
+        "--lag",
+        type=int,
+        default=None,
+        help=config_default("backtest.execution.lag", "Sessions from signal to fill (>= 1)"),
+    )
+    @click.option(
+        "--hold",
+        type=click.Choice(["carry", "intraday"]),
+        default=None,
+        help=config_default("backtest.execution.hold"),
+    )
+    @click.option(
+        "--rule",
+        type=click.Choice(["long_flat", "long_short"]),
+        default=None,
+        help=config_default("backtest.rule.mode"),
+    )
+    @click.option(
+        "--long-above", type=float, default=None, help=config_default("backtest.rule.long_above")
+    )
+    @click.option(
+        "--short-below", type=float, default=None, help=config_default("backtest.rule.short_below")
+    )
+    @click.option(
+        "--sizing",
+        type=click.Choice(["fixed", "confidence"]),
+        default=None,
+        help=config_default("backtest.rule.sizing"),
+    )
     @click.option("--sweep/--no-sweep", default=True, show_default=True)
     @click.option(
         "--record/--no-record",
@@ -107,7 +145,12 @@ def register(group: click.Group) -> None:
         show_default=True,
         help="Write the run and its metrics to the store's backtest tables.",
     )
-    @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
+    @click.option(
+        "--out",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help=config_default("backtest.out_dir", "Report folder"),
+    )
     @pass_app
     def backtest(
         app: AppContext,
@@ -148,10 +191,11 @@ def register(group: click.Group) -> None:
             raise click.BadParameter(str(exc)) from exc
         sym = symbol or app.config.data.symbol
         out_dir = out or cfg.out_dir
-        opened = app.writer("quant backtest --record") if record else app.connect(read_only=True)
-        with opened as con:
+        opened = app.write("quant backtest --record") if record else app.read()
+        with opened as db:
+            con = db.con
             try:
-                bars = daily_bars(con, sym, source=source)
+                bars = db.daily(sym, source=source)
                 preds, version = _load_predictions(
                     con, predictions_path, predictor, predictions_table, bars
                 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,8 @@ def ingest_synthetic_default(app: AppContext) -> IngestReport:
     with app.writer("quant ingest --synthetic") as con:
         report = ingest_synthetic(
             con,
-            start=date.fromisoformat(d.synthetic_start),
-            end=date.fromisoformat(d.synthetic_end),
+            start=d.synthetic_start,
+            end=d.synthetic_end,
             seed=d.synthetic_seed,
             minute_sessions=d.synthetic_minute_sessions,
             symbol=d.synthetic_symbol,

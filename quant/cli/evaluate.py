@@ -15,45 +15,62 @@ import click
 import torch
 
 from models.factory import DEFAULT_MODELS
-from quant.cli._context import AppContext, parse_date, pass_app
+from quant.cli._context import AppContext, config_default, parse_date, pass_app
 
 
 def register(group: click.Group) -> None:
     @group.command("evaluate")
-    @click.option("--symbol", default=None, help="Daily index (default: config data.symbol).")
-    @click.option("--source", default=None, help="Daily source (default: preferred, e.g. wind).")
+    @click.option("--symbol", default=None, help=config_default("data.symbol", "Daily index"))
+    @click.option(
+        "--source",
+        default=None,
+        help="Daily source (default: config store.source_priority, the first that holds it).",
+    )
     @click.option("--cross-check-source", default="eastmoney", show_default=True)
     @click.option("--start", callback=parse_date, default="2015-01-01", show_default=True)
     @click.option(
         "--end", callback=parse_date, default=None, help="Last test session (default: data)."
     )
     @click.option(
-        "--retrain-every", type=int, default=None, help="Default: forecast.evaluation (250)."
+        "--retrain-every",
+        type=int,
+        default=None,
+        help=config_default("forecast.evaluation.retrain_every"),
     )
-    @click.option("--max-epochs", type=int, default=None, help="Default: forecast.train.")
-    @click.option("--seeds", type=int, default=None, help="K per neural model (default: 5).")
+    @click.option(
+        "--max-epochs", type=int, default=None, help=config_default("forecast.train.max_epochs")
+    )
+    @click.option(
+        "--seeds",
+        type=int,
+        default=None,
+        help=config_default("forecast.evaluation.seeds", "K per neural model"),
+    )
     @click.option(
         "--select/--no-select",
         default=None,
-        help="Inner-validation selection (default: forecast.evaluation.select, on).",
+        help=config_default("forecast.evaluation.select", "Inner-validation selection"),
     )
     @click.option(
         "--executor",
         type=click.Choice(["local", "process", "ray"]),
         default=None,
-        help="Where fits run (default: forecast.evaluation.executor, process).",
+        help=config_default("forecast.evaluation.executor", "Where fits run"),
     )
-    @click.option("--workers", type=int, default=None, help="Processes / Ray CPUs (default: 2).")
+    @click.option(
+        "--workers",
+        type=int,
+        default=None,
+        help=config_default("forecast.evaluation.workers", "Processes / Ray CPUs"),
+    )
     @click.option("--ray-address", default=None, help="Attach to this Ray cluster.")
     @click.option("--models", "model_list", default=",".join(DEFAULT_MODELS), show_default=True)
-    @click.option(
-        "--intraday-symbol", default=None, help="Default: config data.intraday_symbol (IF.CFE)."
-    )
+    @click.option("--intraday-symbol", default=None, help=config_default("data.intraday_symbol"))
     @click.option(
         "--intraday-frequency",
         type=click.Choice(["1m", "5m"]),
         default=None,
-        help="Default: forecast.features.intraday_minutes (5m).",
+        help=config_default("forecast.features.intraday_minutes", "Intraday bar length"),
     )
     @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads")
     @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)

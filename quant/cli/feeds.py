@@ -9,10 +9,12 @@ from datetime import date, datetime
 import click
 
 from feeds.calendar import EXCHANGE_TZ, horizon, horizon_warning
+from feeds.schema import create_tables
 from quant import live_checks
-from quant.cli._context import AppContext, parse_date, pass_app
+from quant.cli._context import AppContext, config_default, parse_date, pass_app
 from quant.cli.pipeline import locked_store
-from quant.pipeline import ensure_tables, stale_runs
+from quant.pipeline import stale_runs
+from quant.schema import PIPELINE_TABLES
 from quant.settings_feeds import InboxFeed
 
 
@@ -22,7 +24,7 @@ def feeds_group() -> None:
 
 
 @feeds_group.command("status")
-@click.option("--symbol", default=None, help="Default: config data.symbol.")
+@click.option("--symbol", default=None, help=config_default("data.symbol"))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def status_cmd(app: AppContext, symbol: str | None, as_json: bool) -> None:
@@ -30,7 +32,7 @@ def status_cmd(app: AppContext, symbol: str | None, as_json: bool) -> None:
     cfg = app.config
     sym = symbol or cfg.data.symbol
     with app.connect() as con:
-        ensure_tables(con)
+        create_tables(con, PIPELINE_TABLES)
         runs = stale_runs(con, sym)
         holds = live_checks.open_holds(con)
     today = datetime.now(EXCHANGE_TZ).date()
@@ -57,7 +59,7 @@ def status_cmd(app: AppContext, symbol: str | None, as_json: bool) -> None:
 
 @feeds_group.command("release")
 @click.option("--date", "session", callback=parse_date, required=True, help="Held session.")
-@click.option("--symbol", default=None, help="Default: config data.symbol.")
+@click.option("--symbol", default=None, help=config_default("data.symbol"))
 @click.option("--by", default=None, help="Reviewer (default: the login name).")
 @pass_app
 def release_cmd(app: AppContext, session: date, symbol: str | None, by: str | None) -> None:

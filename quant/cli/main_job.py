@@ -15,14 +15,16 @@ import click
 import duckdb
 
 from feeds.read import NoDataError, daily_bars, resolve_source
+from feeds.schema import create_tables
 from feeds.stats import store_stats
 from feeds.store import open_store
 from models.sizes import daily_bars_needed
 from quant import registry
-from quant.cli._context import AppContext, pass_app
+from quant.cli._context import AppContext, config_default, pass_app
 from quant.cli.data import _print_report, _stats_table, ingest_paths, ingest_synthetic_default
 from quant.config import QuantConfig
-from quant.pipeline import ensure_tables, get_run, run_daily
+from quant.pipeline import get_run, run_daily
+from quant.schema import PIPELINE_TABLES
 
 
 def _ingest(app: AppContext, no_real: bool) -> None:
@@ -48,7 +50,7 @@ def _forecast_symbol(con: duckdb.DuckDBPyConnection, cfg: QuantConfig) -> tuple[
     return None
 
 
-def _pipeline(app: AppContext, budget: float) -> None:
+def _pipeline(app: AppContext, budget: float | None) -> None:
     cfg = app.config
     p = cfg.pipeline
     con = open_store(cfg.store.path)
@@ -80,7 +82,7 @@ def _pipeline(app: AppContext, budget: float) -> None:
                 f"first model (need about {need})"
             )
             return
-        ensure_tables(con)
+        create_tables(con, PIPELINE_TABLES)
         prior = get_run(con, sym, latest)
         if prior is not None and prior["status"] == "done":
             click.echo(f"the pipeline for {latest} already ran; its report:")
@@ -91,7 +93,8 @@ def _pipeline(app: AppContext, budget: float) -> None:
                 "sessions are held out, so the report below is out of sample)"
             )
         else:
-            click.echo(f"fine-tuning the champion for at most {budget:.0f}s")
+            cap = budget if budget is not None else p.finetune.budget_s
+            click.echo(f"fine-tuning the champion for at most {cap:.0f}s")
         t0 = time.perf_counter()
         r = run_daily(
             con, cfg, latest, symbol=sym, budget_s=budget, ingest=False, store_path=cfg.store.path
@@ -110,12 +113,11 @@ def _pipeline(app: AppContext, budget: float) -> None:
 @click.option(
     "--budget",
     type=float,
-    default=30.0,
-    show_default=True,
-    help="Fine-tune seconds for this run (the scheduler uses pipeline.finetune.budget_s, 600).",
+    default=None,
+    help=config_default("pipeline.finetune.budget_s", "Fine-tune seconds for this run"),
 )
 @pass_app
-def main_job(app: AppContext, no_real: bool, budget: float) -> None:
+def main_job(app: AppContext, no_real: bool, budget: float | None) -> None:
     """Ingest the SYNTHETIC market and the real files, run one daily pipeline, print its report.
 
     The real files are read in place from ``data.real_data_dir`` (default ../shared/data/real)

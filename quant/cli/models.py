@@ -14,7 +14,7 @@ from feeds.store import StoreError, open_store
 from quant import registry
 from quant.cli._context import AppContext, pass_app
 from quant.cli.pipeline import locked_store
-from quant.pipeline import models_dir
+from quant.config import models_dir
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """Pipeline subcommands: run-daily, finetune, schedule, replay.
 
-Every writer takes the store lock (``quant.lock``) first: a second writer, or a command started
+Every writer takes the store lock (``feeds.lock``) first: a second writer, or a command started
 while the scheduler runs, fails with the holder's pid instead of racing for DuckDB's write lock.
 """
 
@@ -17,13 +17,16 @@ import duckdb
 import torch
 
 from feeds.calendar import EXCHANGE_TZ
+from feeds.lock import LockHeldError
+from feeds.schema import create_tables
 from feeds.snapshot import publish_snapshot
 from feeds.store import StoreError, open_store, transaction
-from quant.cli._context import AppContext, parse_date, pass_app
-from quant.lock import LockHeldError
-from quant.pipeline import ensure_tables, models_dir, run_daily, warm_up_torch
+from quant.cli._context import AppContext, config_default, parse_date, pass_app
+from quant.config import models_dir
+from quant.pipeline import run_daily, warm_up_torch
 from quant.pipeline_steps import RunState, StepError, step_finetune, step_gate
 from quant.replay_report import ARMS
+from quant.schema import PIPELINE_TABLES
 
 
 @contextmanager
@@ -42,8 +45,13 @@ def _today() -> date:
 
 @click.command("run-daily")
 @click.option("--date", "run_date", callback=parse_date, help="Session (default: today, Shanghai).")
-@click.option("--symbol", default=None, help="Default: config data.symbol.")
-@click.option("--budget", type=float, default=None, help="Fine-tune seconds (default: config).")
+@click.option("--symbol", default=None, help=config_default("data.symbol"))
+@click.option(
+    "--budget",
+    type=float,
+    default=None,
+    help=config_default("pipeline.finetune.budget_s", "Fine-tune seconds"),
+)
 @click.option("--no-ingest", is_flag=True, help="Skip landing files (bars already stored).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
 @pass_app
@@ -81,8 +89,13 @@ def run_daily_cmd(
 
 @click.command("finetune")
 @click.option("--date", "run_date", callback=parse_date, help="As-of session (default: today).")
-@click.option("--symbol", default=None)
-@click.option("--budget", type=float, default=None, help="Seconds (default: config, 600).")
+@click.option("--symbol", default=None, help=config_default("data.symbol"))
+@click.option(
+    "--budget",
+    type=float,
+    default=None,
+    help=config_default("pipeline.finetune.budget_s", "Seconds"),
+)
 @pass_app
 def finetune_cmd(
     app: AppContext, run_date: date | None, symbol: str | None, budget: float | None
@@ -94,7 +107,7 @@ def finetune_cmd(
     torch.set_num_threads(cfg.pipeline.threads)
     warm_up_torch()  # outside the budget, as in run_daily
     with locked_store(app, f"quant finetune {d}") as con:
-        ensure_tables(con)
+        create_tables(con, PIPELINE_TABLES)
         st = RunState(con, cfg, models_dir(cfg), d, symbol or cfg.data.symbol, b)
         try:
             for name, step in (("finetune", step_finetune), ("gate", step_gate)):
@@ -115,7 +128,7 @@ def finetune_cmd(
 
 
 @click.command("schedule")
-@click.option("--symbol", default=None)
+@click.option("--symbol", default=None, help=config_default("data.symbol"))
 @pass_app
 def schedule_cmd(app: AppContext, symbol: str | None) -> None:
     """Run the daily pipeline after the close on XSHG trading days until SIGTERM/Ctrl-C."""
@@ -128,21 +141,23 @@ def schedule_cmd(app: AppContext, symbol: str | None) -> None:
 
 
 @click.command("replay")
-@click.option("--symbol", default=None, help="Default: config data.symbol.")
+@click.option("--symbol", default=None, help=config_default("data.symbol"))
 @click.option("--from", "start", callback=parse_date, required=True, help="First session D1.")
 @click.option("--to", "end", callback=parse_date, required=True, help="Last session D2.")
 @click.option(
     "--steps",
     type=click.IntRange(min=1),
     default=None,
-    help="Fine-tune work budget: optimiser steps per member per day "
-    "(default: config pipeline.finetune.max_steps).",
+    help=config_default(
+        "pipeline.finetune.max_steps",
+        "Fine-tune work budget: optimiser steps per member per day",
+    ),
 )
 @click.option(
     "--budget",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Wall-clock cap per fine-tune in seconds (default: config pipeline.finetune.budget_s).",
+    help=config_default("pipeline.finetune.budget_s", "Wall-clock cap per fine-tune in seconds"),
 )
 @click.option(
     "--arms",
@@ -178,7 +193,7 @@ def replay_cmd(
 
 
 @click.command("finetune-search")
-@click.option("--symbol", default=None, help="Default: config data.symbol.")
+@click.option("--symbol", default=None, help=config_default("data.symbol"))
 @click.option("--from", "start", callback=parse_date, required=True, help="First session.")
 @click.option("--to", "end", callback=parse_date, required=True, help="Last session.")
 @click.option("--every", type=click.IntRange(min=1), default=5, show_default=True)

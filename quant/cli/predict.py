@@ -17,13 +17,14 @@ from feeds.read import NoDataError
 from feeds.snapshot import publish_snapshot
 from models.features import FeatureError
 from quant import registry
-from quant.cli._context import AppContext, parse_date, pass_app
+from quant.cli._context import AppContext, config_default, parse_date, pass_app
+from quant.config import models_dir
 from quant.market_data import MarketData
 from quant.signals import publish_next_signal
 
 
 @click.command("predict")
-@click.option("--symbol", default=None, help="Daily index (default: config data.symbol).")
+@click.option("--symbol", default=None, help=config_default("data.symbol", "Daily index"))
 @click.option(
     "--session",
     callback=parse_date,
@@ -36,7 +37,7 @@ def predict(app: AppContext, symbol: str | None, session: date | None, as_json: 
     """Forecast the session after SESSION with the champion; publish signal and snapshot."""
     cfg = app.config
     sym = symbol or cfg.data.symbol
-    mdir = cfg.pipeline.models_dir or cfg.store.path.parent / "models"
+    mdir = models_dir(cfg)
     with app.writer(f"quant predict {sym}") as con:
         if registry.champion(con) is None:
             raise click.ClickException("no champion model registered; run the pipeline first")

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import click
 
-from quant.cli._context import AppContext, pass_app
+from quant.cli._context import AppContext, config_default, pass_app
 
 
 @click.command("serve")
-@click.option("--host", default=None, help="Bind address (default: config api.host, 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="TCP port (default: config api.port, 8300).")
+@click.option("--host", default=None, help=config_default("api.host", "Bind address"))
+@click.option("--port", type=int, default=None, help=config_default("api.port", "TCP port"))
 @click.option(
-    "--max-batch", type=click.IntRange(1, 1024), default=None, help="1 disables batching."
+    "--max-batch",
+    type=click.IntRange(1, 1024),
+    default=None,
+    help=config_default("api.max_batch", "1 disables batching"),
 )
-@click.option("--max-wait-ms", type=click.FloatRange(0, 1000), default=None)
+@click.option(
+    "--max-wait-ms",
+    type=click.FloatRange(0, 1000),
+    default=None,
+    help=config_default("api.max_wait_ms"),
+)
 @click.option(
     "--workers",
     type=click.IntRange(1, 32),
     default=None,
-    help="Server processes sharing the port (default: config api.workers, 1).",
+    help=config_default("api.workers", "Server processes sharing the port"),
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
 @pass_app

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,24 +27,22 @@ from backtest.inputs import persistence_predictions, select_model
 from backtest.plots import plot_calibration, plot_drawdown, plot_equity, plot_rolling_accuracy
 from backtest.report import metrics_document
 from backtest.run import BacktestResult, run_backtest
-from backtest.runs import config_json, ensure_tables, record_run
+from backtest.runs import config_json, record_run
+from backtest.schema import BACKTEST_TABLES
 from backtest.sweep import SweepResult, run_sweep
+from feeds.lock import LockHeldError
 from feeds.read import daily_bars
+from feeds.schema import create_tables
 from feeds.snapshot import publish_snapshot
-from feeds.store import StoreError, open_store
+from feeds.store import Store, StoreError
 from models.features import build_windows
 from models.labels import labelled, next_direction
 from models.logistic import fit_logistic
 from models.normalise import fit_norm
-from quant.config import load_config
+from quant.config import QuantConfig
 from quant.research.figures import PngImage
 from quant.research.store import open_store_readonly, research_symbol
-
-PREDICTIONS_DDL = """
-CREATE TABLE IF NOT EXISTS research_predictions (
-    run_id VARCHAR NOT NULL, session DATE NOT NULL, model VARCHAR NOT NULL,
-    p_up DOUBLE NOT NULL, label TINYINT, PRIMARY KEY (run_id, session)
-)"""
+from quant.schema import RESEARCH_PREDICTIONS
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -61,10 +60,12 @@ def latest_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
     return str(got[0][0]) if got else None
 
 
-def logistic_predictions(bars: pl.DataFrame, *, test_sessions: int) -> pl.DataFrame:
+def logistic_predictions(
+    bars: pl.DataFrame, cfg: QuantConfig, *, test_sessions: int
+) -> pl.DataFrame:
     """Out-of-sample P(up) of the last ``test_sessions`` labelled sessions (at most half of them)
     from one logistic fit on every earlier sample whose label settled before the first of them."""
-    fc = load_config().forecast
+    fc = cfg.forecast
     w, y, settled = labelled(
         build_windows(bars, None, fc.features), next_direction(bars, fc.features.horizon)
     )
@@ -84,12 +85,13 @@ def logistic_predictions(bars: pl.DataFrame, *, test_sessions: int) -> pl.DataFr
     ).with_columns(pl.Series("label", y[te]).cast(pl.Int8))
 
 
-def create_research_run(con: duckdb.DuckDBPyConnection, *, small: bool) -> tuple[str, str]:
+def create_research_run(
+    con: duckdb.DuckDBPyConnection, qc: QuantConfig, *, small: bool
+) -> tuple[str, str]:
     """Backtest a quickly trained logistic predictor and record the run; (run_id, note)."""
-    qc = load_config()
-    symbol = research_symbol(con)
-    bars = daily_bars(con, symbol)
-    preds = logistic_predictions(bars, test_sessions=250 if small else 750)
+    symbol = research_symbol(con, qc)
+    bars = daily_bars(con, symbol, priority=qc.store.source_priority)
+    preds = logistic_predictions(bars, qc, test_sessions=250 if small else 750)
     cfg = qc.backtest
     result = run_backtest(preds, bars, cfg)
     swept = run_sweep(preds, bars, cfg)
@@ -105,7 +107,7 @@ def create_research_run(con: duckdb.DuckDBPyConnection, *, small: bool) -> tuple
         out_dir=None,
         sweep=swept.table,
     )
-    con.execute(PREDICTIONS_DDL)
+    create_tables(con, (RESEARCH_PREDICTIONS,))
     con.register("_rp", preds.with_columns(pl.lit(run_id).alias("run_id")).to_arrow())
     con.execute(
         "INSERT INTO research_predictions SELECT run_id, session, model, p_up, label FROM _rp"
@@ -153,7 +155,9 @@ def _predictions(
     )
 
 
-def _read_run(con: duckdb.DuckDBPyConnection, run_id: str, note: str) -> BacktestRun:
+def _read_run(
+    con: duckdb.DuckDBPyConnection, cfg: QuantConfig, run_id: str, note: str
+) -> BacktestRun:
     cur = con.execute("SELECT * FROM backtest_runs WHERE run_id = ?", [run_id])
     names = [d[0] for d in cur.description or []]
     row = cur.fetchall()
@@ -164,42 +168,43 @@ def _read_run(con: duckdb.DuckDBPyConnection, run_id: str, note: str) -> Backtes
     metrics = con.execute(q.format("backtest_metrics"), [run_id]).pl()
     sweep = con.execute(q.format("backtest_sweep"), [run_id]).pl()
     config = BacktestConfig.model_validate(json.loads(run["config_json"])["backtest"])
-    bars = daily_bars(con, run["symbol"], source=run["source"])
+    prio = cfg.store.source_priority
+    bars = daily_bars(con, run["symbol"], source=run["source"], priority=prio)
     return BacktestRun(run, metrics, sweep, config, _predictions(con, run, bars), bars, note)
 
 
 def load_backtest_run(
-    store: str | Path, *, run_id: str | None = None, small: bool = False
+    store: str | Path, cfg: QuantConfig, *, run_id: str | None = None, small: bool = False
 ) -> BacktestRun:
     """Run ``run_id`` (default: the newest) from the store; records one first when none exists.
 
     Reads the store file itself unless a writer holds it (``quant backtest`` records runs without
     republishing the snapshot).  Recording needs the write lock for a moment; the snapshot is
-    then republished.
+    then republished (under the store's writer lock: a running scheduler makes this a
+    ``LookupError`` that says so).
     """
-    db = open_store_readonly(store, small=small, prefer_store=True)
+    db = open_store_readonly(store, cfg, small=small, prefer_store=True)
     try:
         rid = run_id or latest_run_id(db.con)
         if rid is not None:
             which = "the newest recorded run" if run_id is None else "run"
-            return _read_run(db.con, rid, f"{db.note}; {which} {rid[:12]}")
+            return _read_run(db.con, cfg, rid, f"{db.note}; {which} {rid[:12]}")
         if db.opened == ":memory:":  # the synthetic stand-in is ours and writable
-            ensure_tables(db.con)
-            rid, note = create_research_run(db.con, small=small)
-            return _read_run(db.con, rid, f"{db.note}; {note}")
+            create_tables(db.con, BACKTEST_TABLES)
+            rid, note = create_research_run(db.con, cfg, small=small)
+            return _read_run(db.con, cfg, rid, f"{db.note}; {note}")
     finally:
         db.close()
-    try:
-        con = open_store(db.path)
-    except StoreError as exc:
-        msg = f"no backtest run in {db.opened}, and recording one needs the write lock"
-        raise LookupError(f"{msg}: {exc}") from exc
-    try:
-        rid, note = create_research_run(con, small=small)
-        publish_snapshot(con, db.path)
-        return _read_run(con, rid, f"{db.note}; {note}")
-    finally:
-        con.close()
+    with ExitStack() as stack:
+        writing = Store(db.path, cfg.store.source_priority).write("research: record a backtest run")
+        try:
+            w = stack.enter_context(writing)  # the writer lock, as every writer takes it
+        except (StoreError, LockHeldError) as exc:
+            msg = f"no backtest run in {db.opened}, and recording one needs the write lock"
+            raise LookupError(f"{msg}: {exc}") from exc
+        rid, note = create_research_run(w.con, cfg, small=small)
+        publish_snapshot(w.con, db.path)
+        return _read_run(w.con, cfg, rid, f"{db.note}; {note}")
 
 
 def run_summary(run: BacktestRun) -> pl.DataFrame:

@@ -27,7 +27,7 @@ from models.normalise import apply_norm, fit_norm
 from models.report import evaluation_document
 from models.train import FitResult, fit
 from models.walkforward import walk_forward
-from quant.config import load_config
+from quant.config import QuantConfig
 from quant.market_data import MarketData
 from quant.research.hooks import LossCurve
 from quant.research.store import research_symbol
@@ -91,15 +91,14 @@ def _intraday_symbol(con: duckdb.DuckDBPyConnection, preferred: str, fallback: s
 
 
 def load_research_data(
-    con: duckdb.DuckDBPyConnection, *, small: bool, n_train: int | None = None
+    con: duckdb.DuckDBPyConnection, qc: QuantConfig, *, small: bool, n_train: int | None = None
 ) -> ResearchData:
     """Windows and labels of the latest stretch of sessions that all have intraday bars."""
-    qc = load_config()
-    minutes = int(qc.data.intraday_frequency.rstrip("m"))
-    features = qc.forecast.features.model_copy(update={"intraday_minutes": minutes})
+    features = qc.forecast.features
+    minutes = features.intraday_minutes
     n_train = n_train or (160 if small else 600)
     n_test = 40 if small else 120
-    symbol = research_symbol(con)
+    symbol = research_symbol(con, qc)
     isym = _intraday_symbol(con, qc.data.intraday_symbol, symbol)
     market = MarketData.load(con, qc, None, symbol=symbol, intraday_symbol=isym, features=features)
     if market.intraday is None:

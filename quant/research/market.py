@@ -12,10 +12,11 @@ import polars as pl
 from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 
-from feeds.read import DEFAULT_SOURCE_PRIORITY, daily_bars, intraday_bars, resolve_source, sources
+from feeds.read import daily_bars, intraday_bars, resolve_source, sources
 from feeds.reconcile import FIELDS, reconcile, reconcile_intraday
 from feeds.stats import store_stats
 from feeds.synthetic import SYNTHETIC_SOURCE
+from quant.config import QuantConfig
 from quant.research.figures import new_figure
 from quant.research.store import research_symbol
 
@@ -37,20 +38,22 @@ def symbols(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     )
 
 
-def _real_first(have: list[str]) -> list[str]:
+def _real_first(have: list[str], priority: tuple[str, ...]) -> list[str]:
     """Real sources in read priority order; the synthetic market only when nothing real exists."""
-    rank = {s: i for i, s in enumerate(DEFAULT_SOURCE_PRIORITY)}
+    rank = {s: i for i, s in enumerate(priority)}
     real = sorted((s for s in have if s != SYNTHETIC_SOURCE), key=lambda s: rank.get(s, len(rank)))
     return real or have
 
 
-def plot_daily_closes(con: duckdb.DuckDBPyConnection, symbol: str | None = None) -> Figure:
+def plot_daily_closes(
+    con: duckdb.DuckDBPyConnection, cfg: QuantConfig, symbol: str | None = None
+) -> Figure:
     """Daily closes of every real source of ``symbol`` (default: the index, or the synthetic
     market's own symbol when the store holds no index bars)."""
-    symbol = symbol or research_symbol(con)
+    symbol = symbol or research_symbol(con, cfg)
     fig = new_figure(10, 4)
     ax = fig.add_subplot()
-    shown = _real_first(sources(con, symbol, "1d"))
+    shown = _real_first(sources(con, symbol, "1d"), cfg.store.source_priority)
     for i, src in enumerate(shown):  # later sources dashed on top: overlaps stay visible
         d = daily_bars(con, symbol, source=src)
         style = {"lw": 1.2} if i == 0 else {"lw": 0.8, "ls": "--"}
@@ -78,11 +81,14 @@ def full_sessions(con: duckdb.DuckDBPyConnection, symbol: str, source: str) -> l
 
 
 def plot_intraday_day(
-    con: duckdb.DuckDBPyConnection, symbol: str | None = None, session: date | None = None
+    con: duckdb.DuckDBPyConnection,
+    cfg: QuantConfig,
+    symbol: str | None = None,
+    session: date | None = None,
 ) -> Figure:
     """One session of 1-minute bars in exchange time: close and volume, lunch break shaded."""
-    symbol = symbol or research_symbol(con)
-    src = resolve_source(con, symbol, "1m")
+    symbol = symbol or research_symbol(con, cfg)
+    src = resolve_source(con, symbol, "1m", cfg.store.source_priority)
     day = session or full_sessions(con, symbol, src)[-1]
     bars = intraday_bars(con, symbol, "1m", start=day, end=day, source=src)
     local = bars["ts"].dt.convert_time_zone("Asia/Shanghai")
@@ -133,13 +139,16 @@ def _flatten(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def reconcile_table(con: duckdb.DuckDBPyConnection, symbol: str | None = None) -> pl.DataFrame:
+def reconcile_table(
+    con: duckdb.DuckDBPyConnection, cfg: QuantConfig, symbol: str | None = None
+) -> pl.DataFrame:
     """Each pair of daily sources, and minute bars summed to sessions, on common sessions.
 
     Real sources only; the synthetic market is compared with itself only when it is alone.
     """
-    symbol = symbol or research_symbol(con)
-    synthetic_only = _real_first(sources(con, symbol, "1d")) == [SYNTHETIC_SOURCE]
+    symbol = symbol or research_symbol(con, cfg)
+    have = sources(con, symbol, "1d")
+    synthetic_only = _real_first(have, cfg.store.source_priority) == [SYNTHETIC_SOURCE]
     entries = reconcile(con, symbol, include_synthetic=synthetic_only)
     entries += reconcile_intraday(con, symbol, include_synthetic=synthetic_only)
     schema: dict[str, Any] = {

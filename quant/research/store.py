@@ -8,7 +8,7 @@ exists, else the store itself read-only.  When neither exists (a fresh clone wit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -17,7 +17,7 @@ from feeds.ingest import ingest_synthetic
 from feeds.snapshot import open_snapshot, snapshot_path
 from feeds.store import StoreError, open_store
 from feeds.synthetic import SYNTHETIC_SOURCE
-from quant.config import load_config
+from quant.config import QuantConfig
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -48,9 +48,9 @@ def has_real_bars(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(n)
 
 
-def research_symbol(con: duckdb.DuckDBPyConnection) -> str:
+def research_symbol(con: duckdb.DuckDBPyConnection, cfg: QuantConfig) -> str:
     """``data.symbol`` when the store holds its daily bars, else the synthetic market's symbol."""
-    d = load_config().data
+    d = cfg.data
     n = con.execute("SELECT count(*) FROM bars_daily WHERE symbol = ?", [d.symbol]).fetchall()
     return d.symbol if n[0][0] else d.synthetic_symbol
 
@@ -67,11 +67,11 @@ class ResearchStore:
         self.con.close()
 
 
-def synthetic_stand_in(*, small: bool) -> duckdb.DuckDBPyConnection:
+def synthetic_stand_in(cfg: QuantConfig, *, small: bool) -> duckdb.DuckDBPyConnection:
     """An in-memory store holding the seeded synthetic market (shorter when ``small``)."""
-    d = load_config().data
-    end = date.fromisoformat(d.synthetic_end)
-    start = end - timedelta(days=730) if small else date.fromisoformat(d.synthetic_start)
+    d = cfg.data
+    end = d.synthetic_end
+    start = end - timedelta(days=730) if small else d.synthetic_start
     con = open_store(":memory:")
     ingest_synthetic(
         con,
@@ -89,7 +89,7 @@ def _published(snap: Path) -> str:
 
 
 def _connect(
-    path: Path, *, small: bool, prefer_store: bool
+    path: Path, cfg: QuantConfig, *, small: bool, prefer_store: bool
 ) -> tuple[duckdb.DuckDBPyConnection, str, str]:
     snap = snapshot_path(path)
     if path.exists() and (prefer_store or not snap.exists()):
@@ -101,20 +101,21 @@ def _connect(
     if snap.exists():
         return open_snapshot(path), str(snap), _published(snap)
     how = f"no store at {path}: an in-memory SYNTHETIC market stands in"
-    return synthetic_stand_in(small=small), ":memory:", how
+    return synthetic_stand_in(cfg, small=small), ":memory:", how
 
 
 def open_store_readonly(
-    store: str | Path, *, small: bool = False, prefer_store: bool = False
+    store: str | Path, cfg: QuantConfig, *, small: bool = False, prefer_store: bool = False
 ) -> ResearchStore:
-    """Open ``store`` for reading: its snapshot, else the file, else a synthetic stand-in.
+    """Open ``store`` for reading: its snapshot, else the file, else a synthetic stand-in of
+    ``cfg.data``'s synthetic market.
 
     A connection held across notebook cells reads the snapshot, so that it never blocks the
     writer.  ``prefer_store`` reads the store file itself unless a writer holds it (fresher; for
     reads that close at once), and the snapshot when one does.
     """
     path = resolve_store(store)
-    con, opened, how = _connect(path, small=small, prefer_store=prefer_store)
+    con, opened, how = _connect(path, cfg, small=small, prefer_store=prefer_store)
     real = has_real_bars(con)
     data = (
         "real vendor bars present"

@@ -17,15 +17,18 @@ from models.factory import build, model_config
 from models.normalise import apply_norm, fit_norm
 from models.train import fit
 from quant.cli import cli
+from quant.config import load_config
 from quant.research import backtests, forecasting, market, model_plots, store
 from quant.research.hooks import LossCurve, attention_weights
 from tests.notebooks.conftest import build_store
+
+CFG = load_config(env={})  # the research helpers take the config; they never load it
 
 
 @pytest.fixture(scope="module")
 def stand_in() -> Iterator[store.ResearchStore]:
     """No store at the path: the small in-memory synthetic market stands in."""
-    db = store.open_store_readonly("no/such/store.duckdb", small=True)
+    db = store.open_store_readonly("no/such/store.duckdb", CFG, small=True)
     yield db
     db.close()
 
@@ -34,7 +37,7 @@ def stand_in() -> Iterator[store.ResearchStore]:
 def data(stand_in: store.ResearchStore) -> Iterator[forecasting.ResearchData]:
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # the CI box has 2 shared cores
-    yield forecasting.load_research_data(stand_in.con, small=True)
+    yield forecasting.load_research_data(stand_in.con, CFG, small=True)
     torch.set_num_threads(before)
 
 
@@ -52,9 +55,9 @@ def test_relative_store_resolves_from_project_root(
 
 
 def test_market_figures_and_tables_on_synthetic(stand_in: store.ResearchStore) -> None:
-    daily = market.plot_daily_closes(stand_in.con)
+    daily = market.plot_daily_closes(stand_in.con, CFG)
     assert "SYNTHETIC" in daily.axes[0].get_title()
-    day = market.plot_intraday_day(stand_in.con)
+    day = market.plot_intraday_day(stand_in.con, CFG)
     top = day.axes[0]
     assert len(top.lines) == 2  # morning and afternoon: no line drawn across lunch
     morning_end = top.lines[0].get_xdata()[-1]
@@ -62,7 +65,7 @@ def test_market_figures_and_tables_on_synthetic(stand_in: store.ResearchStore) -
     assert (afternoon_start - morning_end).total_seconds() == 91 * 60  # 11:30 -> 13:01
     assert len(top.patches) == 1  # the shaded lunch break
     assert market.quarantine_table(stand_in.con).is_empty()
-    rec = market.reconcile_table(stand_in.con)
+    rec = market.reconcile_table(stand_in.con, CFG)
     assert rec.height == 1 and rec["max_rel_diff_close"][0] < 1e-9  # minute bars sum exactly
     assert set(market.symbols(stand_in.con)["symbol"]) == {"SYN300.SIM"}  # its own symbol
 
@@ -116,9 +119,9 @@ def test_slot_labels_follow_the_session_grid() -> None:
 
 def test_backtest_run_created_once_and_replayed(tmp_path: Path) -> None:
     path = build_store(tmp_path / "q.duckdb", real=False)
-    run = backtests.load_backtest_run(path, small=True)
+    run = backtests.load_backtest_run(path, CFG, small=True)
     assert "held no backtest run" in run.note and run.run["model"] == "logistic"
-    again = backtests.load_backtest_run(path, small=True)  # from the republished snapshot
+    again = backtests.load_backtest_run(path, CFG, small=True)  # from the republished snapshot
     assert again.run["run_id"] == run.run["run_id"] and "held no" not in again.note
     check = backtests.replay_check(again, backtests.replay(again))
     assert check["agree"].all()
@@ -133,7 +136,9 @@ def test_run_recorded_by_quant_backtest_is_read_and_replayed(tmp_path: Path) -> 
     args.append("--no-sweep")
     res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
-    run = backtests.load_backtest_run(path, small=True)  # the store itself: the snapshot is older
+    run = backtests.load_backtest_run(
+        path, CFG, small=True
+    )  # the store itself: the snapshot is older
     assert run.run["model_version"] == "rule:persistence" and "held no" not in run.note
     assert backtests.replay_check(run, backtests.replay(run))["agree"].all()
 
@@ -151,7 +156,7 @@ def test_reader_falls_back_to_the_snapshot_while_a_writer_holds_the_store(
     )
     try:
         assert writer.stdout is not None and writer.stdout.readline().strip() == "held"
-        db = store.open_store_readonly(path, prefer_store=True)
+        db = store.open_store_readonly(path, CFG, prefer_store=True)
         assert db.opened == str(snapshot_path(path)) and "snapshot published" in db.note
         db.close()
     finally:

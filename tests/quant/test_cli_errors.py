@@ -171,7 +171,7 @@ def test_a_second_writer_process_gets_the_holders_pid_and_purpose(short_store: P
         [
             sys.executable,
             "-c",
-            "import sys, time; from quant.lock import StoreLock; "
+            "import sys, time; from feeds.lock import StoreLock; "
             "l = StoreLock(sys.argv[1], 'quant schedule').acquire(); print('held', flush=True); "
             "time.sleep(60)",
             str(short_store),

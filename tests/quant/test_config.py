@@ -28,15 +28,15 @@ def test_defaults() -> None:
     assert cfg.store.source_priority == DEFAULT_SOURCE_PRIORITY
     assert cfg.data.symbol == "000300.SH"
     assert cfg.data.intraday_symbol == "IF.CFE"
-    assert cfg.data.intraday_frequency == "5m"
+    assert cfg.forecast.features.intraday_minutes == 5
     assert cfg.data.real_data_dir == Path("../shared/data/real")
 
 
 def test_toml_file_overrides_defaults(toml) -> None:
-    p = toml('[store]\npath = "/data/q.duckdb"\n\n[data]\nintraday_frequency = "1m"\n')
+    p = toml('[store]\npath = "/data/q.duckdb"\n\n[forecast.features]\nintraday_minutes = 1\n')
     cfg = load_config(p, env={})
     assert cfg.store.path == Path("/data/q.duckdb")
-    assert cfg.data.intraday_frequency == "1m"
+    assert cfg.forecast.features.intraday_minutes == 1
     assert cfg.data.symbol == "000300.SH"  # untouched keys keep their defaults
 
 
@@ -97,8 +97,15 @@ def test_malformed_env_key_is_rejected() -> None:
 
 
 def test_invalid_value_is_rejected() -> None:
-    with pytest.raises(ConfigError, match="intraday_frequency"):
-        load_config(env={"QUANT__DATA__INTRADAY_FREQUENCY": "15m"})
+    with pytest.raises(ConfigError, match="intraday_minutes"):
+        load_config(env={"QUANT__FORECAST__FEATURES__INTRADAY_MINUTES": "15"})
+
+
+def test_removed_key_is_named(toml) -> None:
+    """data.intraday_frequency was a second copy of forecast.features.intraday_minutes."""
+    p = toml('[data]\nintraday_frequency = "5m"\n')
+    with pytest.raises(ConfigError, match=r"data\.intraday_frequency\s+Extra inputs"):
+        load_config(p, env={})
 
 
 def test_unreadable_or_broken_file_is_rejected(toml, tmp_path: Path) -> None:

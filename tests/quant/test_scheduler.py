@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from feeds.lock import LockHeldError, StoreLock
 from quant.config import QuantConfig
 from quant.jobstore import SQLiteJobStore
-from quant.lock import LockHeldError, StoreLock
 from quant.pipeline import RunResult
 from quant.scheduler import JOB_ID, DailyRunner, TradingDayTrigger, build_scheduler, serve
 
@@ -25,7 +25,7 @@ SH = ZoneInfo("Asia/Shanghai")
 TRIGGER = TradingDayTrigger(15, 30, "Asia/Shanghai")
 CLI = [sys.executable, "-c", "from quant.cli import main; main()"]
 SECOND_OWNER = (
-    "import sys; from quant.lock import StoreLock; StoreLock(sys.argv[1], 'second').acquire()"
+    "import sys; from feeds.lock import StoreLock; StoreLock(sys.argv[1], 'second').acquire()"
 )
 
 
