@@ -20,7 +20,14 @@ PLOTS = ("equity", "drawdown", "rolling_accuracy", "calibration")
 _SIZE = (9.0, 4.0)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(
+    fig: plt.Figure, path: Path, ax: plt.Axes, title: str, ylabel: str, legend: str = "best"
+) -> Path:
+    """Title, y label, legend and grid of ``ax``; then write ``fig`` to ``path`` and close it."""
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc=legend)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -36,11 +43,9 @@ def plot_equity(r: BacktestResult, path: Path) -> Path:
     ax.plot(_days(r.sessions), r.equity / r.equity[0], label=f"{r.model} on {r.instrument} (net)")
     ax.plot(_days(r.sessions), r.benchmark / r.benchmark[0], label="index buy-and-hold (no costs)")
     ax.set_yscale("log")
-    ax.set_ylabel("growth of 1 (log scale)")
-    ax.set_title("Equity against buy-and-hold (index proxy)")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _save(
+        fig, path, ax, "Equity against buy-and-hold (index proxy)", "growth of 1 (log scale)"
+    )
 
 
 def plot_drawdown(r: BacktestResult, path: Path) -> Path:
@@ -49,11 +54,7 @@ def plot_drawdown(r: BacktestResult, path: Path) -> Path:
     ax.plot(
         _days(r.sessions), drawdown(r.benchmark)[:, 0], color="grey", lw=0.8, label="buy-and-hold"
     )
-    ax.set_ylabel("drawdown")
-    ax.set_title("Drawdown from the running peak")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _save(fig, path, ax, "Drawdown from the running peak", "drawdown")
 
 
 def plot_rolling_accuracy(r: BacktestResult, path: Path) -> Path:
@@ -66,11 +67,7 @@ def plot_rolling_accuracy(r: BacktestResult, path: Path) -> Path:
     )
     ax.axhline(0.5, color="black", lw=0.8, ls="--")
     ax.set_ylim(0, 1)
-    ax.set_ylabel(f"accuracy, trailing {w} sessions")
-    ax.set_title("Rolling directional accuracy")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _save(fig, path, ax, "Rolling directional accuracy", f"accuracy, trailing {w} sessions")
 
 
 def plot_calibration(r: BacktestResult, path: Path) -> Path:
@@ -86,11 +83,7 @@ def plot_calibration(r: BacktestResult, path: Path) -> Path:
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("predicted P(up)")
-    ax.set_ylabel("observed up frequency")
-    ax.set_title("Calibration of P(up)")
-    ax.legend(loc="upper left")
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _save(fig, path, ax, "Calibration of P(up)", "observed up frequency", "upper left")
 
 
 def write_plots(r: BacktestResult, out_dir: Path) -> dict[str, Path]:

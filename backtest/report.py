@@ -16,22 +16,8 @@ import numpy as np
 from backtest.plots import write_plots
 from backtest.run import BacktestResult
 from backtest.sweep import SweepResult
+from backtest.trading import TRADING_KEYS
 
-TRADING_KEYS = (
-    "total_return",
-    "annual_return",
-    "volatility",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "turnover_per_year",
-    "trades",
-    "orders",
-    "hit_rate",
-    "fees_paid",
-    "slippage_paid",
-    "costs_paid",
-)
 _SCORE_KEYS = ("n", "accuracy", "ci_low", "ci_high", "p_value")
 
 

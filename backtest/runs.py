@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 
 from backtest.schema import BACKTEST_TABLES
+from backtest.trading import TRADING_KEYS
 from feeds.schema import create_tables
 
 
@@ -31,27 +32,7 @@ def _metric_rows(run_id: str, doc: dict[str, Any]) -> list[tuple[str, str, str, 
     add("model", detail["model"])
     for name, b in detail["baselines"].items():
         add(name, {k: v for k, v in b.items() if k != "per_year"})
-    add(
-        "trading",
-        {
-            k: doc[k]
-            for k in (
-                "total_return",
-                "annual_return",
-                "volatility",
-                "sharpe",
-                "sortino",
-                "max_drawdown",
-                "trades",
-                "orders",
-                "hit_rate",
-                "costs_paid",
-                "fees_paid",
-                "slippage_paid",
-                "turnover_per_year",
-            )
-        },
-    )
+    add("trading", {k: doc[k] for k in TRADING_KEYS})
     add("buy_and_hold", doc["buy_and_hold"])
     for year, v in detail["per_year"].items():
         add(f"year:{year}", v)

@@ -13,6 +13,23 @@ import numpy as np
 
 _TINY = 1e-300
 
+# The trading figures of a backtest document, in report order (the report table, the run store).
+TRADING_KEYS = (
+    "total_return",
+    "annual_return",
+    "volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "turnover_per_year",
+    "trades",
+    "orders",
+    "hit_rate",
+    "fees_paid",
+    "slippage_paid",
+    "costs_paid",
+)
+
 
 def _2d(equity: np.ndarray) -> np.ndarray:
     e = np.asarray(equity, dtype=float)

@@ -36,6 +36,7 @@ from typing import Any
 
 import duckdb
 
+from feeds.durable import file_sha256, place
 from feeds.store import open_store
 
 MANIFEST = "manifest.json"
@@ -115,31 +116,6 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
         raise LakeError(f"{path}: unreadable manifest: {exc}") from exc
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _place(tmp_file: Path, target: Path) -> None:
-    """fsync the finished file, then rename it over the partition's file (atomic on POSIX)."""
-    with open(tmp_file, "rb") as fh:
-        os.fsync(fh.fileno())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp_file, target)
-    _fsync_dir(target.parent)
-
-
 def _unchanged(root: Path, rel: str, part: dict[str, Any], old: dict[str, Any]) -> bool:
     prev = old.get(rel)
     f = root / rel
@@ -204,8 +180,8 @@ def _export(con: duckdb.DuckDBPyConnection, root: Path) -> ExportReport:
                 out = tmp / f"{uuid.uuid4().hex}.parquet"
                 _write_partition(con, parts[rel], out)
                 t1 = time.perf_counter()
-                files[rel] = {**parts[rel], "bytes": out.stat().st_size, "sha256": _sha256(out)}
-                _place(out, root / rel)
+                files[rel] = {**parts[rel], "bytes": out.stat().st_size, "sha256": file_sha256(out)}
+                place(out, root / rel)
                 phases["write"] += t1 - t0
                 phases["place"] += time.perf_counter() - t1  # sha256, fsync, rename
         finally:
@@ -234,7 +210,7 @@ def _write_manifest(root: Path, files: dict[str, Any]) -> None:
     }
     tmp = root / f".{MANIFEST}.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
-    _place(tmp, root / MANIFEST)
+    place(tmp, root / MANIFEST)
 
 
 def _glob(root: str, frequency: str) -> str:
@@ -306,6 +282,6 @@ def verify_lake(root: str | Path) -> list[str]:
     bad = []
     for rel, f in read_manifest(root).get("files", {}).items():
         p = root / rel
-        if not p.exists() or _sha256(p) != f["sha256"]:
+        if not p.exists() or file_sha256(p) != f["sha256"]:
             bad.append(rel)
     return bad

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import duckdb
 
+from feeds.durable import place
+
 
 def snapshot_path(store: str | Path) -> Path:
     """Where the snapshot of ``store`` is published."""
@@ -40,14 +42,7 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, store: str | Path) -> Path:
     target = snapshot_path(store)
     tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
     copy_database(con, tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    place(tmp, target)
     return target
 
 

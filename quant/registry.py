@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from feeds.durable import file_sha256, place
 from feeds.schema import create_tables
 from feeds.store import transaction
 from models import checkpoint
@@ -131,22 +132,6 @@ def config_hash(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _fsync_dir(d: Path) -> None:
-    fd = os.open(d, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def new_version_id(now: datetime | None = None) -> str:
     t = (now or datetime.now(UTC)).astimezone(UTC)
     return f"v{t:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
@@ -158,11 +143,8 @@ def write_weights(fc: Forecaster, models_dir: Path, version_id: str) -> tuple[st
     name = f"{version_id}.pt"
     tmp = models_dir / f".{name}.tmp-{os.getpid()}"
     checkpoint.save(tmp, fc.checkpoint(version_id=version_id))
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
     sha = file_sha256(tmp)
-    os.replace(tmp, models_dir / name)
-    _fsync_dir(models_dir)
+    place(tmp, models_dir / name)
     return name, sha
 
 

@@ -97,7 +97,7 @@ def test_export_then_read_back_equals_the_store(store_file: Path, tmp_path: Path
     )
     for rel, f in manifest["files"].items():
         assert set(f) >= {"rows", "bytes", "sha256", "sources"} and f["sources"][0]["min_ts"]
-        assert lake_mod._sha256(root / rel) == f["sha256"]
+        assert lake_mod.file_sha256(root / rel) == f["sha256"]
     assert lake_mod.verify_lake(root) == []
 
 
@@ -183,7 +183,7 @@ def test_interrupted_export_leaves_no_half_written_partition(
         con.execute("UPDATE bars_intraday SET close = close + 1")  # every intraday partition
         con.execute("UPDATE bars_daily SET close = close + 1")
         placed: list[Path] = []
-        real_place = lake_mod._place
+        real_place = lake_mod.place
 
         def crash_after_one(tmp_file: Path, target: Path) -> None:
             if placed:
@@ -194,7 +194,7 @@ def test_interrupted_export_leaves_no_half_written_partition(
             placed.append(target)
             real_place(tmp_file, target)
 
-        monkeypatch.setattr(lake_mod, "_place", crash_after_one)
+        monkeypatch.setattr(lake_mod, "place", crash_after_one)
         monkeypatch.setattr(lake_mod.shutil, "rmtree", lambda *a, **k: None)  # as if killed
         with pytest.raises(KeyboardInterrupt):
             export_lake(con, root)
