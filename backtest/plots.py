@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import matplotlib
 
@@ -21,7 +22,12 @@ _SIZE = (9.0, 4.0)
 
 
 def _save(
-    fig: plt.Figure, path: Path, ax: plt.Axes, title: str, ylabel: str, legend: str = "best"
+    fig: plt.Figure,
+    path: Path,
+    ax: plt.Axes,
+    title: str,
+    ylabel: str,
+    legend: Literal["best", "upper left"] = "best",
 ) -> Path:
     """Title, y label, legend and grid of ``ax``; then write ``fig`` to ``path`` and close it."""
     ax.set_ylabel(ylabel)
