@@ -3,8 +3,9 @@
 ``validate`` splits parsed rows into bars that may land and rejected rows with a reason and a
 field; nothing is dropped silently.  Rules, in order: parse errors, finite numbers, positive
 prices, non-negative volume/amount/open interest, OHLC consistency, the calendar's holiday
-horizon, trading day, session time (lunch break included; index futures traded 09:15-11:30 /
-13:00-15:15 before 2016), and duplicate keys within the file (the first occurrence is kept).
+horizon, trading day, session time (the ``feeds.session`` grid of the bar's kind and session:
+lunch break excluded, the pre-change index-futures hours), and duplicate keys within the file
+(the first occurrence is kept).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from feeds.calendar import EXCHANGE_TZ, FUTURES_SESSION_CHANGE, all_trading_days, horizon
-from feeds.schema import BAR_COLUMNS, InstrumentKind
+from feeds.calendar import EXCHANGE_TZ, all_trading_days, horizon
+from feeds.schema import BAR_COLUMNS
+from feeds.session import grid_exprs, in_session, local_minute
 
 
 @dataclass(frozen=True)
@@ -64,23 +66,14 @@ def _rules(frequency_minutes: int) -> list[tuple[pl.Expr, str, pl.Expr | str]]:
         )
     )
     if frequency_minutes:
-        # Exchange-local minute of day by integer arithmetic: Asia/Shanghai is UTC+8 all year.
         epoch_s = pl.col("ts").dt.epoch("s")
-        mod = ((epoch_s // 60 + 8 * 60) % (24 * 60)).cast(pl.Int32)
+        mod = local_minute(epoch_s).cast(pl.Int32)
         local = pl.col("ts").dt.convert_time_zone(str(EXCHANGE_TZ))
-        pre2016_future = (pl.col("kind") == InstrumentKind.INDEX_FUTURE.value) & (
-            pl.col("session") < FUTURES_SESSION_CHANGE
-        )
-        am_open = pl.when(pre2016_future).then(9 * 60 + 15).otherwise(9 * 60 + 30)
-        pm_close = pl.when(pre2016_future).then(15 * 60 + 15).otherwise(15 * 60)
-        first_end = am_open + frequency_minutes
-        in_session = ((mod >= first_end) & (mod <= 11 * 60 + 30)) | (
-            (mod >= 13 * 60 + frequency_minutes) & (mod <= pm_close)
-        )
+        bounds = grid_exprs(pl.col("kind"), pl.col("session"))
         aligned = (mod % frequency_minutes == 0) & (epoch_s % 60 == 0)
         rules.append(
             (
-                ~(in_session & aligned),
+                ~(in_session(mod, frequency_minutes, *bounds) & aligned),
                 "datetime",
                 pl.format("bar end {} outside the trading session", local.dt.strftime("%H:%M:%S")),
             )

@@ -3,7 +3,8 @@
 Everything here raises ``BarsError`` with a message that names the offending bar; the API turns
 it into a 422.  Daily bars must be consecutive XSHG sessions, ascending (the forecaster refuses
 windows across gaps); 1-minute bars are stamped with their END time (UTC offset required), lie on
-the cash-market grid (09:31-11:30, 13:01-15:00 Asia/Shanghai) and belong to a sent session.
+the cash-market grid of ``feeds.session`` (09:31-11:30, 13:01-15:00 Asia/Shanghai) and belong
+to a sent session.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import polars as pl
 
 from feeds.calendar import session_close, trading_days_array
 from feeds.schema import InstrumentKind
+from feeds.session import CASH_GRID, LOCAL_OFFSET_S, local_minute
 from quant.api.decode import DailyBarIn, MinuteBarIn
 from quant.api.schemas import DailyBar, MinuteBar
 
@@ -25,8 +27,7 @@ from quant.api.schemas import DailyBar, MinuteBar
 DailyLike = DailyBar | DailyBarIn
 MinuteLike = MinuteBar | MinuteBarIn
 
-_LOCAL_OFFSET_S = 8 * 3600  # Asia/Shanghai is UTC+8 all year
-_AM_OPEN, _AM_CLOSE, _PM_OPEN, _PM_CLOSE = 9 * 60 + 30, 11 * 60 + 30, 13 * 60, 15 * 60
+GRID = CASH_GRID  # the 1-minute bars a broker sends lie on the cash-market grid
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -67,7 +68,7 @@ class MinuteArrays:
     @property
     def sessions(self) -> np.ndarray:
         """Exchange-local trading date of each bar as datetime64[D]."""
-        return ((self.ts + _LOCAL_OFFSET_S) // 86400).astype("datetime64[D]")
+        return ((self.ts + LOCAL_OFFSET_S) // 86400).astype("datetime64[D]")
 
 
 def _ohlc(
@@ -165,13 +166,12 @@ def check_minutes(bars: Sequence[MinuteLike], daily_sessions: list[date]) -> Min
             f"intraday[{i}] ({labels[i]}): bars must be strictly ascending by ts "
             f"(previous bar ends {labels[i - 1]})"
         )
-    mod = ((ts + _LOCAL_OFFSET_S) // 60) % (24 * 60)
-    on_grid = ((mod > _AM_OPEN) & (mod <= _AM_CLOSE)) | ((mod > _PM_OPEN) & (mod <= _PM_CLOSE))
+    on_grid = GRID.on_grid(local_minute(ts), 1)
     if not on_grid.all():
         i = int(np.argmin(on_grid))
         raise BarsError(
             f"intraday[{i}] ({labels[i]}): outside the XSHG session "
-            "(1-minute bar ends 09:31-11:30 or 13:01-15:00 Asia/Shanghai)"
+            f"(1-minute bar ends {GRID.describe(1)} Asia/Shanghai)"
         )
     sent = np.array(daily_sessions, dtype="datetime64[D]")
     m = MinuteArrays(

@@ -14,15 +14,17 @@ from functools import lru_cache
 
 import numpy as np
 
+from feeds.session import local_minute
 from models.config import FeatureSpec
 from models.features import (
     DAILY_FEATURES,
+    GRID,
     INTRADAY_FEATURES,
     SESSION_FEATURES,
     session_summaries,
     slots_per_session,
 )
-from quant.api.bars import _LOCAL_OFFSET_S, DailyArrays, MinuteArrays
+from quant.api.bars import DailyArrays, MinuteArrays
 
 
 @dataclass(frozen=True)
@@ -148,13 +150,8 @@ def _grid(
     ts, o, h, lo, c, v = (
         a[keep] for a in (bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume)
     )
-    mod = ((ts + _LOCAL_OFFSET_S) // 60) % (24 * 60)
-    half = 120 // minutes
-    slot = np.where(
-        mod <= 11 * 60 + 30,
-        (mod - (9 * 60 + 30)) // minutes - 1,
-        half + (mod - 13 * 60) // minutes - 1,
-    )
+    slot = GRID.slot(local_minute(ts), minutes)
+    half = GRID.morning_minutes // minutes
     first = np.r_[True, row[1:] != row[:-1]]
     prev = np.where(first, o, np.r_[o[:1], c[:-1]])
     lv = np.log(v + 1.0)
