@@ -1,10 +1,12 @@
 """Bars a broker sends, checked and turned into arrays: XSHG sessions, order, OHLC, history.
 
 Everything here raises ``BarsError`` with a message that names the offending bar; the API turns
-it into a 422.  Daily bars must be consecutive XSHG sessions, ascending (the forecaster refuses
-windows across gaps); 1-minute bars are stamped with their END time (UTC offset required), lie on
-the cash-market grid of ``feeds.session`` (09:31-11:30, 13:01-15:00 Asia/Shanghai) and belong
-to a sent session.
+it into a 422.  The per-bar rules (OHLC, trading day, session grid) are ``feeds.bar_rules.RULES``,
+evaluated here on numpy arrays (first failure); the request rules are this module's: daily bars
+must be consecutive XSHG sessions, ascending (the forecaster refuses windows across gaps), of
+closed sessions; 1-minute bars are stamped with their END time (UTC offset required), lie on the
+cash-market grid of ``feeds.session`` (09:31-11:30, 13:01-15:00 Asia/Shanghai) and belong to a
+sent session.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from feeds.bar_rules import Failure, first_failure
 from feeds.calendar import session_close, trading_days_array
 from feeds.schema import InstrumentKind
-from feeds.session import CASH_GRID, LOCAL_OFFSET_S, local_minute
+from feeds.session import CASH_GRID, LOCAL_OFFSET_S
 from quant.api.decode import DailyBarIn, MinuteBarIn
 from quant.api.schemas import DailyBar, MinuteBar
 
@@ -74,15 +77,15 @@ class MinuteArrays:
 def _ohlc(
     o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, what: str, labels: list[Any]
 ) -> None:
-    bad_h = h < np.maximum(np.maximum(o, c), lo)
-    bad_l = lo > np.minimum(o, c)
-    for mask, msg in (
-        (bad_h, "high below max(open, close, low)"),
-        (bad_l, "low above min(open, close)"),
-    ):
-        if mask.any():
-            i = int(np.argmax(mask))
-            raise BarsError(f"{what}[{i}] ({labels[i]}): {msg}")
+    _raise_first(
+        first_failure({"open": o, "high": h, "low": lo, "close": c}, ("ohlc",)), what, labels
+    )
+
+
+def _raise_first(f: Failure | None, what: str, labels: Sequence[Any]) -> None:
+    """``BarsError`` naming the first bar that fails a rule of ``feeds.bar_rules``."""
+    if f is not None:
+        raise BarsError(f"{what}[{f.index}] ({labels[f.index]}): {f.text}")
 
 
 def check_daily(
@@ -107,11 +110,8 @@ def check_daily(
         raise BarsError(
             f"daily[{i}] ({sessions[i]}): outside the XSHG calendar span {days[0]}..{days[-1]}"
         )
+    _raise_first(first_failure({"session": s}, ("calendar",)), "daily", sessions)
     pos = np.searchsorted(days, s)
-    off = days[pos] != s
-    if off.any():
-        i = int(np.argmax(off))
-        raise BarsError(f"daily[{i}] ({sessions[i]}): not an XSHG trading day")
     step = np.diff(pos)
     if (step <= 0).any():
         i = int(np.argmax(step <= 0)) + 1
@@ -166,13 +166,7 @@ def check_minutes(bars: Sequence[MinuteLike], daily_sessions: list[date]) -> Min
             f"intraday[{i}] ({labels[i]}): bars must be strictly ascending by ts "
             f"(previous bar ends {labels[i - 1]})"
         )
-    on_grid = GRID.on_grid(local_minute(ts), 1)
-    if not on_grid.all():
-        i = int(np.argmin(on_grid))
-        raise BarsError(
-            f"intraday[{i}] ({labels[i]}): outside the XSHG session "
-            f"(1-minute bar ends {GRID.describe(1)} Asia/Shanghai)"
-        )
+    _raise_first(first_failure({"ts": ts}, ("grid",), grid=GRID, minutes=1), "intraday", labels)
     sent = np.array(daily_sessions, dtype="datetime64[D]")
     m = MinuteArrays(
         ts,
