@@ -57,6 +57,8 @@ SESSION_FEATURES = (
 TOKEN_FEATURES = DAILY_FEATURES + SESSION_FEATURES  # the columns of Windows.x_daily
 
 GRID = CASH_GRID  # the tokens' session grid; its afternoon close is the decision time
+ZSCORE_EPS = 1e-6  # added to the rolling standard deviation of a z-score
+FLAT_CLOSE_POS = 0.5  # close_pos of a zero-range day
 
 
 class FeatureError(ValueError):
@@ -152,7 +154,7 @@ def daily_feature_table(daily: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
     def zscore(col: str) -> pl.Expr:
         x = pl.col(col).log1p()
         w = spec.zscore_window
-        return (x - x.rolling_mean(w)) / (x.rolling_std(w) + 1e-6)
+        return (x - x.rolling_mean(w)) / (x.rolling_std(w) + ZSCORE_EPS)
 
     return d.select(
         "session",
@@ -160,7 +162,7 @@ def daily_feature_table(daily: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
         (pl.col("high") / pl.col("low")).log().alias("range"),
         pl.when(hl > 0)
         .then((pl.col("close") - pl.col("low")) / hl)
-        .otherwise(0.5)
+        .otherwise(FLAT_CLOSE_POS)
         .alias("close_pos"),
         zscore("volume").alias("volume_z"),
         (zscore("amount") if spec.use_amount else pl.lit(0.0)).alias("amount_z"),

@@ -12,17 +12,16 @@ sent session.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
-import polars as pl
 
 from feeds.bar_rules import Failure, first_failure
 from feeds.calendar import session_close, trading_days_array
 from feeds.schema import InstrumentKind
-from feeds.session import CASH_GRID, LOCAL_OFFSET_S
+from feeds.session import CASH_GRID
+from models.features_fast import DailyArrays, MinuteArrays
 from quant.api.decode import DailyBarIn, MinuteBarIn
 from quant.api.schemas import DailyBar, MinuteBar
 
@@ -42,36 +41,6 @@ def _trading_days() -> np.ndarray:
 
 class BarsError(ValueError):
     """The bars cannot be forecast from (the message says which bar and why)."""
-
-
-@dataclass(frozen=True)
-class DailyArrays:
-    sessions: list[date]
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-    amount: np.ndarray  # CNY; NaN when the caller sends none (then the model must not read it)
-    amount_estimated: bool  # True when no amount was sent (nothing is estimated any more)
-
-
-@dataclass(frozen=True)
-class MinuteArrays:
-    ts: np.ndarray  # int64 seconds since the epoch (UTC), bar END, ascending
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.ts.shape[0])
-
-    @property
-    def sessions(self) -> np.ndarray:
-        """Exchange-local trading date of each bar as datetime64[D]."""
-        return ((self.ts + LOCAL_OFFSET_S) // 86400).astype("datetime64[D]")
 
 
 def _ohlc(
@@ -192,36 +161,3 @@ def last_bar_ts(daily: DailyArrays, minutes: MinuteArrays | None) -> datetime:
     if minutes is not None and len(minutes):
         close = max(close, datetime.fromtimestamp(int(minutes.ts[-1]), UTC))
     return close
-
-
-def daily_frame(d: DailyArrays) -> pl.DataFrame:
-    """The daily bars as the frame ``models.features`` reads (the reference path)."""
-    return pl.DataFrame(
-        {
-            "session": pl.Series(d.sessions, dtype=pl.Date),
-            "open": d.open,
-            "high": d.high,
-            "low": d.low,
-            "close": d.close,
-            "volume": d.volume,
-            "amount": d.amount,
-        }
-    )
-
-
-def minute_frame(m: MinuteArrays) -> pl.DataFrame:
-    """The 1-minute bars as the frame ``feeds.resample`` and ``models.features`` read."""
-    ts = pl.Series("ts", m.ts * 1_000_000, dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
-    return pl.DataFrame(
-        {
-            "session": pl.Series(m.sessions, dtype=pl.Date),
-            "ts": ts,
-            "open": m.open,
-            "high": m.high,
-            "low": m.low,
-            "close": m.close,
-            "volume": m.volume,
-            "amount": m.volume * (m.open + m.high + m.low + m.close) / 4.0,
-            "open_interest": pl.Series([None] * len(m), dtype=pl.Float64),
-        }
-    )
