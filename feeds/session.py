@@ -47,6 +47,11 @@ def local_minute(epoch_s: Any) -> Any:
     return ((epoch_s + LOCAL_OFFSET_S) // 60) % MINUTES_PER_DAY
 
 
+def local_date(epoch_s: np.ndarray) -> np.ndarray:
+    """Exchange-local date (datetime64[D]) of UTC epoch seconds: the session of an intraday bar."""
+    return ((epoch_s + LOCAL_OFFSET_S) // 86400).astype("datetime64[D]")
+
+
 def in_session(
     mod: Any, minutes: int, am_open: Any, am_close: Any, pm_open: Any, pm_close: Any
 ) -> Any:

@@ -20,7 +20,7 @@ import polars as pl
 
 from feeds.calendar import trading_days
 from feeds.resample import resample_arrays, resample_intraday
-from feeds.session import LOCAL_OFFSET_S, local_minute
+from feeds.session import local_date, local_minute
 from feeds.synthetic import synthetic_market
 from models.config import FeatureSpec
 from models.features import (
@@ -68,7 +68,7 @@ class MinuteArrays:
     @property
     def sessions(self) -> np.ndarray:
         """Exchange-local trading date of each bar as datetime64[D]."""
-        return ((self.ts + LOCAL_OFFSET_S) // 86400).astype("datetime64[D]")
+        return local_date(self.ts)
 
 
 @dataclass(frozen=True)
