@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import lru_cache, reduce
 from typing import Any, Literal
 
 import numpy as np
@@ -196,15 +196,22 @@ RULES: tuple[BarRule, ...] = (
 
 
 def _selected(groups: Iterable[Group] | None, have: Iterable[str], minutes: int) -> list[BarRule]:
-    keep = set(groups) if groups is not None else None
-    cols = set(have)
-    return [
+    return list(
+        _select(None if groups is None else frozenset(groups), frozenset(have), minutes > 0)
+    )
+
+
+@lru_cache(maxsize=64)
+def _select(
+    groups: frozenset[Group] | None, cols: frozenset[str], intraday: bool
+) -> tuple[BarRule, ...]:
+    return tuple(
         r
         for r in RULES
-        if (keep is None or r.group in keep)
+        if (groups is None or r.group in groups)
         and set(r.needs) <= cols
-        and (r.group != "grid" or minutes > 0)
-    ]
+        and (r.group != "grid" or intraday)
+    )
 
 
 def polars_rules(
@@ -269,14 +276,11 @@ def first_failure(
         bounds=(g.am_open, g.am_close, g.pm_open, g.pm_close),
         trading_days=trading_days_array(),
         last=np.datetime64(last, "D"),
-        texts={
-            "horizon": str(last),
-            "minutes": str(minutes),
-            "span": g.describe(minutes) if minutes else "",
-        },
     )
     for r in _selected(groups, have, minutes):
         bad = np.asarray(r.bad(NUMPY, have, ctx))
         if bad.any():
-            return Failure(int(np.argmax(bad)), r, r.text.format(**ctx.texts))
+            span = g.describe(minutes) if minutes else ""
+            text = r.text.format(horizon=last, minutes=minutes, span=span)
+            return Failure(int(np.argmax(bad)), r, text)
     return None
