@@ -21,7 +21,7 @@ negative numbers (``quant.api.schemas``), so it evaluates the ``ohlc``, ``calend
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache, reduce
 from typing import Any, Literal
 
@@ -73,7 +73,9 @@ class Context:
     bounds: tuple[Any, Any, Any, Any]  # grid (am_open, am_close, pm_open, pm_close)
     trading_days: Any  # sorted sessions: polars Series or datetime64[D] array
     last: Any  # the calendar horizon (date, or datetime64[D] for numpy)
-    texts: dict[str, str] = field(default_factory=dict)
+
+
+Test = Callable[[Ops, Cols, Context], Any]  # True where a bar breaks the rule
 
 
 @dataclass(frozen=True)
@@ -82,13 +84,10 @@ class BarRule:
     group: Group
     field: str  # the field the reason blames
     needs: tuple[str, ...]  # columns the test reads (a rule without them is skipped)
-    bad: Callable[[Ops, Cols, Context], Any]
+    bad: Test
     reason: str  # quarantine reason; {value} is the bar's ``value`` column
     text: str  # the API's answer (no value: the bar is named by index and label)
     value: str = ""  # the column shown in the reason (default: ``field``)
-
-
-Test = Callable[[Ops, Cols, Context], Any]
 
 
 def _nonfinite(c: str) -> Test:
@@ -236,11 +235,10 @@ def polars_rules(
         bounds=grid_exprs(pl.col("kind"), pl.col("session")),
         trading_days=pl.Series("d", all_trading_days(), dtype=pl.Date),
         last=last,
-        texts={"horizon": str(last)},
     )
     out: list[tuple[pl.Expr, str, pl.Expr]] = []
     for r in _selected(None, cols, frequency_minutes):
-        tmpl = r.reason.format(value="{}", **ctx.texts)
+        tmpl = r.reason.format(value="{}", horizon=last)
         msg = pl.format(tmpl, cols[r.value or r.field]) if "{}" in tmpl else pl.lit(tmpl)
         out.append((r.bad(POLARS, cols, ctx), r.field, msg))
     return out
