@@ -24,6 +24,7 @@ import polars as pl
 import torch
 
 from feeds.resample import resample_intraday
+from feeds.session import CASH_GRID
 from feeds.synthetic import synthetic_market
 from models.config import ForecastConfig
 from models.export import export_torchscript, load_torchscript
@@ -132,12 +133,13 @@ def intraday_reference(bars: pd.DataFrame, minutes: int) -> pd.DataFrame:
     b = bars.sort_values("ts").copy()
     local = b["ts"].dt.tz_convert("Asia/Shanghai")
     mod = local.dt.hour * 60 + local.dt.minute
-    half = 120 // minutes
+    g = CASH_GRID
+    half = g.morning_minutes // minutes
     slot = pd.Series(np.nan, index=b.index)
-    am = (mod > 570) & (mod <= 690)
-    pm = (mod > 780) & (mod <= 900)
-    slot[am] = (mod[am] - 570) // minutes - 1
-    slot[pm] = half + (mod[pm] - 780) // minutes - 1
+    am = (mod > g.am_open) & (mod <= g.am_close)
+    pm = (mod > g.pm_open) & (mod <= g.pm_close)
+    slot[am] = (mod[am] - g.am_open) // minutes - 1
+    slot[pm] = half + (mod[pm] - g.pm_open) // minutes - 1
     same_day = local.dt.normalize().dt.tz_localize(None) == pd.to_datetime(b["session"])
     ok = slot.notna() & (mod % minutes == 0) & same_day
     b, slot = b[ok].drop_duplicates("ts"), slot[ok].astype(int)
@@ -150,7 +152,7 @@ def intraday_reference(bars: pd.DataFrame, minutes: int) -> pd.DataFrame:
             "ret": np.log(b["close"] / prev),
             "range": np.log(b["high"] / b["low"]),
             "log_volume": lv - lv.groupby(b["session"]).transform("mean"),
-            "session_pos": slot / (240 // minutes),
+            "session_pos": slot / g.slots(minutes),
             "afternoon": (slot >= half).astype(float),
         }
     )

@@ -40,8 +40,11 @@ _CAL_END = date(2030, 12, 31)
 FUTURES_SESSION_CHANGE = date(2016, 1, 1)
 
 Segment = tuple[time, time]
-_CASH_SESSION: tuple[Segment, ...] = ((time(9, 30), time(11, 30)), (time(13, 0), time(15, 0)))
-_FUTURES_PRE_2016: tuple[Segment, ...] = ((time(9, 15), time(11, 30)), (time(13, 0), time(15, 15)))
+CASH_SESSION: tuple[Segment, ...] = ((time(9, 30), time(11, 30)), (time(13, 0), time(15, 0)))
+FUTURES_SESSION_BEFORE_CHANGE: tuple[Segment, ...] = (
+    (time(9, 15), time(11, 30)),
+    (time(13, 0), time(15, 15)),
+)
 
 
 class CalendarHorizonError(ValueError):
@@ -205,8 +208,8 @@ def previous_trading_day(d: date) -> date:
 def session_segments(kind: InstrumentKind, d: date) -> tuple[Segment, ...]:
     """Continuous-trading segments (exchange time) of ``kind`` on ``d``, lunch break excluded."""
     if kind is InstrumentKind.INDEX_FUTURE and d < FUTURES_SESSION_CHANGE:
-        return _FUTURES_PRE_2016
-    return _CASH_SESSION
+        return FUTURES_SESSION_BEFORE_CHANGE
+    return CASH_SESSION
 
 
 def session_close(kind: InstrumentKind, d: date) -> datetime:

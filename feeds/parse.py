@@ -19,6 +19,7 @@ import polars as pl
 from feeds.calendar import EXCHANGE_TZ
 from feeds.profiles import SourceProfile, detect_profile, get_profile, profiles
 from feeds.schema import Frequency, InstrumentKind
+from feeds.session import grid_exprs
 
 _NUMERIC = ("open", "high", "low", "close", "volume", "amount", "open_interest")
 _REQUIRED_NUMERIC = ("open", "high", "low", "close")
@@ -315,5 +316,4 @@ def _type_rows(
 
 def _close_minutes_expr(kind: pl.Expr, d: pl.Expr) -> pl.Expr:
     """Minutes after midnight of the session close (the daily bar's end stamp)."""
-    pre2016_future = (kind == InstrumentKind.INDEX_FUTURE.value) & (d < pl.date(2016, 1, 1))
-    return pl.when(pre2016_future).then(15 * 60 + 15).otherwise(15 * 60)
+    return grid_exprs(kind, d)[3]

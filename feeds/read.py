@@ -119,22 +119,38 @@ def intraday_bars(
 ) -> pl.DataFrame:
     """Intraday bars of ``symbol`` for sessions in ``[start, end]``, ascending by bar end.
 
-    When ``frequency`` is 5m and only 1m bars are stored, the 1m bars are resampled.
+    With no ``source`` named, 5-minute bars of sessions that only have 1-minute bars stored are
+    resampled from them (``feeds.resample.with_resampled``: stored 5-minute sessions win).
     """
     _require_aware("as_of", as_of)
     freq = Frequency(frequency)
     if not freq.intraday:
         raise ValueError("use daily_bars() for daily frequency")
-    if source is None and not sources(con, symbol, freq) and freq is Frequency.FIVE_MINUTE:
-        from feeds.resample import resample_intraday
+    window = (start, end, as_of)
+    if source is None and freq is Frequency.FIVE_MINUTE and sources(con, symbol, Frequency.MINUTE):
+        from feeds.resample import with_resampled
 
-        minute = intraday_bars(
-            con, symbol, "1m", start=start, end=end, as_of=as_of, priority=priority
-        )
-        five = resample_intraday(minute, 5)
+        have = sources(con, symbol, freq)
+        native = _stored(con, symbol, freq, None, priority, *window) if have else None
+        minute = _stored(con, symbol, Frequency.MINUTE, None, priority, *window)
+        five = with_resampled(native, minute, 5)
         if as_of is not None:  # a bucket still open at as_of would end after it: drop it
             five = five.filter(pl.col("ts") <= as_of.astimezone(UTC))
         return five
+    return _stored(con, symbol, freq, source, priority, *window)
+
+
+def _stored(
+    con: duckdb.DuckDBPyConnection,
+    symbol: str,
+    freq: Frequency,
+    source: str | None,
+    priority: tuple[str, ...],
+    start: date | None,
+    end: date | None,
+    as_of: datetime | None,
+) -> pl.DataFrame:
+    """Stored bars of one source (the first of ``priority`` stored by default) at ``freq``."""
     src = source or resolve_source(con, symbol, freq, priority)
     where, params = _window(start, end, as_of)
     sql = (

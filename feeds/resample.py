@@ -1,9 +1,17 @@
-"""Resampling of intraday bars (bars stamped with their END time) and agreement checks."""
+"""Resampling of intraday bars (bars stamped with their END time) and agreement checks.
+
+The one bucket rule: a bar ending at t belongs to the bar ending ``bucket_end(t)``, the next
+multiple of the bar length (1m -> 5m: 09:31..09:35 -> 09:35).  ``resample_intraday`` applies it
+to polars frames (store reads, training), ``resample_arrays`` to numpy arrays (the serving
+features); ``with_resampled`` is the one fallback policy when coarser bars are missing: the
+stored sessions win, every other session is resampled from the finer bars.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from typing import Any
 
+import numpy as np
 import polars as pl
 
 _AGG = [
@@ -21,18 +29,26 @@ def _keys(df: pl.DataFrame) -> list[str]:
     return [c for c in ("symbol", "kind", "source") if c in df.columns]
 
 
-def resample_intraday(bars: pl.DataFrame, minutes: int) -> pl.DataFrame:
-    """Aggregate end-stamped bars into ``minutes``-long end-stamped bars within each session.
+def bucket_end(epoch: Any, step: int) -> Any:
+    """End of the ``step``-long bucket of a bar ending at ``epoch`` (integer epoch units).
 
-    A 1-minute bar ending 09:31 belongs to the 5-minute bar ending 09:35: the bucket of a bar
-    ending at t is ceil(t, minutes).  Whole-hour UTC offsets make UTC truncation exact.
+    ceil(epoch / step) * step on numpy integer arrays and polars integer expressions alike.
+    Whole-hour UTC offsets make buckets of UTC epochs the exchange-time buckets.
     """
+    return -(-epoch // step) * step
+
+
+def resample_intraday(bars: pl.DataFrame, minutes: int) -> pl.DataFrame:
+    """Aggregate end-stamped bars into ``minutes``-long end-stamped bars within each session."""
     if bars.is_empty():
         return bars
-    every = f"{minutes}m"
-    bucket = (pl.col("ts") - timedelta(microseconds=1)).dt.truncate(every) + timedelta(
-        minutes=minutes
-    )
+    dtype = bars.schema["ts"]
+    assert isinstance(dtype, pl.Datetime)
+    end_us = bucket_end(pl.col("ts").dt.epoch("us"), minutes * 60_000_000)
+    bucket = pl.from_epoch(end_us, time_unit="us")
+    if dtype.time_zone is not None:
+        bucket = bucket.dt.replace_time_zone("UTC").dt.convert_time_zone(dtype.time_zone)
+    bucket = bucket.cast(dtype)
     keys = _keys(bars)
     out = (
         bars.sort("ts")
@@ -44,6 +60,42 @@ def resample_intraday(bars: pl.DataFrame, minutes: int) -> pl.DataFrame:
     if "frequency" in bars.columns:  # canonical frames carry it: relabel, don't drop it
         out = out.with_columns(pl.lit(f"{minutes}m").alias("frequency"))
     return out.select(bars.columns).sort("ts")
+
+
+def resample_arrays(
+    ts: np.ndarray, minutes: int, *values: np.ndarray
+) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """``resample_intraday`` of one ascending series as arrays: (bucket ends, aggregated values).
+
+    ``ts`` is int64 epoch seconds of the bar ends; ``values`` are open, high, low, close and any
+    summed quantities after them (volume...), aggregated as in ``resample_intraday``.
+    """
+    if minutes == 1 or ts.size == 0:
+        return ts, values
+    bucket = bucket_end(ts, minutes * 60)
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    ends = np.r_[starts[1:], ts.size] - 1
+    o, h, lo, c, *summed = values
+    return bucket[starts], (
+        o[starts],
+        np.maximum.reduceat(h, starts),
+        np.minimum.reduceat(lo, starts),
+        c[ends],
+        *(np.add.reduceat(x, starts) for x in summed),
+    )
+
+
+def with_resampled(native: pl.DataFrame | None, finer: pl.DataFrame, minutes: int) -> pl.DataFrame:
+    """``minutes`` bars: ``native`` as stored plus ``finer`` resampled for every other session.
+
+    The one fallback policy for a series whose coarser bars are missing on some sessions (e.g.
+    IF expiry weeks that only have 1-minute bars): a stored session is never recomputed.
+    """
+    have = native.get_column("session").unique() if native is not None else None
+    extra = finer if have is None else finer.filter(~pl.col("session").is_in(have.implode()))
+    parts = [p for p in (native, resample_intraday(extra, minutes)) if p is not None]
+    parts = [p for p in parts if not p.is_empty()] or parts[:1]
+    return pl.concat(parts, how="vertical_relaxed").sort("ts")
 
 
 def intraday_to_daily(bars: pl.DataFrame) -> pl.DataFrame:

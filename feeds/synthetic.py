@@ -18,16 +18,16 @@ import polars as pl
 
 from feeds.calendar import trading_days
 from feeds.schema import BAR_SCHEMA, InstrumentKind
+from feeds.session import CASH_GRID, LOCAL_OFFSET_S
 
 SYNTHETIC_SOURCE = "synthetic"
 SYNTHETIC_SYMBOL = "SYN300.SIM"  # no exchange lists it: synthetic bars never share a real symbol
-MINUTES_PER_SESSION = 240
+MINUTES_PER_SESSION = CASH_GRID.trading_minutes
 
 # Minutes after local midnight of each 1-minute bar END stamp on the cash-market grid.
-_MORNING = np.arange(9 * 60 + 31, 11 * 60 + 31)
-_AFTERNOON = np.arange(13 * 60 + 1, 15 * 60 + 1)
-MINUTE_OFFSETS = np.concatenate([_MORNING, _AFTERNOON])
-_UTC_OFFSET_MIN = 8 * 60  # Asia/Shanghai is UTC+8 all year
+MINUTE_OFFSETS = CASH_GRID.bar_ends(1)
+_UTC_OFFSET_MIN = LOCAL_OFFSET_S // 60
+_CLOSE_UTC_MIN = CASH_GRID.pm_close - _UTC_OFFSET_MIN
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,8 @@ def synthetic_market(
             "frequency": "1d",
             "source": SYNTHETIC_SOURCE,
             "session": day_arr,
-            # daily bars are stamped with the session close, 15:00 exchange time = 07:00 UTC
-            "ts": (day_arr.astype("datetime64[m]") + np.timedelta64(7 * 60, "m")).astype(
+            # daily bars are stamped with the session close (15:00 exchange time = 07:00 UTC)
+            "ts": (day_arr.astype("datetime64[m]") + np.timedelta64(_CLOSE_UTC_MIN, "m")).astype(
                 "datetime64[us]"
             ),
             "open": open_[:, 0],

@@ -1,10 +1,11 @@
-"""Row validation against price rules and the XSHG calendar.
+"""Row validation against the bar rules (``feeds.bar_rules``) and duplicate keys.
 
 ``validate`` splits parsed rows into bars that may land and rejected rows with a reason and a
-field; nothing is dropped silently.  Rules, in order: parse errors, finite numbers, positive
-prices, non-negative volume/amount/open interest, OHLC consistency, the calendar's holiday
-horizon, trading day, session time (lunch break included; index futures traded 09:15-11:30 /
-13:00-15:15 before 2016), and duplicate keys within the file (the first occurrence is kept).
+field; nothing is dropped silently.  Parse errors first, then the rules in the order of
+``feeds.bar_rules.RULES`` (finite numbers, positive prices, non-negative volume/amount/open
+interest, OHLC consistency, the calendar's holiday horizon, trading day, session time on the
+``feeds.session`` grid of the bar's kind and session), then duplicate keys within the file (the
+first occurrence is kept).
 """
 
 from __future__ import annotations
@@ -13,79 +14,14 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from feeds.calendar import EXCHANGE_TZ, FUTURES_SESSION_CHANGE, all_trading_days, horizon
-from feeds.schema import BAR_COLUMNS, InstrumentKind
+from feeds.bar_rules import polars_rules
+from feeds.schema import BAR_COLUMNS
 
 
 @dataclass(frozen=True)
 class Validated:
     bars: pl.DataFrame  # canonical BAR_COLUMNS plus _line
     rejected: pl.DataFrame  # _line, _raw, symbol, frequency, source, _field, _reason
-
-
-def _rules(frequency_minutes: int) -> list[tuple[pl.Expr, str, pl.Expr | str]]:
-    prices = ("open", "high", "low", "close")
-    rules: list[tuple[pl.Expr, str, pl.Expr | str]] = []
-    for c in (*prices, "volume", "amount", "open_interest"):
-        rules.append((pl.col(c).is_nan() | pl.col(c).is_infinite(), c, "non-finite value"))
-    for c in prices:
-        rules.append((pl.col(c) <= 0, c, pl.format("non-positive price {}", pl.col(c))))
-    for c in ("volume", "amount", "open_interest"):
-        rules.append((pl.col(c) < 0, c, pl.format("negative {} {}", pl.lit(c), pl.col(c))))
-    hi, lo = pl.col("high"), pl.col("low")
-    rules.append(
-        (
-            hi < pl.max_horizontal("open", "close", "low"),
-            "high",
-            pl.format("high {} below max(open, close, low)", hi),
-        )
-    )
-    rules.append(
-        (
-            lo > pl.min_horizontal("open", "close"),
-            "low",
-            pl.format("low {} above min(open, close)", lo),
-        )
-    )
-    trading = pl.Series("d", all_trading_days(), dtype=pl.Date)
-    last = horizon()
-    rules.append(
-        (
-            pl.col("session") > last,
-            "session",
-            pl.format("{} is past the calendar horizon {}", pl.col("session"), pl.lit(str(last))),
-        )
-    )
-    rules.append(
-        (
-            ~pl.col("session").is_in(trading.implode()),
-            "session",
-            pl.format("{} is not an XSHG trading day", pl.col("session")),
-        )
-    )
-    if frequency_minutes:
-        # Exchange-local minute of day by integer arithmetic: Asia/Shanghai is UTC+8 all year.
-        epoch_s = pl.col("ts").dt.epoch("s")
-        mod = ((epoch_s // 60 + 8 * 60) % (24 * 60)).cast(pl.Int32)
-        local = pl.col("ts").dt.convert_time_zone(str(EXCHANGE_TZ))
-        pre2016_future = (pl.col("kind") == InstrumentKind.INDEX_FUTURE.value) & (
-            pl.col("session") < FUTURES_SESSION_CHANGE
-        )
-        am_open = pl.when(pre2016_future).then(9 * 60 + 15).otherwise(9 * 60 + 30)
-        pm_close = pl.when(pre2016_future).then(15 * 60 + 15).otherwise(15 * 60)
-        first_end = am_open + frequency_minutes
-        in_session = ((mod >= first_end) & (mod <= 11 * 60 + 30)) | (
-            (mod >= 13 * 60 + frequency_minutes) & (mod <= pm_close)
-        )
-        aligned = (mod % frequency_minutes == 0) & (epoch_s % 60 == 0)
-        rules.append(
-            (
-                ~(in_session & aligned),
-                "datetime",
-                pl.format("bar end {} outside the trading session", local.dt.strftime("%H:%M:%S")),
-            )
-        )
-    return rules
 
 
 def _strictly_increasing(ok: pl.DataFrame) -> bool:
@@ -99,7 +35,7 @@ def _strictly_increasing(ok: pl.DataFrame) -> bool:
 
 def validate(rows: pl.DataFrame, frequency_minutes: int) -> Validated:
     """Split parsed ``rows`` into landing bars and quarantined rows (with reasons)."""
-    rules = _rules(frequency_minutes)
+    rules = polars_rules(frequency_minutes, rows.columns)
     # Cheap pass: index of the first failing rule per row; messages only for the few bad rows.
     first_bad = pl.coalesce(
         *[pl.when(bad.fill_null(False)).then(pl.lit(i)) for i, (bad, _, _) in enumerate(rules)]
@@ -109,10 +45,7 @@ def validate(rows: pl.DataFrame, frequency_minutes: int) -> Validated:
     bad_rows = flagged.filter(~is_ok)
     reason = pl.coalesce(
         pl.col("_reason"),
-        *[
-            pl.when(pl.col("_rule") == i).then(msg if isinstance(msg, pl.Expr) else pl.lit(msg))
-            for i, (_, _, msg) in enumerate(rules)
-        ],
+        *[pl.when(pl.col("_rule") == i).then(msg) for i, (_, _, msg) in enumerate(rules)],
     )
     field = pl.coalesce(
         pl.col("_field"),

@@ -35,12 +35,13 @@ close; exactly 0 on sessions without enough bars, flagged by ``intraday_present`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import polars as pl
 
 from feeds.calendar import all_trading_days
+from feeds.session import CASH_GRID, LOCAL_OFFSET
 from models.config import FeatureSpec
 
 DAILY_FEATURES = ("ret", "range", "close_pos", "volume_z", "amount_z", "realised_vol")
@@ -55,8 +56,9 @@ SESSION_FEATURES = (
 )
 TOKEN_FEATURES = DAILY_FEATURES + SESSION_FEATURES  # the columns of Windows.x_daily
 
-_MORNING_OPEN, _MORNING_CLOSE = 9 * 60 + 30, 11 * 60 + 30
-_AFTERNOON_OPEN, _AFTERNOON_CLOSE = 13 * 60, 15 * 60  # the afternoon close is decision time
+GRID = CASH_GRID  # the tokens' session grid; its afternoon close is the decision time
+ZSCORE_EPS = 1e-6  # added to the rolling standard deviation of a z-score
+FLAT_CLOSE_POS = 0.5  # close_pos of a zero-range day
 
 
 class FeatureError(ValueError):
@@ -90,7 +92,7 @@ def slots_per_session(minutes: int) -> int:
     """Bar slots of one cash-market session (240 trading minutes)."""
     if minutes not in (1, 5):
         raise FeatureError(f"intraday bars must be 1 or 5 minutes long, got {minutes}")
-    return 240 // minutes
+    return GRID.slots(minutes)
 
 
 def _check_values(frame: pl.DataFrame, cols: tuple[str, ...], what: str) -> None:
@@ -152,7 +154,7 @@ def daily_feature_table(daily: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
     def zscore(col: str) -> pl.Expr:
         x = pl.col(col).log1p()
         w = spec.zscore_window
-        return (x - x.rolling_mean(w)) / (x.rolling_std(w) + 1e-6)
+        return (x - x.rolling_mean(w)) / (x.rolling_std(w) + ZSCORE_EPS)
 
     return d.select(
         "session",
@@ -160,7 +162,7 @@ def daily_feature_table(daily: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
         (pl.col("high") / pl.col("low")).log().alias("range"),
         pl.when(hl > 0)
         .then((pl.col("close") - pl.col("low")) / hl)
-        .otherwise(0.5)
+        .otherwise(FLAT_CLOSE_POS)
         .alias("close_pos"),
         zscore("volume").alias("volume_z"),
         (zscore("amount") if spec.use_amount else pl.lit(0.0)).alias("amount_z"),
@@ -188,16 +190,10 @@ def intraday_feature_table(intraday: pl.DataFrame, minutes: int) -> pl.DataFrame
     _check_values(intraday, ("open", "high", "low", "close", "volume"), "intraday bars")
     # Exchange time is UTC+8 all year (no DST since 1991): shifting is exact and much cheaper
     # than a time-zone conversion.
-    local = pl.col("ts").dt.replace_time_zone(None) + timedelta(hours=8)
+    local = pl.col("ts").dt.replace_time_zone(None) + LOCAL_OFFSET
     mod = pl.col("_mod")
-    half = 120 // minutes
-    slot = (
-        pl.when((mod > _MORNING_OPEN) & (mod <= _MORNING_CLOSE))
-        .then((mod - _MORNING_OPEN) // minutes - 1)
-        .when((mod > _AFTERNOON_OPEN) & (mod <= _AFTERNOON_CLOSE))
-        .then(half + (mod - _AFTERNOON_OPEN) // minutes - 1)
-        .otherwise(None)
-    )
+    half = GRID.morning_minutes // minutes
+    slot = pl.when(GRID.on_grid(mod, minutes)).then(GRID.slot(mod, minutes)).otherwise(None)
     bars = (
         intraday.sort("ts")
         .with_columns(
@@ -240,7 +236,7 @@ def session_summaries(
     """
     S, B = mask.shape
     last = np.zeros(B, dtype=bool)
-    last[B - 30 * B // 240 :] = True  # the bar slots of 14:30-15:00
+    last[B - 30 * B // GRID.trading_minutes :] = True  # the bar slots of 14:30-15:00
     r = np.where(mask, ret, 0.0).astype(np.float64)
     vol = np.where(mask, np.exp(np.where(mask, log_volume, 0.0).astype(np.float64)), 0.0)
     present = mask.sum(axis=1) >= B // 2

@@ -7,8 +7,7 @@ from datetime import date
 import duckdb
 import polars as pl
 
-from feeds.read import DEFAULT_SOURCE_PRIORITY, NoDataError, daily_bars, intraday_bars, sources
-from feeds.resample import resample_intraday
+from feeds.read import DEFAULT_SOURCE_PRIORITY, NoDataError, daily_bars, intraday_bars
 
 
 def load_daily(
@@ -34,21 +33,10 @@ def load_intraday(
     """Intraday bars of ``symbol`` at ``minutes`` length, ascending by bar end.
 
     For 5-minute tokens, sessions that only have 1-minute bars (e.g. the IF expiry weeks of
-    2020-2023) are resampled to 5 minutes and added; sessions of the native 5-minute source win.
-    Empty frame when the store has no intraday bars of ``symbol``.
+    2020-2023) are resampled to 5 minutes and added; sessions of the native 5-minute source win
+    (``feeds.read.intraday_bars``).  Empty frame when the store has no intraday bars of ``symbol``.
     """
-    parts: list[pl.DataFrame] = []
-    if sources(con, symbol, f"{minutes}m"):
-        parts.append(intraday_bars(con, symbol, f"{minutes}m", end=end, priority=priority))
-    if minutes == 5 and sources(con, symbol, "1m"):
-        minute = intraday_bars(con, symbol, "1m", end=end, priority=priority)
-        have = set(parts[0].get_column("session").unique().to_list()) if parts else set()
-        extra = minute.filter(~pl.col("session").is_in(sorted(have)))
-        if not extra.is_empty():
-            parts.append(resample_intraday(extra, 5))
-    if not parts:
-        try:
-            return intraday_bars(con, symbol, f"{minutes}m", end=end, priority=priority)
-        except NoDataError:
-            return pl.DataFrame()
-    return pl.concat(parts, how="vertical_relaxed").sort("ts")
+    try:
+        return intraday_bars(con, symbol, f"{minutes}m", end=end, priority=priority)
+    except NoDataError:
+        return pl.DataFrame()

@@ -23,10 +23,10 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from models.features_fast import canary
 from quant.api.audit import AuditLog
 from quant.api.auth import SCHEME, SECURITY_SCHEME
 from quant.api.batcher import Batcher
-from quant.api.features import canary
 from quant.api.keys import KeyStore, keys_path
 from quant.api.metrics import Metrics
 from quant.api.middleware import ServiceMiddleware

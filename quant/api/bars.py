@@ -1,23 +1,27 @@
 """Bars a broker sends, checked and turned into arrays: XSHG sessions, order, OHLC, history.
 
 Everything here raises ``BarsError`` with a message that names the offending bar; the API turns
-it into a 422.  Daily bars must be consecutive XSHG sessions, ascending (the forecaster refuses
-windows across gaps); 1-minute bars are stamped with their END time (UTC offset required), lie on
-the cash-market grid (09:31-11:30, 13:01-15:00 Asia/Shanghai) and belong to a sent session.
+it into a 422.  The per-bar rules (OHLC, trading day, session grid) are ``feeds.bar_rules.RULES``,
+evaluated here on numpy arrays (first failure); the request rules are this module's: daily bars
+must be consecutive XSHG sessions, ascending (the forecaster refuses windows across gaps), of
+closed sessions; 1-minute bars are stamped with their END time (UTC offset required), lie on the
+cash-market grid of ``feeds.session`` (09:31-11:30, 13:01-15:00 Asia/Shanghai) and belong to a
+sent session.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
-import polars as pl
 
+from feeds.bar_rules import Failure, first_failure
 from feeds.calendar import session_close, trading_days_array
 from feeds.schema import InstrumentKind
+from feeds.session import CASH_GRID
+from models.features_fast import DailyArrays, MinuteArrays
 from quant.api.decode import DailyBarIn, MinuteBarIn
 from quant.api.schemas import DailyBar, MinuteBar
 
@@ -25,8 +29,7 @@ from quant.api.schemas import DailyBar, MinuteBar
 DailyLike = DailyBar | DailyBarIn
 MinuteLike = MinuteBar | MinuteBarIn
 
-_LOCAL_OFFSET_S = 8 * 3600  # Asia/Shanghai is UTC+8 all year
-_AM_OPEN, _AM_CLOSE, _PM_OPEN, _PM_CLOSE = 9 * 60 + 30, 11 * 60 + 30, 13 * 60, 15 * 60
+GRID = CASH_GRID  # the 1-minute bars a broker sends lie on the cash-market grid
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -40,48 +43,18 @@ class BarsError(ValueError):
     """The bars cannot be forecast from (the message says which bar and why)."""
 
 
-@dataclass(frozen=True)
-class DailyArrays:
-    sessions: list[date]
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-    amount: np.ndarray  # CNY; NaN when the caller sends none (then the model must not read it)
-    amount_estimated: bool  # True when no amount was sent (nothing is estimated any more)
-
-
-@dataclass(frozen=True)
-class MinuteArrays:
-    ts: np.ndarray  # int64 seconds since the epoch (UTC), bar END, ascending
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.ts.shape[0])
-
-    @property
-    def sessions(self) -> np.ndarray:
-        """Exchange-local trading date of each bar as datetime64[D]."""
-        return ((self.ts + _LOCAL_OFFSET_S) // 86400).astype("datetime64[D]")
-
-
 def _ohlc(
     o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, what: str, labels: list[Any]
 ) -> None:
-    bad_h = h < np.maximum(np.maximum(o, c), lo)
-    bad_l = lo > np.minimum(o, c)
-    for mask, msg in (
-        (bad_h, "high below max(open, close, low)"),
-        (bad_l, "low above min(open, close)"),
-    ):
-        if mask.any():
-            i = int(np.argmax(mask))
-            raise BarsError(f"{what}[{i}] ({labels[i]}): {msg}")
+    _raise_first(
+        first_failure({"open": o, "high": h, "low": lo, "close": c}, ("ohlc",)), what, labels
+    )
+
+
+def _raise_first(f: Failure | None, what: str, labels: Sequence[Any]) -> None:
+    """``BarsError`` naming the first bar that fails a rule of ``feeds.bar_rules``."""
+    if f is not None:
+        raise BarsError(f"{what}[{f.index}] ({labels[f.index]}): {f.text}")
 
 
 def check_daily(
@@ -106,11 +79,8 @@ def check_daily(
         raise BarsError(
             f"daily[{i}] ({sessions[i]}): outside the XSHG calendar span {days[0]}..{days[-1]}"
         )
+    _raise_first(first_failure({"session": s}, ("calendar",)), "daily", sessions)
     pos = np.searchsorted(days, s)
-    off = days[pos] != s
-    if off.any():
-        i = int(np.argmax(off))
-        raise BarsError(f"daily[{i}] ({sessions[i]}): not an XSHG trading day")
     step = np.diff(pos)
     if (step <= 0).any():
         i = int(np.argmax(step <= 0)) + 1
@@ -165,14 +135,7 @@ def check_minutes(bars: Sequence[MinuteLike], daily_sessions: list[date]) -> Min
             f"intraday[{i}] ({labels[i]}): bars must be strictly ascending by ts "
             f"(previous bar ends {labels[i - 1]})"
         )
-    mod = ((ts + _LOCAL_OFFSET_S) // 60) % (24 * 60)
-    on_grid = ((mod > _AM_OPEN) & (mod <= _AM_CLOSE)) | ((mod > _PM_OPEN) & (mod <= _PM_CLOSE))
-    if not on_grid.all():
-        i = int(np.argmin(on_grid))
-        raise BarsError(
-            f"intraday[{i}] ({labels[i]}): outside the XSHG session "
-            "(1-minute bar ends 09:31-11:30 or 13:01-15:00 Asia/Shanghai)"
-        )
+    _raise_first(first_failure({"ts": ts}, ("grid",), grid=GRID, minutes=1), "intraday", labels)
     sent = np.array(daily_sessions, dtype="datetime64[D]")
     m = MinuteArrays(
         ts,
@@ -198,36 +161,3 @@ def last_bar_ts(daily: DailyArrays, minutes: MinuteArrays | None) -> datetime:
     if minutes is not None and len(minutes):
         close = max(close, datetime.fromtimestamp(int(minutes.ts[-1]), UTC))
     return close
-
-
-def daily_frame(d: DailyArrays) -> pl.DataFrame:
-    """The daily bars as the frame ``models.features`` reads (the reference path)."""
-    return pl.DataFrame(
-        {
-            "session": pl.Series(d.sessions, dtype=pl.Date),
-            "open": d.open,
-            "high": d.high,
-            "low": d.low,
-            "close": d.close,
-            "volume": d.volume,
-            "amount": d.amount,
-        }
-    )
-
-
-def minute_frame(m: MinuteArrays) -> pl.DataFrame:
-    """The 1-minute bars as the frame ``feeds.resample`` and ``models.features`` read."""
-    ts = pl.Series("ts", m.ts * 1_000_000, dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
-    return pl.DataFrame(
-        {
-            "session": pl.Series(m.sessions, dtype=pl.Date),
-            "ts": ts,
-            "open": m.open,
-            "high": m.high,
-            "low": m.low,
-            "close": m.close,
-            "volume": m.volume,
-            "amount": m.volume * (m.open + m.high + m.low + m.close) / 4.0,
-            "open_interest": pl.Series([None] * len(m), dtype=pl.Float64),
-        }
-    )

@@ -12,8 +12,9 @@ from fastapi.responses import PlainTextResponse
 from pydantic import ValidationError
 
 from feeds.calendar import CalendarHorizonError, next_trading_day
+from models import features_fast
 from models.metrics import confidence, direction
-from quant.api import champion, features
+from quant.api import champion
 from quant.api.auth import require
 from quant.api.bars import BarsError, check_daily, check_minutes, last_bar_ts
 from quant.api.batcher import Batcher, QueueFullError
@@ -226,9 +227,9 @@ async def forecast(request: Request, _: ForecastKey) -> Response:
             d = check_daily(body.daily, model.spec.warmup, needs_amount=model.spec.use_amount)
             m = check_minutes(minutes, d.sessions) if minutes else None
             if model.fast_features:
-                sample = features.sample(d, m, model.spec)
+                sample = features_fast.sample(d, m, model.spec)
             else:
-                sample = await asyncio.to_thread(features.reference_sample, d, m, model.spec)
+                sample = await asyncio.to_thread(features_fast.reference_sample, d, m, model.spec)
         except (BarsError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from None
         try:

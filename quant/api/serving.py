@@ -24,10 +24,10 @@ from torch import nn
 from feeds.snapshot import open_snapshot, snapshot_version
 from models.config import FeatureSpec
 from models.export import ProbabilityHead
+from models.features_fast import Sample, agrees_with_reference, canary, sample
 from models.forecaster import Forecaster
-from models.normalise import NormStats
+from models.normalise import NormStats, apply_norm
 from quant.api import champion
-from quant.api.features import Sample, agrees_with_reference, canary, sample
 from quant.api.freshness import stale_runs
 from quant.registry import ModelVersion
 from quant.signals import Signal, latest_signal
@@ -37,12 +37,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ServedModel:
-    """A loaded champion: network, feature spec and normalisation of one version."""
+    """A loaded champion: the ``Forecaster`` of one version, ready for one-sample requests."""
 
     record: ModelVersion
-    net: nn.Module
-    spec: FeatureSpec
-    norm: NormStats
+    forecaster: Forecaster  # network (eval mode), feature spec and normalisation
     fast_features: bool  # numpy twin agreed with models.features on the canary
     intraday_symbol: str  # instrument whose intraday bars the model was fitted on
     scripted: Any = None  # frozen TorchScript trace returning P(up), when it matched eager
@@ -51,12 +49,22 @@ class ServedModel:
     def version(self) -> str:
         return self.record.version_id
 
+    @property
+    def net(self) -> nn.Module:
+        return self.forecaster.model
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return self.forecaster.spec
+
+    @property
+    def norm(self) -> NormStats:
+        return self.forecaster.norm
+
     def inputs(self, s: Sample) -> tuple[np.ndarray, ...]:
-        """Standardised model inputs of one sample (absent intraday bars stay zero)."""
-        n = self.norm
-        xd = ((s.x_daily - n.daily_mean) / n.daily_std).astype(np.float32)
-        xi = np.where(s.m_intra[:, None], (s.x_intra - n.intra_mean) / n.intra_std, 0.0)
-        return xd, xi.astype(np.float32), s.m_intra, np.array(s.has_intra)
+        """Standardised model inputs of one sample (``models.normalise.apply_norm``)."""
+        w = apply_norm(s.as_windows(), self.norm)
+        return w.x_daily[0], w.x_intra[0], w.m_intra[0], np.array(s.has_intra)
 
 
 def run_forward(model: ServedModel, xs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +128,8 @@ def serve_forecaster(
             record.version_id,
         )
     isym = str(fc.meta.get("intraday_symbol") or intraday_symbol)
-    m = ServedModel(record, fc.model.eval(), fc.spec, fc.norm, fast, isym)
+    fc.model.eval()
+    m = ServedModel(record, fc, fast, isym)
     return replace(m, scripted=trace(m)) if torchscript else m
 
 

@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from models.features import Windows
+from models.features import GRID, Windows
 from models.normalise import apply_norm
 from models.train import predict
 from quant.research.figures import new_figure
@@ -43,14 +43,8 @@ def plot_training_curves(trained: dict[str, TrainedModel]) -> Figure:
 
 def slot_labels(n_slots: int, minutes: int) -> list[str]:
     """Bar END times (exchange time) of the intraday token slots, session by session."""
-    half = 120 // minutes
-    out = []
-    for j in range(n_slots):
-        k = j % (2 * half)
-        start = 9 * 60 + 30 if k < half else 13 * 60
-        end = start + minutes * (k % half + 1)
-        out.append(f"{end // 60:02d}:{end % 60:02d}")
-    return out
+    grid = GRID.labels(minutes)
+    return [grid[j % len(grid)] for j in range(n_slots)]
 
 
 def _pick(data: ResearchData, session: date | None) -> int:
@@ -109,7 +103,7 @@ def plot_attention(
     _last_query(c, att["daily"], dl, "decision session t attends to (daily tokens)")
     if "intraday" in att:
         _heat(fig, b, att["intraday"], il, "intraday branch, mean of heads")
-        lunch = 120 // spec.intraday_minutes - 0.5
+        lunch = GRID.morning_minutes // spec.intraday_minutes - 0.5
         _last_query(d, att["intraday"], il, "closing bar attends to (intraday bar ends)", lunch)
     fig.suptitle(
         f"{trained.name} on decision session {data.sessions[i]}: P(up) {p[0]:.3f}, gate {g[0]:.3f}"

@@ -10,10 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.calendar import trading_days
+from feeds.resample import resample_intraday
 from feeds.synthetic import synthetic_market
 from models.config import FeatureSpec
-from quant.api.bars import DailyArrays, MinuteArrays
-from quant.api.features import agrees_with_reference, reference_sample, sample
+from models.features_fast import (
+    DailyArrays,
+    MinuteArrays,
+    agrees_with_reference,
+    reference_sample,
+    sample,
+)
 
 SPECS = [
     FeatureSpec(),
@@ -75,3 +81,39 @@ def test_fast_features_equal_the_reference(
     assert np.array_equal(fast.m_intra, ref.m_intra)
     np.testing.assert_allclose(fast.x_daily, ref.x_daily, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fast.x_intra, ref.x_intra, rtol=1e-5, atol=1e-6)
+
+
+def test_served_inputs_are_the_forecasters_windows() -> None:
+    """``ServedModel.inputs`` standardises through ``apply_norm``, like ``Forecaster.predict``:
+    the session summaries of sessions without intraday bars stay zero after standardisation."""
+    from torch import nn
+
+    from models.features import DAILY_FEATURES, INTRADAY_FEATURES, TOKEN_FEATURES, build_windows
+    from models.forecaster import Forecaster
+    from models.normalise import NormStats, apply_norm
+    from quant.api.serving import ServedModel
+
+    spec = SPECS[0]
+    rng = np.random.default_rng(3)
+    nd, ni = len(TOKEN_FEATURES), len(INTRADAY_FEATURES)
+    norm = NormStats(
+        daily_mean=rng.normal(size=nd).astype(np.float32),
+        daily_std=rng.uniform(0.5, 2, nd).astype(np.float32),
+        intra_mean=rng.normal(size=ni).astype(np.float32),
+        intra_std=rng.uniform(0.5, 2, ni).astype(np.float32),
+    )
+    fc = Forecaster(nn.Identity(), spec, norm)
+    served = ServedModel(None, fc, True, "SYN")  # type: ignore[arg-type]
+    end = date(2024, 3, 29)
+    m = synthetic_market(trading_days(date(2023, 1, 1), end)[-spec.warmup - 2], end, seed=5)
+    minute = m.minute.filter(pl.col("session") == end)  # intraday bars of the last session only
+    d, mm = _arrays(m.daily, minute)
+    xd, xi, mi, _ = served.inputs(sample(d, mm, spec))
+    raw = build_windows(
+        m.daily, resample_intraday(minute, spec.intraday_minutes), spec, sessions=[end], strict=True
+    )
+    w = apply_norm(raw, fc.norm)  # what Forecaster.predict feeds the model
+    np.testing.assert_allclose(xd, w.x_daily[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(xi, w.x_intra[0], rtol=1e-5, atol=1e-5)
+    assert np.array_equal(mi, w.m_intra[0])
+    assert (xd[:-1, len(DAILY_FEATURES) :] == 0).all()  # no summaries without intraday bars

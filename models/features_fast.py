@@ -1,28 +1,74 @@
-"""One model input window per request, in numpy: the serving twin of ``models.features``.
+"""One model input window in numpy: the serving twin of ``models.features``.
 
 ``models.features.build_windows`` builds every window of a history through polars (about 5-20 ms
-for one window here); the API needs one window per request in well under a millisecond.  This
-module computes the same numbers for the last session only.  ``agrees_with_reference`` compares
-it with ``models.features`` on a synthetic canary each time a model is loaded, and the server
-falls back to the reference path if they ever differ (tests/api/test_features.py checks it too).
+for one window); the API needs one window per request in well under a millisecond.  This module
+computes the same numbers for the last session only, from the same feature names, session grid
+and session summaries as the reference, and resamples with ``feeds.resample.resample_arrays``
+(the bucket rule of ``feeds.resample.resample_intraday``).  ``agrees_with_reference`` compares it
+with ``models.features`` on a synthetic canary each time a model is loaded, and the server falls
+back to the reference path if they ever differ (tests/api/test_features.py checks it too).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 
 import numpy as np
+import polars as pl
 
+from feeds.calendar import trading_days
+from feeds.resample import resample_arrays, resample_intraday
+from feeds.session import local_date, local_minute
+from feeds.synthetic import synthetic_market
 from models.config import FeatureSpec
 from models.features import (
     DAILY_FEATURES,
+    FLAT_CLOSE_POS,
+    GRID,
     INTRADAY_FEATURES,
     SESSION_FEATURES,
+    ZSCORE_EPS,
+    Windows,
+    build_windows,
     session_summaries,
     slots_per_session,
 )
-from quant.api.bars import _LOCAL_OFFSET_S, DailyArrays, MinuteArrays
+
+
+@dataclass(frozen=True)
+class DailyArrays:
+    """Daily bars of one request, ascending consecutive sessions (``quant.api.bars`` checks)."""
+
+    sessions: list[date]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    amount: np.ndarray  # CNY; NaN when the caller sends none (then the model must not read it)
+    amount_estimated: bool  # True when no amount was sent (nothing is estimated any more)
+
+
+@dataclass(frozen=True)
+class MinuteArrays:
+    """1-minute bars of one request on the cash-market grid, ascending."""
+
+    ts: np.ndarray  # int64 seconds since the epoch (UTC), bar END, ascending
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+    @property
+    def sessions(self) -> np.ndarray:
+        """Exchange-local trading date of each bar as datetime64[D]."""
+        return local_date(self.ts)
 
 
 @dataclass(frozen=True)
@@ -36,6 +82,16 @@ class Sample:
     @property
     def has_intra(self) -> bool:
         return bool(self.m_intra.any())
+
+    def as_windows(self) -> Windows:
+        """This sample as a batch of one (for ``models.normalise.apply_norm`` and the model)."""
+        return Windows(
+            sessions=np.array(["NaT"], dtype="datetime64[D]"),
+            x_daily=self.x_daily[None],
+            x_intra=self.x_intra[None],
+            m_intra=self.m_intra[None],
+            has_intra=np.array([self.has_intra]),
+        )
 
 
 @lru_cache(maxsize=64)
@@ -55,7 +111,7 @@ def _rolling(x: np.ndarray, w: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
 def _zscore(x: np.ndarray, w: int, rows: int) -> np.ndarray:
     """Rolling z-score (window ``w``, ddof 1) of the last ``rows`` entries of ``x``."""
     mean, std = _rolling(x, w, rows)
-    return (x[-rows:] - mean) / (std + 1e-6)
+    return (x[-rows:] - mean) / (std + ZSCORE_EPS)
 
 
 def daily_window(d: DailyArrays, spec: FeatureSpec) -> np.ndarray:
@@ -69,7 +125,7 @@ def daily_window(d: DailyArrays, spec: FeatureSpec) -> np.ndarray:
     cols = {
         "ret": ret[-L:],
         "range": np.log(h[-L:] / lo[-L:]),
-        "close_pos": np.where(hl > 0, pos, 0.5),
+        "close_pos": np.where(hl > 0, pos, FLAT_CLOSE_POS),
         "volume_z": _zscore(np.log1p(d.volume[-spec.warmup :]), spec.zscore_window, L),
         "amount_z": _zscore(np.log1p(d.amount[-spec.warmup :]), spec.zscore_window, L)
         if spec.use_amount
@@ -82,21 +138,9 @@ def daily_window(d: DailyArrays, spec: FeatureSpec) -> np.ndarray:
 
 
 def _resample(m: MinuteArrays, minutes: int) -> MinuteArrays:
-    """End-stamped 1-minute bars to ``minutes`` bars (bucket of a bar ending t: ceil(t))."""
-    if minutes == 1 or len(m) == 0:
-        return m
-    step = minutes * 60
-    bucket = -(-m.ts // step) * step
-    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
-    ends = np.r_[starts[1:], len(m)] - 1
-    return MinuteArrays(
-        ts=bucket[starts],
-        open=m.open[starts],
-        high=np.maximum.reduceat(m.high, starts),
-        low=np.minimum.reduceat(m.low, starts),
-        close=m.close[ends],
-        volume=np.add.reduceat(m.volume, starts),
-    )
+    """End-stamped 1-minute bars to ``minutes`` bars (``feeds.resample.resample_arrays``)."""
+    ts, values = resample_arrays(m.ts, minutes, m.open, m.high, m.low, m.close, m.volume)
+    return MinuteArrays(ts, *values)
 
 
 def intraday_window(
@@ -148,13 +192,8 @@ def _grid(
     ts, o, h, lo, c, v = (
         a[keep] for a in (bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume)
     )
-    mod = ((ts + _LOCAL_OFFSET_S) // 60) % (24 * 60)
-    half = 120 // minutes
-    slot = np.where(
-        mod <= 11 * 60 + 30,
-        (mod - (9 * 60 + 30)) // minutes - 1,
-        half + (mod - 13 * 60) // minutes - 1,
-    )
+    slot = GRID.slot(local_minute(ts), minutes)
+    half = GRID.morning_minutes // minutes
     first = np.r_[True, row[1:] != row[:-1]]
     prev = np.where(first, o, np.r_[o[:1], c[:-1]])
     lv = np.log(v + 1.0)
@@ -185,10 +224,6 @@ def sample(d: DailyArrays, m: MinuteArrays | None, spec: FeatureSpec) -> Sample:
 
 def reference_sample(d: DailyArrays, m: MinuteArrays | None, spec: FeatureSpec) -> Sample:
     """The same inputs through ``models.features`` (polars; slow, the definition)."""
-    from feeds.resample import resample_intraday
-    from models.features import build_windows
-    from quant.api.bars import daily_frame, minute_frame
-
     intra = None
     if m is not None and len(m):
         intra = minute_frame(m)
@@ -198,16 +233,44 @@ def reference_sample(d: DailyArrays, m: MinuteArrays | None, spec: FeatureSpec) 
     return Sample(w.x_daily[0], w.x_intra[0], w.m_intra[0])
 
 
+def daily_frame(d: DailyArrays) -> pl.DataFrame:
+    """The daily bars as the frame ``models.features`` reads (the reference path)."""
+    return pl.DataFrame(
+        {
+            "session": pl.Series(d.sessions, dtype=pl.Date),
+            "open": d.open,
+            "high": d.high,
+            "low": d.low,
+            "close": d.close,
+            "volume": d.volume,
+            "amount": d.amount,
+        }
+    )
+
+
+def minute_frame(m: MinuteArrays) -> pl.DataFrame:
+    """The 1-minute bars as the frame ``feeds.resample`` and ``models.features`` read."""
+    ts = pl.Series("ts", m.ts * 1_000_000, dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
+    return pl.DataFrame(
+        {
+            "session": pl.Series(m.sessions, dtype=pl.Date),
+            "ts": ts,
+            "open": m.open,
+            "high": m.high,
+            "low": m.low,
+            "close": m.close,
+            "volume": m.volume,
+            "amount": m.volume * (m.open + m.high + m.low + m.close) / 4.0,
+            "open_interest": pl.Series([None] * len(m), dtype=pl.Float64),
+        }
+    )
+
+
 _OHLCVA = ("open", "high", "low", "close", "volume", "amount")
 
 
 def canary(spec: FeatureSpec) -> tuple[DailyArrays, MinuteArrays]:
     """A seeded synthetic request (SYNTHETIC market) long enough for ``spec``."""
-    from datetime import date
-
-    from feeds.calendar import trading_days
-    from feeds.synthetic import synthetic_market
-
     end = date(2024, 6, 28)
     days = trading_days(date(2020, 1, 1), end)
     n = spec.warmup + 5
