@@ -117,13 +117,18 @@ def test_a_killed_worker_is_replaced_without_failing_the_others(deployment: Depl
         threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
         for t in threads:
             t.start()
-        time.sleep(2.0)
+        # under load, wait for work rather than for time: every client answered before the kill
+        _until("every client answered", lambda: all(outcomes), proc)
         # the worker holding fewer connections dies: the other holds at least half the clients
         victim = min(sorted(first), key=lambda pid: _connections(pid, port))
         os.kill(victim, signal.SIGKILL)
         at_kill = [len(o) for o in outcomes]
         _until("a replacement worker", lambda: len(set(_workers(proc)) - first) == 1, proc)
-        time.sleep(2.0)
+        _until(
+            "every client past the kill",
+            lambda: all(len(o) > k for o, k in zip(outcomes, at_kill, strict=True)),
+            proc,
+        )
         stop.set()
         for t in threads:
             t.join(timeout=60)

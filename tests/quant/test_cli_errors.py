@@ -173,9 +173,10 @@ def test_a_second_writer_process_gets_the_holders_pid_and_purpose(short_store: P
             "-c",
             "import sys, time; from feeds.lock import StoreLock; "
             "l = StoreLock(sys.argv[1], 'quant schedule').acquire(); print('held', flush=True); "
-            "time.sleep(60)",
+            "sys.stdin.read()",  # holds the lock until the test closes its stdin (or kills it)
             str(short_store),
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -207,6 +208,7 @@ def test_a_second_writer_process_gets_the_holders_pid_and_purpose(short_store: P
             assert f"store is locked by PID {holder.pid} (quant schedule)" in res.stderr, args
             assert "Traceback" not in res.stderr
             assert time.perf_counter() - t0 < 60  # fails at once, does not wait for the lock
+            assert holder.poll() is None  # the lock was held all along
     finally:
         holder.kill()
         holder.wait()
