@@ -77,11 +77,16 @@ CREATE TABLE IF NOT EXISTS bars_daily (
     ingested_at   TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (symbol, source, session)
 );
-CREATE TABLE IF NOT EXISTS bars_intraday (
+CREATE TABLE IF NOT EXISTS bar_series (
+    series_id     INTEGER     PRIMARY KEY, -- the integer key the intraday rows carry
     symbol        VARCHAR     NOT NULL,
     kind          VARCHAR     NOT NULL,
     frequency     VARCHAR     NOT NULL,   -- '1m' or '5m'
     source        VARCHAR     NOT NULL,
+    UNIQUE (symbol, kind, frequency, source)
+);
+CREATE TABLE IF NOT EXISTS intraday_values (
+    series_id     INTEGER     NOT NULL,   -- bar_series
     session       DATE        NOT NULL,
     ts            TIMESTAMPTZ NOT NULL,   -- bar END instant, UTC
     open          DOUBLE      NOT NULL,
@@ -95,8 +100,8 @@ CREATE TABLE IF NOT EXISTS bars_intraday (
     ingested_at   TIMESTAMPTZ NOT NULL
     -- key (symbol, frequency, source, ts): unique by construction, not by an index.  The one
     -- writer (feeds.writer) anti-joins each batch against the stored keys inside the batch's
-    -- transaction; an ART primary-key index made bulk loads several times slower.  Stores
-    -- created with the older primary key keep it and work unchanged.
+    -- transaction; an ART primary-key index made bulk loads several times slower, and four
+    -- VARCHAR columns per row cost more to store than everything else (hence bar_series).
 );
 CREATE TABLE IF NOT EXISTS ingest_log (
     ingest_key       VARCHAR PRIMARY KEY, -- sha256 of content hash + profile + symbol override
@@ -147,4 +152,14 @@ CREATE TABLE IF NOT EXISTS session_gaps (
     first_missing TIMESTAMPTZ,
     PRIMARY KEY (symbol, frequency, source, session)
 );
+"""
+
+# ``bars_intraday`` is what every reader queries: the intraday rows with their series spelled
+# out, in the column order of the table it replaced.  Stores created before the series key hold
+# a table of that name; ``feeds.store.open_store`` migrates them when opened for writing.
+INTRADAY_VIEW = """
+CREATE VIEW bars_intraday AS
+SELECT s.symbol, s.kind, s.frequency, s.source, b.session, b.ts, b.open, b.high, b.low, b.close,
+       b.volume, b.amount, b.open_interest, b.file_sha256, b.ingested_at
+FROM intraday_values b JOIN bar_series s USING (series_id)
 """
