@@ -13,16 +13,18 @@ runs each variant's bars in one pass and keeps cash and position in registers:
   (rate from the filled side, ``fixed = max(0, minimum - commission * size * price)``);
 - carry execution builds the schedule on the fly: the target decided at signal ``j`` fills on
   row ``signal_index[j] + lag`` (lag >= 1, the shift of ``backtest.signals.schedule``), and an
-  order is placed only where the target changes.  Intraday schedules are given precomputed.
+  order is placed only where the target changes (``backtest.sweep_lanes`` runs it, variants
+  sharing a signal in lockstep); intraday schedules are given precomputed
+  (``simulate_schedule_nb`` here).
 
 Equity is ``cash + position * mark`` at each session's close, as ``engine.session_equity``.
 
 Speed (``python -m benchmarks backtest``): a warm 1,000-variant sweep is all kernel (the Python
-around it, costs and figures, takes under a millisecond), about 8 ns per bar and 50 ns per order
-on one core of this machine.  The per-order helpers are inlined into the kernels at numba's IR
-level (``inline="always"``: 20% less CPU than LLVM calls), and the kernels divide without
-Python's zero-division checks (``error_model="numpy"``: a divisor here is a price, a lot, a
-positive cost factor or a session count; a zero equity gives inf as in the engine's figures).
+around it, costs and figures, takes under a millisecond).  The per-order helpers are inlined
+into the kernels at numba's IR level (``inline="always"``: 20% less CPU than LLVM calls), and
+the kernels divide without Python's zero-division checks (``error_model="numpy"``: a divisor
+here is a price, a lot, a positive cost factor or a session count; a zero equity gives inf as
+in the engine's figures).
 """
 
 from __future__ import annotations
@@ -172,68 +174,6 @@ def _track(stats: np.ndarray, n: int, v: float, peak: float) -> float:
     if v < peak * (1.0 + stats[MAX_DD]) * (1.0 + 1e-12):  # a candidate for a deeper drawdown
         stats[MAX_DD] = min(stats[MAX_DD], v / peak - 1.0)
     return peak
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def sweep_carry_nb(
-    p_up: np.ndarray,  # (signals,) P(up) at each decision session
-    size: np.ndarray,  # (signals,) target size when the signal is long or short
-    signal_index: np.ndarray,  # (signals,) row of each decision session, ascending
-    long_above: np.ndarray,  # (variants,)
-    short_below: np.ndarray,  # (variants,) -inf for long/flat
-    lags: np.ndarray,  # (variants,) >= 1
-    price: np.ndarray,  # (rows,) order price; one row per session
-    mark: np.ndarray,  # (rows,) valuation price at the session close
-    buy_rate: np.ndarray,  # (rows,) proportional cost of a buy at cost level 1
-    sell_rate: np.ndarray,  # (rows,)
-    slippage: np.ndarray,  # (rows,) fraction of price at cost level 1
-    scale: np.ndarray,  # (variants,) cost multiplier
-    comm: float,
-    min_fee: float,
-    granularity: float,
-    init_cash: float,
-    want_equity: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Equity (variants x sessions, empty unless ``want_equity``), figure moments (variants x
-    6), orders and unsettled orders per variant."""
-    n_rows, n_sig, k = price.size, p_up.size, long_above.size
-    equity = np.empty((k, n_rows if want_equity else 0))
-    stats = np.empty((k, 6))
-    orders = np.zeros(k, dtype=np.int64)
-    unsettled = np.zeros(k, dtype=np.int64)
-    for c in prange(k):
-        s = scale[c]
-        cash, pos, held, j, peak = init_cash, 0.0, 0.0, 0, 0.0
-        lag, hi, lo = lags[c], long_above[c], short_below[c]
-        st = stats[c]
-        for r in range(n_rows):
-            tgt = np.nan
-            while j < n_sig and signal_index[j] + lag <= r:
-                if signal_index[j] + lag == r:
-                    p = p_up[j]
-                    tgt = size[j] if p > hi else (-size[j] if p < lo else 0.0)
-                j += 1
-            if tgt == tgt and tgt != held:
-                held = tgt
-                cash, pos, filled, settled = _order(
-                    cash,
-                    pos,
-                    tgt,
-                    price[r],
-                    buy_rate[r] * s,
-                    sell_rate[r] * s,
-                    slippage[r] * s,
-                    comm * s,
-                    min_fee * s,
-                    granularity,
-                )
-                orders[c] += filled
-                unsettled[c] += not settled
-            v = cash + pos * mark[r] if pos != 0 else cash
-            peak = _track(st, r, v, peak)
-            if want_equity:
-                equity[c, r] = v
-    return equity, stats, orders, unsettled
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
