@@ -18,25 +18,25 @@ from numba import njit, prange
 from vectorbt.utils.math_ import abs_tol as ABS_TOL
 from vectorbt.utils.math_ import rel_tol as REL_TOL
 
-from backtest.sweep_nb import _FIXED_TOL, _INLINED, DOWN, FIRST, LAST, M2, MAX_DD, MAX_SETTLE, MEAN
+from backtest.sweep_nb import _FIXED_TOL, DOWN, FIRST, LAST, M2, MAX_DD, MAX_SETTLE, MEAN
 
 LANES = 16  # variants of one block at most
 
 
-@njit(**_INLINED)
+@njit(cache=True, error_model="numpy", inline="always")
 def _zero(x: float) -> bool:
     """``is_close_nb(x, 0.0)``: NaN and inf are not close to 0, and 1e-9 * |x| < |x|."""
     return abs(x) <= ABS_TOL
 
 
-@njit(**_INLINED)
+@njit(cache=True, error_model="numpy", inline="always")
 def _close(a: float, b: float) -> bool:
     """``is_close_nb(a, b)`` without branches."""
     finite = np.isfinite(a) & np.isfinite(b)
     return finite & ((a == b) | (abs(a - b) <= max(REL_TOL * max(abs(a), abs(b)), ABS_TOL)))
 
 
-@njit(**_INLINED)
+@njit(cache=True, error_model="numpy", inline="always")
 def _add(a: float, b: float) -> float:
     """``add_nb(a, b)``: 0 when the sum is zero within tolerance."""
     s = a + b
@@ -44,13 +44,13 @@ def _add(a: float, b: float) -> float:
     return 0.0 if zero else s
 
 
-@njit(**_INLINED)
+@njit(cache=True, error_model="numpy", inline="always")
 def _less(a: float, b: float) -> bool:
     """``is_less_nb(a, b)``."""
     return (not _close(a, b)) & (a < b)
 
 
-@njit(**_INLINED)
+@njit(cache=True, error_model="numpy", inline="always")
 def _lots(size: float, lot: float) -> float:
     """``backtest.sweep_nb._lots`` as a select."""
     q = np.floor(size / lot)
@@ -58,7 +58,7 @@ def _lots(size: float, lot: float) -> float:
     return q * lot
 
 
-@njit(**_INLINED)
+@njit(cache=True, error_model="numpy", inline="always")
 def _fill(
     cash: float,
     pos: float,

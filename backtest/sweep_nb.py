@@ -36,10 +36,9 @@ from vectorbt.utils.math_ import add_nb, is_close_nb, is_close_or_less_nb, is_le
 
 MAX_SETTLE = 8  # passes of the per-order cost fixed point (the engine's MAX_PASSES)
 _FIXED_TOL = 1e-10  # CNY, the engine's tolerance
-_INLINED = {"cache": True, "error_model": "numpy", "inline": "always"}
 
 
-@njit(**_INLINED)
+@njit(cache=True, error_model="numpy", inline="always")
 def _lots(size: float, lot: float) -> float:
     """``size // lot * lot`` (vectorbt's rounding to whole lots) without numba's slow ``//``."""
     q = np.floor(size / lot)
@@ -48,7 +47,7 @@ def _lots(size: float, lot: float) -> float:
     return q * lot
 
 
-@njit(**_INLINED)
+@njit(cache=True, error_model="numpy", inline="always")
 def _fill(
     cash: float,
     pos: float,
@@ -122,7 +121,7 @@ def _fill(
     return cash + final_acq_cash, add_nb(pos, -size_limit), size_limit, adj_price, OrderSide.Sell
 
 
-@njit(**_INLINED)
+@njit(cache=True, error_model="numpy", inline="always")
 def _order(
     cash: float,
     pos: float,
@@ -155,7 +154,7 @@ def _order(
 FIRST, LAST, MEAN, M2, DOWN, MAX_DD = range(6)
 
 
-@njit(**_INLINED)
+@njit(cache=True, error_model="numpy", inline="always")
 def _track(stats: np.ndarray, n: int, v: float, peak: float) -> float:
     """Add session-close value ``v`` (the ``n``-th, from 0) to ``stats``; returns the new peak."""
     if n == 0:
