@@ -24,6 +24,7 @@ from backtest.costs import (
 from backtest.engine import CostResolutionError, session_equity, simulate
 from backtest.inputs import BacktestInputError, bars_for_backtest, validate_predictions
 from backtest.signals import Layout, layout, schedule, target_positions, target_size
+from backtest.sweep_lanes import blocks, sweep_lanes_nb
 from backtest.sweep_nb import (
     DOWN,
     FIRST,
@@ -33,7 +34,6 @@ from backtest.sweep_nb import (
     MAX_SETTLE,
     MEAN,
     simulate_schedule_nb,
-    sweep_carry_nb,
 )
 from backtest.trading import Moments, figures
 
@@ -118,7 +118,8 @@ def run_kernel(
     intraday: bool = False,
     want_equity: bool = True,
 ) -> KernelRun:
-    """Every variant through the numba sweep kernel (``backtest.sweep_nb``), in parallel.
+    """Every variant through the numba sweep kernels, in parallel: ``backtest.sweep_lanes`` for
+    carry execution, ``backtest.sweep_nb`` for intraday schedules.
 
     Equal to ``engine_sweep_equity`` (the vectorbt engine) to rounding; the tests hold it there.
     """
@@ -155,14 +156,15 @@ def run_kernel(
             *costs,
         )
     else:
-        lo = _mirror(rule, t)
-        equity, stats, orders, unsettled = sweep_carry_nb(
+        lo = np.full(t.shape, -np.inf) if (m := _mirror(rule, t)) is None else m
+        lag = variants.lag.astype(np.int64)
+        equity, stats, orders, unsettled, infinite = sweep_lanes_nb(
             np.asarray(p_up, float),
             target_size(p_up, rule),
             np.asarray(signal_index, np.int64),
             t.astype(float),
-            np.full(t.shape, -np.inf) if lo is None else lo,
-            variants.lag.astype(np.int64),
+            lo,
+            lag,
             lay.price,
             lay.mark,
             buy,
@@ -170,7 +172,10 @@ def run_kernel(
             slip,
             scale,
             *costs,
+            *blocks(lag, t.astype(float), lo),
         )
+        if infinite.any():
+            raise ValueError("Attempt to go in short direction infinitely")
     if unsettled.any():
         raise CostResolutionError(f"order costs did not settle in {MAX_SETTLE} passes")
     n_ret = lay.session_end.size - 1

@@ -36,8 +36,9 @@ import duckdb
 
 from feeds.lake import export_lake, open_lake
 from feeds.read import intraday_bars
-from feeds.store import open_store
+from feeds.store import open_store, transaction
 from feeds.synthetic import synthetic_market
+from feeds.writer import write_bars
 
 _COLS = "symbol, kind, source, session, ts, open, high, low, close, volume, amount, open_interest"
 
@@ -54,14 +55,10 @@ def build_panel(db: Path, symbols: int, year: int) -> dict[str, float]:
         )
         gen += time.perf_counter() - g
         con.register("_d", m.daily.to_arrow())
-        con.register("_m", m.minute.to_arrow())
         con.execute(f"INSERT INTO bars_daily ({_COLS}, ingested_at) SELECT {_COLS}, now() FROM _d")
-        con.execute(
-            f"INSERT INTO bars_intraday ({_COLS}, frequency, ingested_at) "
-            f"SELECT {_COLS}, frequency, now() FROM _m"
-        )
         con.unregister("_d")
-        con.unregister("_m")
+        with transaction(con):  # the intraday rows under their series id (no checks)
+            write_bars(con, m.minute, file_sha256=None)
     con.execute("CHECKPOINT")
     (minute,) = con.execute("SELECT count(*) FROM bars_intraday").fetchall()[0]
     (daily,) = con.execute("SELECT count(*) FROM bars_daily").fetchall()[0]

@@ -28,7 +28,7 @@ from feeds.schema import Frequency, InstrumentKind
 from feeds.store import transaction
 from feeds.synthetic import SYNTHETIC_SYMBOL, synthetic_market
 from feeds.validate import validate
-from feeds.writer import write_bars
+from feeds.writer import distinct, stored_intraday, write_bars
 
 log = logging.getLogger(__name__)
 
@@ -238,22 +238,46 @@ def _expected_bars(kind: InstrumentKind, segments: tuple[Segment, ...], minutes:
 def record_session_gaps(con: duckdb.DuckDBPyConnection, bars: pl.DataFrame) -> int:
     """Recount expected vs present bars for every (symbol, frequency, source, session) touched.
 
-    Returns the number of touched sessions with missing bars.
+    ``bars`` have just been written, so each of them is stored; when the store holds no other
+    row of their series in their sessions (one count answers it), they are what is present and
+    are counted in polars.  Returns the number of touched sessions with missing bars.
     """
     if bars.is_empty():
         return 0
-    touched = bars.select("symbol", "kind", "frequency", "source", "session").unique()
+    series = ["symbol", "frequency", "source", "session"]
+    names = ["symbol", "kind", "frequency", "source"]
+    one = distinct(bars, names)
+    if one.height == 1:  # one series: group by session alone
+        per_session = bars.group_by("session").agg(pl.len().cast(pl.Int64).alias("present"))
+        touched = per_session.select(*(pl.lit(one[c][0]).alias(c) for c in names), "session")
+    else:
+        per_session = None
+        touched = bars.select(*names, "session").unique()
+    # the touched series and span as constants, so DuckDB's zone maps skip other row groups
+    stored, params = stored_intraday(con, touched["symbol"].unique().to_list())
+    span = [touched["session"].min(), touched["session"].max()]
     con.register("_touched", touched.to_arrow())
-    # the touched span as constants, so DuckDB's zone maps skip other series' row groups
-    symbols = touched["symbol"].unique().to_list()
-    counts = con.execute(
-        "SELECT symbol, t.kind, frequency, source, session, count(*) AS present "
-        "FROM (SELECT symbol, frequency, source, session FROM bars_intraday "
-        f"WHERE session BETWEEN ? AND ? AND symbol IN ({', '.join('?' for _ in symbols)})) b "
-        "JOIN _touched t USING (symbol, frequency, source, session) GROUP BY ALL",
-        [touched["session"].min(), touched["session"].max(), *symbols],
-    ).fetchall()
-    con.unregister("_touched")
+    try:
+        (n_stored,) = con.execute(
+            f"SELECT count(*) FROM {stored} s SEMI JOIN _touched t "
+            "USING (symbol, frequency, source) WHERE s.session BETWEEN ? AND ?",
+            [*params, *span],
+        ).fetchall()[0]
+        if n_stored == bars.height and per_session is not None:  # the batch is all there is
+            counts = touched.with_columns(per_session["present"]).rows()
+        elif n_stored == bars.height:
+            present = bars.group_by(series).agg(pl.len().cast(pl.Int64).alias("present"))
+            counts = touched.join(present, on=series).select(*names, "session", "present").rows()
+        else:
+            counts = con.execute(
+                "SELECT symbol, t.kind, frequency, source, session, count(*) AS present "
+                f"FROM (SELECT symbol, frequency, source, session FROM {stored} s "
+                "WHERE session BETWEEN ? AND ?) b "
+                "JOIN _touched t USING (symbol, frequency, source, session) GROUP BY ALL",
+                [*params, *span],
+            ).fetchall()
+    finally:
+        con.unregister("_touched")
     rows = []
     for symbol, kind, freq, source, session, n_present in counts:
         minutes = int(freq.rstrip("m"))
@@ -263,12 +287,12 @@ def record_session_gaps(con: duckdb.DuckDBPyConnection, bars: pl.DataFrame) -> i
         first_missing = None
         if missing:
             grid = intraday_grid(InstrumentKind(kind), session, minutes)
+            stored, params = stored_intraday(con, [symbol])
             have = {
                 r[0]
                 for r in con.execute(
-                    "SELECT ts FROM bars_intraday WHERE symbol = ? AND frequency = ? "
-                    "AND source = ? AND session = ?",
-                    [symbol, freq, source, session],
+                    f"SELECT ts FROM {stored} s WHERE frequency = ? AND source = ? AND session = ?",
+                    [*params, freq, source, session],
                 ).fetchall()
             }
             first_missing = next((g for g in grid if g not in have), None)

@@ -134,14 +134,25 @@ CREATE TABLE IF NOT EXISTS bars_daily (
 """,
 )
 
-BARS_INTRADAY = Table(
-    "bars_intraday",
+BAR_SERIES = Table(
+    "bar_series",
     """
-CREATE TABLE IF NOT EXISTS bars_intraday (
+CREATE TABLE IF NOT EXISTS bar_series (
+    series_id     INTEGER     PRIMARY KEY, -- the integer key the intraday rows carry
     symbol        VARCHAR     NOT NULL,
     kind          VARCHAR     NOT NULL,
     frequency     VARCHAR     NOT NULL,   -- '1m' or '5m'
     source        VARCHAR     NOT NULL,
+    UNIQUE (symbol, kind, frequency, source)
+);
+""",
+)
+
+INTRADAY_VALUES = Table(
+    "intraday_values",
+    """
+CREATE TABLE IF NOT EXISTS intraday_values (
+    series_id     INTEGER     NOT NULL,   -- bar_series
     session       DATE        NOT NULL,
     ts            TIMESTAMPTZ NOT NULL,   -- bar END instant, UTC
     open          DOUBLE      NOT NULL,
@@ -155,8 +166,8 @@ CREATE TABLE IF NOT EXISTS bars_intraday (
     ingested_at   TIMESTAMPTZ NOT NULL
     -- key (symbol, frequency, source, ts): unique by construction, not by an index.  The one
     -- writer (feeds.writer) anti-joins each batch against the stored keys inside the batch's
-    -- transaction; an ART primary-key index made bulk loads several times slower.  Stores
-    -- created with the older primary key keep it and work unchanged.
+    -- transaction; an ART primary-key index made bulk loads several times slower, and four
+    -- VARCHAR columns per row cost more to store than everything else (hence bar_series).
 );
 """,
 )
@@ -252,7 +263,17 @@ CREATE TABLE IF NOT EXISTS feed_contracts (
 
 # Created whenever the store is opened for writing (``feeds.store.open_store``).
 STORE_TABLES = register_tables(
-    BARS_DAILY, BARS_INTRADAY, INGEST_LOG, QUARANTINE, BAR_REVISIONS, SESSION_GAPS
+    BARS_DAILY, BAR_SERIES, INTRADAY_VALUES, INGEST_LOG, QUARANTINE, BAR_REVISIONS, SESSION_GAPS
 )
 # Created on first use by a futures adapter (``feeds.adapters``).
 register_tables(FEED_CONTRACTS)
+
+# ``bars_intraday`` is what every reader queries: the intraday rows with their series spelled
+# out, in the column order of the table it replaced.  Stores created before the series key hold
+# a table of that name; ``feeds.store.open_store`` migrates them when opened for writing.
+INTRADAY_VIEW = """
+CREATE VIEW bars_intraday AS
+SELECT s.symbol, s.kind, s.frequency, s.source, b.session, b.ts, b.open, b.high, b.low, b.close,
+       b.volume, b.amount, b.open_interest, b.file_sha256, b.ingested_at
+FROM intraday_values b JOIN bar_series s USING (series_id)
+"""

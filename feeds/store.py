@@ -20,7 +20,7 @@ import duckdb
 
 from feeds.lock import StoreLock
 from feeds.read import BarReader
-from feeds.schema import STORE_TABLES, create_tables
+from feeds.schema import INTRADAY_VIEW, STORE_TABLES, create_tables
 
 _HELD: set[str] = set()  # stores whose writer lock this process holds (via Store.lock)
 
@@ -44,7 +44,40 @@ def open_store(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyC
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
         create_tables(con, STORE_TABLES)
+        _intraday_layout(con)
     return con
+
+
+_LEGACY_COPY = """
+INSERT INTO bar_series
+SELECT row_number() OVER (ORDER BY symbol, kind, frequency, source)::INTEGER, *
+FROM (SELECT DISTINCT symbol, kind, frequency, source FROM bars_intraday);
+INSERT INTO intraday_values
+SELECT s.series_id, b.session, b.ts, b.open, b.high, b.low, b.close, b.volume, b.amount,
+       b.open_interest, b.file_sha256, b.ingested_at
+FROM bars_intraday b JOIN bar_series s USING (symbol, kind, frequency, source)
+ORDER BY s.series_id, b.ts;
+DROP TABLE bars_intraday;
+"""
+
+
+def _intraday_layout(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ``bars_intraday`` view; a store from before the series key is migrated once.
+
+    Such a store holds ``bars_intraday`` as a table with the series spelled out on every row (and
+    maybe the older primary key): its rows move to ``intraday_values`` under integer series ids,
+    in one transaction, and the view takes the table's name.
+    """
+    kinds = con.execute(
+        "SELECT table_type FROM information_schema.tables "
+        "WHERE table_name = 'bars_intraday' AND table_schema = 'main'"
+    ).fetchall()
+    if kinds and kinds[0][0] == "VIEW":
+        return
+    with transaction(con):
+        if kinds:
+            con.execute(_LEGACY_COPY)
+        con.execute(INTRADAY_VIEW)
 
 
 @contextmanager

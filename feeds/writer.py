@@ -2,8 +2,11 @@
 
 Callers wrap ``write_bars`` in ``feeds.store.transaction`` so a file lands whole or not at all.
 Keys are kept unique by the writer, not by an index: each batch is semi-joined against the
-stored keys (``keys_s``), restricted to the batch's symbols and time span so DuckDB's zone maps
+stored keys (``keys_s``), restricted to the batch's series and time span so DuckDB's zone maps
 skip the row groups of other series; new rows go in through DuckDB's Arrow scan (``insert_s``).
+Intraday rows are stored under an integer series id (``bar_series``; readers see the
+``bars_intraday`` view): the batch's few (symbol, kind, frequency, source) are resolved to ids
+once and only numbers cross into DuckDB.
 """
 
 from __future__ import annotations
@@ -25,6 +28,15 @@ class WriteResult:
     unchanged: int
     keys_s: float = 0.0  # finding which keys are stored (the duplicate check)
     insert_s: float = 0.0  # inserting new rows, updating changed ones, recording revisions
+
+
+def distinct(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
+    """``frame.select(cols).unique()``; one vectorised comparison instead of a hash when every
+    column holds one value (a batch of one series, the usual case)."""
+    one = [pl.col(c).eq_missing(pl.col(c).first()).all() for c in cols]
+    if frame.height and frame.select(pl.all_horizontal(one)).item():
+        return frame.select(cols).head(1)
+    return frame.select(cols).unique()
 
 
 def _conform(bars: pl.DataFrame) -> pl.DataFrame:
@@ -55,7 +67,8 @@ def write_bars(
         part = bars.filter(is_daily if daily else ~is_daily)
         if part.is_empty():
             continue
-        r = _upsert(con, part, daily=daily, file_sha256=file_sha256, at=at)
+        upsert = _upsert_daily if daily else _upsert_intraday
+        r = upsert(con, part, file_sha256=file_sha256, at=at)
         inserted += r.inserted
         updated += r.updated
         unchanged += r.unchanged
@@ -64,14 +77,25 @@ def write_bars(
     return WriteResult(inserted, updated, unchanged, keys_s, insert_s)
 
 
+def _record_revisions(
+    con: duckdb.DuckDBPyConnection, file_sha256: str | None, at: datetime
+) -> None:
+    """Every changed field of the rows in ``_changed``, recorded before they are overwritten."""
+    for f in VALUE_FIELDS:
+        con.execute(
+            f"INSERT INTO bar_revisions SELECT symbol, frequency, source, ts, '{f}', "
+            f"old_{f}, new_{f}, ?, ? FROM _changed WHERE old_{f} IS DISTINCT FROM new_{f}",
+            [file_sha256 or "", at],
+        ).fetchall()
+
+
 _MAX_LISTED = 64  # symbols named in the zone-map filter; more: the time span alone
 
 
-def _stored_span(part: pl.DataFrame, daily: bool) -> tuple[str, list[object]]:
-    """A filter on the stored table that keeps every row the batch could match (and few others)."""
-    col = "session" if daily else "ts"
-    lo, hi = part[col].min(), part[col].max()
-    cond = f"t.{col} BETWEEN ? AND ?"
+def _stored_span(part: pl.DataFrame) -> tuple[str, list[object]]:
+    """A filter on ``bars_daily`` that keeps every row the batch could match (and few others)."""
+    lo, hi = part["session"].min(), part["session"].max()
+    cond = "t.session BETWEEN ? AND ?"
     params: list[object] = [lo, hi]
     symbols = part["symbol"].unique().to_list()
     if len(symbols) <= _MAX_LISTED:
@@ -80,17 +104,16 @@ def _stored_span(part: pl.DataFrame, daily: bool) -> tuple[str, list[object]]:
     return cond, params
 
 
-def _upsert(
+def _upsert_daily(
     con: duckdb.DuckDBPyConnection,
     part: pl.DataFrame,
     *,
-    daily: bool,
     file_sha256: str | None,
     at: datetime,
 ) -> WriteResult:
-    table = "bars_daily" if daily else "bars_intraday"
-    keys = ["symbol", "source", "session"] if daily else ["symbol", "frequency", "source", "ts"]
-    cols = [c for c in BAR_COLUMNS if daily is False or c != "frequency"]
+    table = "bars_daily"
+    keys = ["symbol", "source", "session"]
+    cols = [c for c in BAR_COLUMNS if c != "frequency"]
     staged = part.select(cols)
     con.register("_staged", staged.to_arrow())
     try:
@@ -100,7 +123,7 @@ def _upsert(
             f"INSERT INTO {table} ({', '.join(cols)}, file_sha256, ingested_at) "
             f"SELECT {', '.join('s.' + c for c in cols)}, ?, ? FROM _staged s"
         )
-        span, span_params = _stored_span(staged, daily)
+        span, span_params = _stored_span(staged)
         stored = f"(SELECT * FROM {table} t WHERE {span})"
         # nothing stored in the span (zone maps answer without reading rows): no join to build
         candidates = con.execute(
@@ -118,23 +141,16 @@ def _upsert(
             con.execute(insert_new, [file_sha256, at]).fetchall()
             return WriteResult(staged.height, 0, 0, t1 - t0, time.perf_counter() - t1)
         differs = " OR ".join(f"t.{f} IS DISTINCT FROM s.{f}" for f in VALUE_FIELDS)
-        freq = "'1d'" if daily else "s.frequency"
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _changed AS SELECT s.symbol, {freq} AS frequency, "
-            f"s.source, s.ts, "
+            "CREATE OR REPLACE TEMP TABLE _changed AS SELECT s.symbol, '1d' AS frequency, "
+            "s.source, s.ts, "
             + ", ".join(f"t.{f} AS old_{f}, s.{f} AS new_{f}" for f in VALUE_FIELDS)
             + f" FROM _staged s JOIN {stored} t ON {on} WHERE {differs}",
             span_params,
         ).fetchall()
         n_changed = con.execute("SELECT count(*) FROM _changed").fetchall()[0][0]
         if n_changed:
-            # Record field-level revisions before overwriting.
-            for f in VALUE_FIELDS:
-                con.execute(
-                    f"INSERT INTO bar_revisions SELECT symbol, frequency, source, ts, '{f}', "
-                    f"old_{f}, new_{f}, ?, ? FROM _changed WHERE old_{f} IS DISTINCT FROM new_{f}",
-                    [file_sha256 or "", at],
-                ).fetchall()
+            _record_revisions(con, file_sha256, at)
             setters = ", ".join(f"{f} = s.{f}" for f in (*VALUE_FIELDS, "kind"))
             con.execute(
                 f"UPDATE {table} t SET {setters}, file_sha256 = ?, ingested_at = ? "
@@ -149,5 +165,139 @@ def _upsert(
             ).fetchall()
         elapsed = time.perf_counter() - t1
         return WriteResult(n_new, n_changed, matched - n_changed, t1 - t0, elapsed)
+    finally:
+        con.unregister("_staged")
+
+
+_SERIES = ["symbol", "kind", "frequency", "source"]
+_KEY = ["symbol", "frequency", "source"]  # with ts, the bar key (kind is not part of it)
+_NUMERIC = ["session", "ts", *VALUE_FIELDS]
+
+
+def stored_intraday(con: duckdb.DuckDBPyConnection, symbols: list[str]) -> tuple[str, list[object]]:
+    """A subquery of the stored intraday rows of ``symbols`` (the ``bars_intraday`` columns but
+    ``file_sha256`` and ``ingested_at``) filtered by their series ids as constants, so DuckDB's
+    zone maps skip the row groups of other series; returns (sql, params)."""
+    marks = ", ".join("?" for _ in symbols)
+    ids = [
+        r[0]
+        for r in con.execute(
+            f"SELECT series_id FROM bar_series WHERE symbol IN ({marks})", symbols
+        ).fetchall()
+    ]
+    cols = ", ".join(f"b.{c}" for c in _NUMERIC)
+    where = f"b.series_id IN ({', '.join('?' for _ in ids)})" if ids else "false"
+    sql = (
+        f"(SELECT {', '.join('k.' + c for c in _SERIES)}, {cols} FROM intraday_values b "
+        f"JOIN bar_series k USING (series_id) WHERE {where})"
+    )
+    return sql, list(ids)
+
+
+def series_ids(con: duckdb.DuckDBPyConnection, series: pl.DataFrame) -> pl.DataFrame:
+    """``series`` (distinct symbol, kind, frequency, source) with their ``series_id``, new ones
+    registered in ``bar_series`` (inside the caller's transaction)."""
+    con.register("_series", series.to_arrow())
+    try:
+        con.execute(
+            "INSERT INTO bar_series SELECT "
+            "(SELECT coalesce(max(series_id), 0) FROM bar_series) + row_number() OVER (), "
+            "n.symbol, n.kind, n.frequency, n.source "
+            f"FROM _series n ANTI JOIN bar_series b USING ({', '.join(_SERIES)})"
+        ).fetchall()
+        ids = con.execute(
+            f"SELECT b.series_id, {', '.join('b.' + c for c in _SERIES)} "
+            f"FROM bar_series b SEMI JOIN _series n USING ({', '.join(_SERIES)})"
+        ).pl()
+    finally:
+        con.unregister("_series")
+    return ids.with_columns(pl.col("series_id").cast(pl.Int32))
+
+
+def _upsert_intraday(
+    con: duckdb.DuckDBPyConnection,
+    part: pl.DataFrame,
+    *,
+    file_sha256: str | None,
+    at: datetime,
+) -> WriteResult:
+    """``_upsert_daily`` for the intraday rows: key check, inserts and corrections by series id."""
+    t0 = time.perf_counter()
+    # stored series that share a key with the batch's (the same bars under another kind),
+    # looked up before the batch's new series are registered: a new series has no stored rows
+    keys = distinct(part, _KEY)
+    con.register("_part_keys", keys.to_arrow())
+    try:
+        sharing = [
+            r[0]
+            for r in con.execute(
+                f"SELECT series_id FROM bar_series SEMI JOIN _part_keys USING ({', '.join(_KEY)})"
+            ).fetchall()
+        ]
+    finally:
+        con.unregister("_part_keys")
+    ids = series_ids(con, distinct(part, _SERIES))
+    if ids.height == 1:  # the usual batch: one series
+        staged = part.with_columns(pl.lit(ids["series_id"][0], pl.Int32).alias("series_id"))
+    else:
+        staged = part.join(ids, on=_SERIES, how="left")
+    lo, hi = staged["session"].min(), staged["session"].max()
+    # the batch's own ids too: a corrected row may move to a series the batch registered
+    in_span = sorted({*sharing, *ids["series_id"].to_list()})
+    span = f"b.session BETWEEN ? AND ? AND b.series_id IN ({', '.join('?' for _ in in_span)})"
+    span_params: list[object] = [lo, hi, *in_span]
+    candidates = (
+        con.execute(f"SELECT count(*) FROM intraday_values b WHERE {span}", span_params).fetchall()[
+            0
+        ][0]
+        if sharing
+        else 0
+    )
+    values = ", ".join(f"s.{c}" for c in _NUMERIC)
+    insert_new = f"INSERT INTO intraday_values SELECT s.series_id, {values}, ?, ? FROM _staged s"
+    if candidates == 0:  # bulk fast path: only numbers cross into DuckDB
+        con.register("_staged", staged.select("series_id", *_NUMERIC).to_arrow())
+        try:
+            t1 = time.perf_counter()
+            con.execute(insert_new, [file_sha256, at]).fetchall()
+        finally:
+            con.unregister("_staged")
+        return WriteResult(staged.height, 0, 0, t1 - t0, time.perf_counter() - t1)
+    con.register("_staged", staged.select("series_id", *_KEY, *_NUMERIC).to_arrow())
+    try:
+        stored = (
+            f"(SELECT b.*, {', '.join('k.' + c for c in _KEY)} FROM intraday_values b "
+            f"JOIN bar_series k USING (series_id) WHERE {span})"
+        )
+        on = " AND ".join(f"t.{k} = s.{k}" for k in (*_KEY, "ts"))
+        matched = con.execute(
+            f"SELECT count(*) FROM _staged s SEMI JOIN {stored} t ON {on}", span_params
+        ).fetchall()[0][0]
+        t1 = time.perf_counter()
+        differs = " OR ".join(f"t.{f} IS DISTINCT FROM s.{f}" for f in VALUE_FIELDS)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _changed AS SELECT s.symbol, s.frequency, s.source, "
+            "s.ts, t.series_id AS old_series, s.series_id AS new_series, "
+            + ", ".join(f"t.{f} AS old_{f}, s.{f} AS new_{f}" for f in VALUE_FIELDS)
+            + f" FROM _staged s JOIN {stored} t ON {on} WHERE {differs}",
+            span_params,
+        ).fetchall()
+        n_changed = con.execute("SELECT count(*) FROM _changed").fetchall()[0][0]
+        if n_changed:
+            _record_revisions(con, file_sha256, at)
+            setters = ", ".join(f"{f} = c.new_{f}" for f in VALUE_FIELDS)
+            con.execute(
+                f"UPDATE intraday_values t SET {setters}, series_id = c.new_series, "
+                "file_sha256 = ?, ingested_at = ? FROM _changed c "
+                "WHERE t.series_id = c.old_series AND t.ts = c.ts",
+                [file_sha256, at],
+            ).fetchall()
+        con.execute("DROP TABLE _changed").fetchall()
+        n_new = staged.height - matched
+        if n_new:
+            con.execute(
+                insert_new + f" ANTI JOIN {stored} t ON {on}", [file_sha256, at, *span_params]
+            ).fetchall()
+        return WriteResult(n_new, n_changed, matched - n_changed, t1 - t0, time.perf_counter() - t1)
     finally:
         con.unregister("_staged")

@@ -124,3 +124,47 @@ def test_a_signal_never_moves_equity_on_or_before_its_own_bar(
     )
     np.testing.assert_array_equal(eq[: signal_index[j] + 1], eq2[: signal_index[j] + 1])
     assert not np.array_equal(eq, eq2)
+
+
+def test_lane_blocks_of_any_width_give_the_same_sweep(
+    synthetic_bars: pl.DataFrame, random_preds: pl.DataFrame
+) -> None:
+    """Variants sharing a signal run in lockstep lanes; splitting them into narrower blocks
+    (or one lane each) changes nothing, bit for bit."""
+    from backtest.costs import lot_units, min_commission, proportional_rate, slippage_fraction
+    from backtest.signals import target_size
+    from backtest.sweep_lanes import blocks, sweep_lanes_nb
+
+    cfg = BacktestConfig(init_cash=2e6)
+    profile, rule = cfg.profile("stock"), SignalRule(mode="long_short", sizing="confidence")
+    p_up, signal_index, lay = _inputs(random_preds, synthetic_bars, Execution())
+    v = Variants.grid(GRID)
+    no = np.zeros(lay.session.shape, bool)
+    lo = np.minimum(1.0 - v.threshold, v.threshold)
+    args = (
+        p_up,
+        target_size(p_up, rule),
+        signal_index.astype(np.int64),
+        v.threshold,
+        lo,
+        v.lag.astype(np.int64),
+        lay.price,
+        lay.mark,
+        proportional_rate(profile, lay.session, no, no),
+        proportional_rate(profile, lay.session, ~no, no),
+        slippage_fraction(profile, lay.price),
+        v.cost_multiplier,
+        profile.commission,
+        min_commission(profile),
+        lot_units(profile),
+        cfg.init_cash,
+        True,
+    )
+    order, starts = blocks(v.lag, v.threshold, lo)
+    assert np.diff(starts).max() == len(GRID.cost_multipliers)  # one block per signal
+    wide = sweep_lanes_nb(*args, order, starts)
+    for width in (1, 2):
+        narrow = sweep_lanes_nb(*args, *blocks(v.lag, v.threshold, lo, width=width))
+        for a, b in zip(wide, narrow, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert wide[2].min() > 0

@@ -180,7 +180,7 @@ def test_interrupted_export_leaves_no_half_written_partition(
     with open_store(store_file) as con:
         export_lake(con, root)
         old_manifest = read_manifest(root)
-        con.execute("UPDATE bars_intraday SET close = close + 1")  # every intraday partition
+        con.execute("UPDATE intraday_values SET close = close + 1")  # every intraday partition
         con.execute("UPDATE bars_daily SET close = close + 1")
         placed: list[Path] = []
         real_place = lake_mod.place
