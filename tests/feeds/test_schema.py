@@ -19,7 +19,8 @@ def test_every_package_registers_its_tables_once() -> None:
     assert set(backtest.schema.BACKTEST_TABLES) <= set(tables.values())
     assert {t.name for t in quant.schema.KEY_TABLES} == {"api_keys", "api_audit"}
     assert {t.database for t in tables.values()} == {"store", "keys", "jobs"}
-    assert len(tables) == 21  # 18 in the store, 2 in the keys file, 1 in the jobs file
+    assert len(tables) == 22  # 19 in the store (bar_series + intraday_values under the
+    # bars_intraday view), 2 in the keys file, 1 in the jobs file
 
 
 def test_create_tables_is_idempotent_and_never_alters() -> None:
@@ -49,5 +50,7 @@ def test_a_second_definition_of_a_table_fails() -> None:
 
 def test_open_store_creates_the_store_tables(tmp_path) -> None:
     con = open_store(tmp_path / "s.duckdb")
-    got = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    assert got == {t.name for t in schema.STORE_TABLES}
+    rows = con.execute("SELECT table_name, table_type FROM information_schema.tables").fetchall()
+    tables = {name for name, kind in rows if kind == "BASE TABLE"}
+    assert tables == {t.name for t in schema.STORE_TABLES}
+    assert ("bars_intraday", "VIEW") in rows  # what every reader queries
