@@ -18,7 +18,7 @@ from numba import njit, prange
 from vectorbt.utils.math_ import abs_tol as ABS_TOL
 from vectorbt.utils.math_ import rel_tol as REL_TOL
 
-from backtest.sweep_nb import _FIXED_TOL, DOWN, FIRST, LAST, M2, MAX_DD, MAX_SETTLE, MEAN
+from backtest.sweep_nb import _FIXED_TOL, DOWN, FIRST, LAST, M2, MAX_DD, MAX_SETTLE, MEAN, _lots
 
 LANES = 16  # variants of one block at most
 
@@ -48,14 +48,6 @@ def _add(a: float, b: float) -> float:
 def _less(a: float, b: float) -> bool:
     """``is_less_nb(a, b)``."""
     return (not _close(a, b)) & (a < b)
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _lots(size: float, lot: float) -> float:
-    """``backtest.sweep_nb._lots`` as a select."""
-    q = np.floor(size / lot)
-    q = q - 1.0 if q * lot > size else q
-    return q * lot
 
 
 @njit(cache=True, error_model="numpy", inline="always")

@@ -77,6 +77,23 @@ def write_bars(
     return WriteResult(inserted, updated, unchanged, keys_s, insert_s)
 
 
+_DIFFERS = " OR ".join(f"t.{f} IS DISTINCT FROM s.{f}" for f in VALUE_FIELDS)
+
+
+def _stage_changes(
+    con: duckdb.DuckDBPyConnection, keys: str, stored: str, on: str, params: list[object]
+) -> int:
+    """``_changed``: the staged rows whose stored twin (``stored t`` joined ``on``) differs in a
+    value field, with ``keys`` and every field's old and new value; returns how many."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _changed AS SELECT {keys}, "
+        + ", ".join(f"t.{f} AS old_{f}, s.{f} AS new_{f}" for f in VALUE_FIELDS)
+        + f" FROM _staged s JOIN {stored} t ON {on} WHERE {_DIFFERS}",
+        params,
+    ).fetchall()
+    return int(con.execute("SELECT count(*) FROM _changed").fetchall()[0][0])
+
+
 def _record_revisions(
     con: duckdb.DuckDBPyConnection, file_sha256: str | None, at: datetime
 ) -> None:
@@ -140,21 +157,15 @@ def _upsert_daily(
         if matched == 0:  # bulk fast path: nothing to compare against
             con.execute(insert_new, [file_sha256, at]).fetchall()
             return WriteResult(staged.height, 0, 0, t1 - t0, time.perf_counter() - t1)
-        differs = " OR ".join(f"t.{f} IS DISTINCT FROM s.{f}" for f in VALUE_FIELDS)
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _changed AS SELECT s.symbol, '1d' AS frequency, "
-            "s.source, s.ts, "
-            + ", ".join(f"t.{f} AS old_{f}, s.{f} AS new_{f}" for f in VALUE_FIELDS)
-            + f" FROM _staged s JOIN {stored} t ON {on} WHERE {differs}",
-            span_params,
-        ).fetchall()
-        n_changed = con.execute("SELECT count(*) FROM _changed").fetchall()[0][0]
+        n_changed = _stage_changes(
+            con, "s.symbol, '1d' AS frequency, s.source, s.ts", stored, on, span_params
+        )
         if n_changed:
             _record_revisions(con, file_sha256, at)
             setters = ", ".join(f"{f} = s.{f}" for f in (*VALUE_FIELDS, "kind"))
             con.execute(
                 f"UPDATE {table} t SET {setters}, file_sha256 = ?, ingested_at = ? "
-                f"FROM _staged s WHERE {on} AND ({differs})",
+                f"FROM _staged s WHERE {on} AND ({_DIFFERS})",
                 [file_sha256, at],
             ).fetchall()
         con.execute("DROP TABLE _changed").fetchall()
@@ -274,15 +285,14 @@ def _upsert_intraday(
             f"SELECT count(*) FROM _staged s SEMI JOIN {stored} t ON {on}", span_params
         ).fetchall()[0][0]
         t1 = time.perf_counter()
-        differs = " OR ".join(f"t.{f} IS DISTINCT FROM s.{f}" for f in VALUE_FIELDS)
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _changed AS SELECT s.symbol, s.frequency, s.source, "
-            "s.ts, t.series_id AS old_series, s.series_id AS new_series, "
-            + ", ".join(f"t.{f} AS old_{f}, s.{f} AS new_{f}" for f in VALUE_FIELDS)
-            + f" FROM _staged s JOIN {stored} t ON {on} WHERE {differs}",
+        n_changed = _stage_changes(
+            con,
+            "s.symbol, s.frequency, s.source, s.ts, t.series_id AS old_series, "
+            "s.series_id AS new_series",
+            stored,
+            on,
             span_params,
-        ).fetchall()
-        n_changed = con.execute("SELECT count(*) FROM _changed").fetchall()[0][0]
+        )
         if n_changed:
             _record_revisions(con, file_sha256, at)
             setters = ", ".join(f"{f} = c.new_{f}" for f in VALUE_FIELDS)
