@@ -94,6 +94,21 @@ def _stage_changes(
     return int(con.execute("SELECT count(*) FROM _changed").fetchall()[0][0])
 
 
+def _insert_new(
+    con: duckdb.DuckDBPyConnection,
+    insert_new: str,
+    stored: str,
+    on: str,
+    params: list[object],
+    n_new: int,
+) -> int:
+    """Drop ``_changed``; insert the staged rows with no stored twin; returns their count."""
+    con.execute("DROP TABLE _changed").fetchall()
+    if n_new:
+        con.execute(insert_new + f" ANTI JOIN {stored} t ON {on}", params).fetchall()
+    return n_new
+
+
 def _record_revisions(
     con: duckdb.DuckDBPyConnection, file_sha256: str | None, at: datetime
 ) -> None:
@@ -168,14 +183,10 @@ def _upsert_daily(
                 f"FROM _staged s WHERE {on} AND ({_DIFFERS})",
                 [file_sha256, at],
             ).fetchall()
-        con.execute("DROP TABLE _changed").fetchall()
-        n_new = staged.height - matched
-        if n_new:
-            con.execute(
-                insert_new + f" ANTI JOIN {stored} t ON {on}", [file_sha256, at, *span_params]
-            ).fetchall()
-        elapsed = time.perf_counter() - t1
-        return WriteResult(n_new, n_changed, matched - n_changed, t1 - t0, elapsed)
+        n_new = _insert_new(
+            con, insert_new, stored, on, [file_sha256, at, *span_params], staged.height - matched
+        )
+        return WriteResult(n_new, n_changed, matched - n_changed, t1 - t0, time.perf_counter() - t1)
     finally:
         con.unregister("_staged")
 
@@ -302,12 +313,9 @@ def _upsert_intraday(
                 "WHERE t.series_id = c.old_series AND t.ts = c.ts",
                 [file_sha256, at],
             ).fetchall()
-        con.execute("DROP TABLE _changed").fetchall()
-        n_new = staged.height - matched
-        if n_new:
-            con.execute(
-                insert_new + f" ANTI JOIN {stored} t ON {on}", [file_sha256, at, *span_params]
-            ).fetchall()
+        n_new = _insert_new(
+            con, insert_new, stored, on, [file_sha256, at, *span_params], staged.height - matched
+        )
         return WriteResult(n_new, n_changed, matched - n_changed, t1 - t0, time.perf_counter() - t1)
     finally:
         con.unregister("_staged")
