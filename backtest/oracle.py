@@ -25,6 +25,7 @@ from backtest.costs import (
     proportional_rate,
     slippage_fraction,
 )
+from backtest.signals import Layout, Schedule
 
 _REL = 1e-9  # vectorbt's tolerance when it compares cash needs with cash
 
@@ -101,6 +102,28 @@ def run_oracle(
                     orders += 1
         equity[r] = cash + pos * mark_l[r]
     return OracleResult(np.array(equity), fees_paid, orders)
+
+
+def run_oracle_variant(
+    lay: Layout,
+    sched: Schedule,
+    profile: CostProfile,
+    cost_multiplier: np.ndarray,
+    c: int,
+    *,
+    init_cash: float,
+) -> OracleResult:
+    """``run_oracle`` on variant ``c`` of a sweep's schedule (its targets and cost level)."""
+    return run_oracle(
+        lay.price,
+        lay.mark,
+        sched.target[:, c],
+        lay.session,
+        sched.closes_today[:, c],
+        profile,
+        init_cash=init_cash,
+        scale=float(cost_multiplier[c]),
+    )
 
 
 def oracle_days(sessions: list[date]) -> np.ndarray:

@@ -91,7 +91,7 @@ def main(argv: list[str]) -> int:
     t0 = time.perf_counter()
     from backtest.config import BacktestConfig, SignalRule, SweepGrid
     from backtest.inputs import bars_for_backtest, persistence_predictions
-    from backtest.oracle import run_oracle
+    from backtest.oracle import run_oracle_variant
     from backtest.signals import layout, schedule, target_positions
     from backtest.sweep import Variants, engine_sweep_equity, run_kernel, sweep_equity
     from backtest.trading import figures, performance
@@ -146,15 +146,8 @@ def main(argv: list[str]) -> int:
         warm_cpu.append(time.process_time() - c0)
         t0, c0 = time.perf_counter(), time.process_time()
         loop_equity += [
-            run_oracle(
-                lay.price,
-                lay.mark,
-                sched.target[:, c],
-                lay.session,
-                sched.closes_today[:, c],
-                profile,
-                init_cash=cfg.init_cash,
-                scale=float(variants.cost_multiplier[c]),
+            run_oracle_variant(
+                lay, sched, profile, variants.cost_multiplier, c, init_cash=cfg.init_cash
             ).equity
             for c in part
         ]

@@ -8,7 +8,7 @@ import pytest
 
 from backtest.config import BacktestConfig, Execution, SignalRule, SweepGrid
 from backtest.inputs import bars_for_backtest, validate_predictions
-from backtest.oracle import run_oracle
+from backtest.oracle import run_oracle_variant
 from backtest.signals import Layout, layout, schedule, target_positions
 from backtest.sweep import Variants, engine_sweep_equity, run_kernel, sweep_equity
 from backtest.trading import figures, performance
@@ -93,15 +93,8 @@ def test_kernel_equals_the_python_loop(
         t_plus_one=profile.t_plus_one,
     )
     for c in range(len(variants)):
-        loop = run_oracle(
-            lay.price,
-            lay.mark,
-            sched.target[:, c],
-            lay.session,
-            sched.closes_today[:, c],
-            profile,
-            init_cash=cfg.init_cash,
-            scale=float(variants.cost_multiplier[c]),
+        loop = run_oracle_variant(
+            lay, sched, profile, variants.cost_multiplier, c, init_cash=cfg.init_cash
         )
         assert np.max(np.abs(eq[:, c] - loop.equity[lay.session_end])) <= 1e-9 * cfg.init_cash
 
