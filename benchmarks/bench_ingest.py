@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -55,33 +56,39 @@ CREATE TABLE {name} (
 
 
 def bulk(db: Path, rows: int) -> dict[str, object]:
-    """Child process: load ``rows`` synthetic minute bars symbol by symbol (chunks of ~290k)."""
+    """Child process: load ``rows`` synthetic minute bars symbol by symbol (chunks of ~290k)
+    through ``feeds.bulk.ingest_frames`` (the next chunk validated while this one lands)."""
+    from feeds.bulk import FrameLoad, ingest_frames
     from feeds.ingest import ingest_frame
 
+    gen_s = 0.0
+
+    def loads() -> Iterator[FrameLoad]:
+        nonlocal gen_s
+        made, i = 0, 0
+        while made < rows:
+            t0 = time.perf_counter()
+            frame = _symbol_bars(i)
+            frame = frame.head(int(min(frame.height, rows - made)))
+            gen_s += time.perf_counter() - t0  # on this thread, between landings: not load time
+            yield FrameLoad(frame, f"bench://{i}", f"bench:{i}:{frame.height}")
+            made += frame.height
+            i += 1
+
     con = open_store(db)
-    loaded = gen_s = load_s = cpu_s = 0.0
+    loaded = 0
     phases: dict[str, float] = {}
-    i = 0
-    while loaded < rows:
-        t0 = time.perf_counter()
-        frame = _symbol_bars(i)
-        frame = frame.head(int(min(frame.height, rows - loaded)))
-        t1, c1 = time.perf_counter(), time.process_time()
-        rep = ingest_frame(con, frame, name=f"bench://{i}", key=f"bench:{i}:{frame.height}")
-        t2, c2 = time.perf_counter(), time.process_time()
-        assert rep.rows_inserted == frame.height and rep.rows_quarantined == 0
+    t0, c0 = time.perf_counter(), time.process_time()
+    for rep in ingest_frames(con, loads()):
+        assert rep.rows_quarantined == 0 and rep.rows_inserted == rep.rows_loaded
         for k, v in rep.seconds.items():
             phases[k] = phases.get(k, 0.0) + v
-        gen_s += t1 - t0
-        load_s += t2 - t1
-        cpu_s += c2 - c1
-        loaded += frame.height
-        i += 1
-    t0, c0 = time.perf_counter(), time.process_time()
+        loaded += rep.rows_inserted
+    t1 = time.perf_counter()
     con.close()  # any checkpoint left for the close counts as load time
-    load_s += time.perf_counter() - t0
-    cpu_s += time.process_time() - c0
-    phases["close"] = time.perf_counter() - t0
+    load_s = time.perf_counter() - t0 - gen_s
+    cpu_s = time.process_time() - c0  # includes generating the bars (not separable by thread)
+    phases["close"] = time.perf_counter() - t1
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     con = open_store(db)  # idempotency: the first chunk again inserts nothing
     again = ingest_frame(con, _symbol_bars(0), name="bench://again", key="bench:again")
@@ -117,14 +124,15 @@ def naive(db: Path, rows: int) -> dict[str, float]:
 def raw_append(db: Path, rows: int, *, series_id: bool) -> dict[str, float]:
     """Reference: the same bars appended with no key and no validation, one commit per chunk.
 
-    ``series_id`` False: into a table with symbol, kind, frequency and source on every row (the
-    store's layout before the series key); True: into the series-id layout (numbers only).
+    ``series_id`` False: into a table with symbol, kind, frequency, source and the file's hash on
+    every row (the store's layout before the series key); True: into the store's layout (series
+    and batch ids: numbers only).
     """
     con = open_store(db)
     if series_id:
         con.execute("CREATE TABLE raw AS SELECT * FROM intraday_values LIMIT 0")
         cols = ["session", "ts", *VALUE_FIELDS]
-        select = f"SELECT 1, {', '.join(cols)}, 'sha', now() FROM _f"
+        select = f"SELECT 1, {', '.join(cols)}, 1 FROM _f"
     else:
         con.execute(_STRING_TABLE.format(name="raw"))
         cols = list(BAR_COLUMNS)

@@ -14,13 +14,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from feeds.calendar import Segment, intraday_grid, session_segments, trading_days
+from feeds.gaps import record_daily_gaps, record_session_gaps
 from feeds.parse import IngestError, ParsedFile, read_file
 from feeds.profiles import SourceProfile
 from feeds.provenance import check_provenance
@@ -28,7 +27,7 @@ from feeds.schema import Frequency, InstrumentKind
 from feeds.store import transaction
 from feeds.synthetic import SYNTHETIC_SYMBOL, synthetic_market
 from feeds.validate import validate
-from feeds.writer import distinct, stored_intraday, write_bars
+from feeds.writer import distinct, split_daily, write_bars
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +86,71 @@ def ingest_key(content_sha256: str, profile: str, symbol: str | None) -> str:
     return hashlib.sha256(f"{content_sha256}|{profile}|{symbol or ''}".encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A file or frame read and validated, not yet landed (``prepare_file``, ``prepare_frame``:
+    no store access, so a worker thread can prepare the next one while this one lands)."""
+
+    parsed: ParsedFile
+    key: str  # ingest_key: the identity that makes the load idempotent
+    bars: pl.DataFrame
+    rejected: pl.DataFrame
+    started: datetime
+    seconds: dict[str, float]
+    name: str | None = None  # the path recorded for the rows (else the file's own)
+
+
+def prepare_file(
+    path: str | Path, *, profile: str | None = None, symbol: str | None = None
+) -> Prepared:
+    """Parse and validate one file; raises ``IngestError`` if unreadable."""
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    parsed = read_file(path, profile=profile, symbol=symbol)
+    t1 = time.perf_counter()
+    checked = validate(parsed.rows, parsed.profile.frequency.minutes)
+    seconds = {"parse": t1 - t0, "validate": time.perf_counter() - t1}
+    key = ingest_key(parsed.sha256, parsed.profile.name, symbol)
+    return Prepared(parsed, key, checked.bars, checked.rejected, started, seconds)
+
+
+def land(
+    con: duckdb.DuckDBPyConnection,
+    prep: Prepared,
+    *,
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    recorded_as: str | None = None,
+) -> IngestReport:
+    """Land a prepared file or frame atomically (or report it unchanged when already landed).
+
+    ``also`` runs inside the same transaction (an adapter's per-bar contract record, say);
+    ``recorded_as`` is the path stored for the rows when the file is about to move (an inbox's
+    archive).
+    """
+    parsed = prep.parsed
+    if _already(con, prep.key):
+        log.info("%s: unchanged (content already ingested)", prep.name or parsed.path)
+        return IngestReport(
+            prep.name or str(parsed.path),
+            parsed.sha256,
+            parsed.profile.name,
+            parsed.profile.source,
+            "unchanged",
+            unmapped_columns=parsed.unmapped_columns,
+        )
+    return _land(
+        con,
+        parsed,
+        prep.bars,
+        prep.rejected,
+        prep.started,
+        key=prep.key,
+        name=recorded_as or prep.name,
+        also=also,
+        seconds=dict(prep.seconds),
+    )
+
+
 def ingest_file(
     con: duckdb.DuckDBPyConnection,
     path: str | Path,
@@ -96,40 +160,10 @@ def ingest_file(
     also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     recorded_as: str | None = None,
 ) -> IngestReport:
-    """Parse, validate and land one file atomically; raises ``IngestError`` if unreadable.
-
-    ``also`` runs inside the same transaction (an adapter's per-bar contract record, say);
-    ``recorded_as`` is the path stored for the rows when the file is about to move (an inbox's
-    archive).
-    """
-    started = datetime.now(UTC)
-    t0 = time.perf_counter()
-    parsed = read_file(path, profile=profile, symbol=symbol)
-    key = ingest_key(parsed.sha256, parsed.profile.name, symbol)
-    if _already(con, key):
-        log.info("%s: unchanged (content already ingested)", parsed.path)
-        return IngestReport(
-            str(parsed.path),
-            parsed.sha256,
-            parsed.profile.name,
-            parsed.profile.source,
-            "unchanged",
-            unmapped_columns=parsed.unmapped_columns,
-        )
-    t1 = time.perf_counter()
-    checked = validate(parsed.rows, parsed.profile.frequency.minutes)
-    seconds = {"parse": t1 - t0, "validate": time.perf_counter() - t1}
-    return _land(
-        con,
-        parsed,
-        checked.bars,
-        checked.rejected,
-        started,
-        key=key,
-        name=recorded_as,
-        also=also,
-        seconds=seconds,
-    )
+    """Parse, validate and land one file atomically; raises ``IngestError`` if unreadable
+    (``land`` says what ``also`` and ``recorded_as`` do)."""
+    prep = prepare_file(path, profile=profile, symbol=symbol)
+    return land(con, prep, also=also, recorded_as=recorded_as)
 
 
 def _land(
@@ -167,10 +201,11 @@ def _land(
             con.execute("INSERT INTO quarantine SELECT * FROM _q").fetchall()
             con.unregister("_q")
         t1 = time.perf_counter()
-        gaps = record_session_gaps(con, bars.filter(pl.col("frequency") != "1d"))
+        daily, intraday = split_daily(bars)
+        gaps = record_session_gaps(con, intraday, fresh=written.fresh)
         if also is not None:
             also(con)
-        missing = record_daily_gaps(con, bars.filter(pl.col("frequency") == "1d"))
+        missing = record_daily_gaps(con, daily)
         t2 = time.perf_counter()
         con.execute(
             "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -192,12 +227,7 @@ def _land(
         ).fetchall()
     t3 = time.perf_counter()
     if bars.height >= CHECKPOINT_ROWS:
-        # fold the bulk write into the database file now: DuckDB otherwise defers it to a later
-        # checkpoint (at the latest at close), whose memory grows with everything loaded since
-        try:
-            con.execute("CHECKPOINT").fetchall()
-        except duckdb.Error as exc:  # another transaction is open: DuckDB checkpoints later
-            log.info("checkpoint after %s deferred: %s", path, exc)
+        _checkpoint_bulk(con, path)
     seconds = {
         **seconds,
         "checkpoint": time.perf_counter() - t3,
@@ -227,145 +257,30 @@ def _land(
     return report
 
 
-@lru_cache(maxsize=64)
-def _expected_bars(kind: InstrumentKind, segments: tuple[Segment, ...], minutes: int) -> int:
-    return sum(
-        ((end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)) // minutes
-        for start, end in segments
-    )
+def _checkpoint_bulk(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    """Fold a bulk write into the database file now, without vacuuming.
 
-
-def record_session_gaps(con: duckdb.DuckDBPyConnection, bars: pl.DataFrame) -> int:
-    """Recount expected vs present bars for every (symbol, frequency, source, session) touched.
-
-    ``bars`` have just been written, so each of them is stored; when the store holds no other
-    row of their series in their sessions (one count answers it), they are what is present and
-    are counted in polars.  Returns the number of touched sessions with missing bars.
+    DuckDB otherwise defers it to a later checkpoint (at the latest at close), whose memory
+    grows with everything loaded since.  A checkpoint's vacuum would merge the batch's first
+    row group with the partial row group the previous batch left, re-compressing both, which
+    cost as much as writing the batch; without it a bulk batch leaves at most one partial row
+    group behind, and later checkpoints (small appends) vacuum as usual.
     """
-    if bars.is_empty():
-        return 0
-    series = ["symbol", "frequency", "source", "session"]
-    names = ["symbol", "kind", "frequency", "source"]
-    one = distinct(bars, names)
-    if one.height == 1:  # one series: group by session alone
-        per_session = bars.group_by("session").agg(pl.len().cast(pl.Int64).alias("present"))
-        touched = per_session.select(*(pl.lit(one[c][0]).alias(c) for c in names), "session")
-    else:
-        per_session = None
-        touched = bars.select(*names, "session").unique()
-    # the touched series and span as constants, so DuckDB's zone maps skip other row groups
-    stored, params = stored_intraday(con, touched["symbol"].unique().to_list())
-    span = [touched["session"].min(), touched["session"].max()]
-    con.register("_touched", touched.to_arrow())
+    con.execute("SET max_vacuum_tasks = 0")
     try:
-        (n_stored,) = con.execute(
-            f"SELECT count(*) FROM {stored} s SEMI JOIN _touched t "
-            "USING (symbol, frequency, source) WHERE s.session BETWEEN ? AND ?",
-            [*params, *span],
-        ).fetchall()[0]
-        if n_stored == bars.height and per_session is not None:  # the batch is all there is
-            counts = touched.with_columns(per_session["present"]).rows()
-        elif n_stored == bars.height:
-            present = bars.group_by(series).agg(pl.len().cast(pl.Int64).alias("present"))
-            counts = touched.join(present, on=series).select(*names, "session", "present").rows()
-        else:
-            counts = con.execute(
-                "SELECT symbol, t.kind, frequency, source, session, count(*) AS present "
-                f"FROM (SELECT symbol, frequency, source, session FROM {stored} s "
-                "WHERE session BETWEEN ? AND ?) b "
-                "JOIN _touched t USING (symbol, frequency, source, session) GROUP BY ALL",
-                [*params, *span],
-            ).fetchall()
+        con.execute("CHECKPOINT").fetchall()
+    except duckdb.Error as exc:  # another transaction is open: DuckDB checkpoints later
+        log.info("checkpoint after %s deferred: %s", path, exc)
     finally:
-        con.unregister("_touched")
-    rows = []
-    for symbol, kind, freq, source, session, n_present in counts:
-        minutes = int(freq.rstrip("m"))
-        ik = InstrumentKind(kind)
-        expected = _expected_bars(ik, session_segments(ik, session), minutes)
-        missing = max(expected - n_present, 0)
-        first_missing = None
-        if missing:
-            grid = intraday_grid(InstrumentKind(kind), session, minutes)
-            stored, params = stored_intraday(con, [symbol])
-            have = {
-                r[0]
-                for r in con.execute(
-                    f"SELECT ts FROM {stored} s WHERE frequency = ? AND source = ? AND session = ?",
-                    [*params, freq, source, session],
-                ).fetchall()
-            }
-            first_missing = next((g for g in grid if g not in have), None)
-        rows.append((symbol, freq, source, session, expected, n_present, missing, first_missing))
-    gaps = pl.DataFrame(
-        rows,
-        schema={
-            "symbol": pl.String,
-            "frequency": pl.String,
-            "source": pl.String,
-            "session": pl.Date,
-            "expected": pl.Int32,
-            "present": pl.Int32,
-            "missing": pl.Int32,
-            "first_missing": pl.Datetime("us", "UTC"),
-        },
-        orient="row",
-    )
-    con.register("_gaps", gaps.to_arrow())
-    con.execute("INSERT OR REPLACE INTO session_gaps SELECT * FROM _gaps").fetchall()
-    con.unregister("_gaps")
-    return sum(1 for r in rows if r[6] > 0)
+        con.execute("RESET max_vacuum_tasks")
 
 
-def record_daily_gaps(con: duckdb.DuckDBPyConnection, bars: pl.DataFrame) -> tuple[date, ...]:
-    """Record the XSHG sessions without a stored daily bar inside each touched series' span.
-
-    For every (symbol, source) in ``bars`` the stored span first..last session is compared with
-    the calendar; its ``session_gaps`` rows (frequency '1d', expected 1, present 0) are replaced.
-    Such a session breaks the label of the session before it (``models.labels``).  Returns the
-    missing sessions, ascending.
-    """
-    if bars.is_empty():
-        return ()
-    missing_all: set[date] = set()
-    for symbol, source in bars.select("symbol", "source").unique().iter_rows():
-        have = {
-            r[0]
-            for r in con.execute(
-                "SELECT session FROM bars_daily WHERE symbol = ? AND source = ?", [symbol, source]
-            ).fetchall()
-        }
-        missing = [d for d in trading_days(min(have), max(have)) if d not in have]
-        con.execute(
-            "DELETE FROM session_gaps WHERE symbol = ? AND frequency = '1d' AND source = ?",
-            [symbol, source],
-        ).fetchall()
-        if missing:
-            con.executemany(
-                "INSERT INTO session_gaps VALUES (?, '1d', ?, ?, 1, 0, 1, NULL)",
-                [[symbol, source, d] for d in missing],
-            )
-        missing_all.update(missing)
-    return tuple(sorted(missing_all))
-
-
-def ingest_frame(
-    con: duckdb.DuckDBPyConnection,
-    bars: pl.DataFrame,
-    *,
-    name: str,
-    key: str,
-    profile: str = "frame",
-) -> IngestReport:
-    """Validate and land an in-memory frame of canonical bars (adapters, generators, bulk loads).
-
-    ``name`` is recorded as the path and ``key`` (hashed) makes the load idempotent.  Rows are
-    validated exactly like file rows; the row number stands in for the line.
-    """
+def prepare_frame(bars: pl.DataFrame, *, name: str, key: str, profile: str = "frame") -> Prepared:
+    """Validate an in-memory frame of canonical bars exactly like file rows (the row number
+    stands in for the line); ``name`` is recorded as the path and ``key`` (hashed) is the
+    load's identity."""
     sha = hashlib.sha256(key.encode()).hexdigest()
     source = bars["source"][0] if bars.height else "frame"
-    if _already(con, sha):
-        return IngestReport(name, sha, profile, source, "unchanged")
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     rows = bars.with_columns(
@@ -374,11 +289,13 @@ def ingest_frame(
         pl.lit(None, pl.String).alias("_reason"),
         pl.lit(None, pl.String).alias("_field"),
     )
-    good, bad = [], []
-    for (freq,), part in rows.group_by("frequency", maintain_order=True):
-        checked = validate(part, Frequency(str(freq)).minutes)
-        good.append(checked.bars)
-        bad.append(checked.rejected)
+    freqs = distinct(rows, ["frequency"])["frequency"].to_list()
+    parts = (
+        [(freqs[0], rows)]
+        if len(freqs) == 1
+        else [(f, part) for (f,), part in rows.group_by("frequency", maintain_order=True)]
+    )
+    checked = [validate(part, Frequency(str(freq)).minutes) for freq, part in parts]
     prof = ParsedFile(
         path=Path(name),
         sha256=sha,
@@ -395,9 +312,33 @@ def ingest_frame(
         dropped_lines=(),
     )
     seconds = {"parse": 0.0, "validate": time.perf_counter() - t0}
-    return _land(
-        con, prof, pl.concat(good), pl.concat(bad), started, key=sha, name=name, seconds=seconds
+    return Prepared(
+        prof,
+        sha,
+        pl.concat([c.bars for c in checked]),
+        pl.concat([c.rejected for c in checked]),
+        started,
+        seconds,
+        name=name,
     )
+
+
+def ingest_frame(
+    con: duckdb.DuckDBPyConnection,
+    bars: pl.DataFrame,
+    *,
+    name: str,
+    key: str,
+    profile: str = "frame",
+) -> IngestReport:
+    """Validate and land an in-memory frame of canonical bars (adapters, generators, bulk loads);
+    ``prepare_frame`` says what ``name`` and ``key`` are.  An already landed key is not
+    validated again."""
+    sha = hashlib.sha256(key.encode()).hexdigest()
+    if _already(con, sha):
+        source = bars["source"][0] if bars.height else "frame"
+        return IngestReport(name, sha, profile, source, "unchanged")
+    return land(con, prepare_frame(bars, name=name, key=key, profile=profile))
 
 
 def ingest_synthetic(

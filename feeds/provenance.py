@@ -13,12 +13,14 @@ import polars as pl
 
 from feeds.parse import IngestError
 from feeds.synthetic import SYNTHETIC_SOURCE
+from feeds.writer import distinct
 
 
 def _sources(con: duckdb.DuckDBPyConnection, symbols: list[str]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {s: set() for s in symbols}
     marks = ", ".join("?" for _ in symbols)
-    for table in ("bars_daily", "bars_intraday"):
+    # intraday series are registered in bar_series: no scan of the bars themselves
+    for table in ("bars_daily", "bar_series"):
         rows = con.execute(
             f"SELECT DISTINCT symbol, source FROM {table} WHERE symbol IN ({marks})", symbols
         ).fetchall()
@@ -31,7 +33,7 @@ def check_provenance(con: duckdb.DuckDBPyConnection, bars: pl.DataFrame, *, name
     """Raise ``IngestError`` when landing ``bars`` would mix synthetic and real sources."""
     if bars.is_empty():
         return
-    incoming = bars.select("symbol", "source").unique()
+    incoming = distinct(bars, ["symbol", "source"])
     symbols = sorted(set(incoming["symbol"].to_list()))
     stored = _sources(con, symbols)
     for sym in symbols:

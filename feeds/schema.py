@@ -40,6 +40,11 @@ class Frequency(StrEnum):
         return self is not Frequency.DAILY
 
 
+# Rows per DuckDB row group in the store (``feeds.store`` attaches it so; DuckDB's default is
+# 122,880).  A bulk batch of a few hundred thousand rows then spans enough row groups for the
+# insert to compress them on both cores, and the partial row group it leaves is small.
+ROW_GROUP_SIZE = 65_536
+
 PRICE_FIELDS = ("open", "high", "low", "close")
 VALUE_FIELDS = (*PRICE_FIELDS, "volume", "amount", "open_interest")
 
@@ -148,6 +153,17 @@ CREATE TABLE IF NOT EXISTS bar_series (
 """,
 )
 
+BAR_BATCHES = Table(
+    "bar_batches",
+    """
+CREATE TABLE IF NOT EXISTS bar_batches (
+    batch_id      INTEGER     PRIMARY KEY, -- the integer key the intraday rows carry
+    file_sha256   VARCHAR,                 -- the file (or frame key) the rows came from
+    ingested_at   TIMESTAMPTZ NOT NULL     -- when the store learned of them (UTC)
+);
+""",
+)
+
 INTRADAY_VALUES = Table(
     "intraday_values",
     """
@@ -162,12 +178,12 @@ CREATE TABLE IF NOT EXISTS intraday_values (
     volume        DOUBLE,
     amount        DOUBLE,
     open_interest DOUBLE,
-    file_sha256   VARCHAR,
-    ingested_at   TIMESTAMPTZ NOT NULL
+    batch_id      INTEGER     NOT NULL    -- bar_batches: file and time of the last write
     -- key (symbol, frequency, source, ts): unique by construction, not by an index.  The one
     -- writer (feeds.writer) anti-joins each batch against the stored keys inside the batch's
-    -- transaction; an ART primary-key index made bulk loads several times slower, and four
-    -- VARCHAR columns per row cost more to store than everything else (hence bar_series).
+    -- transaction; an ART primary-key index made bulk loads several times slower, and VARCHAR
+    -- columns on every row (the series' four names, the file's hash) cost more to store than
+    -- all the numbers together (hence bar_series and bar_batches).
 );
 """,
 )
@@ -263,17 +279,26 @@ CREATE TABLE IF NOT EXISTS feed_contracts (
 
 # Created whenever the store is opened for writing (``feeds.store.open_store``).
 STORE_TABLES = register_tables(
-    BARS_DAILY, BAR_SERIES, INTRADAY_VALUES, INGEST_LOG, QUARANTINE, BAR_REVISIONS, SESSION_GAPS
+    BARS_DAILY,
+    BAR_SERIES,
+    BAR_BATCHES,
+    INTRADAY_VALUES,
+    INGEST_LOG,
+    QUARANTINE,
+    BAR_REVISIONS,
+    SESSION_GAPS,
 )
 # Created on first use by a futures adapter (``feeds.adapters``).
 register_tables(FEED_CONTRACTS)
 
-# ``bars_intraday`` is what every reader queries: the intraday rows with their series spelled
-# out, in the column order of the table it replaced.  Stores created before the series key hold
-# a table of that name; ``feeds.store.open_store`` migrates them when opened for writing.
+# ``bars_intraday`` is what every reader queries: the intraday rows with their series and batch
+# spelled out, in the column order of the table it replaced.  Stores created before the series
+# key hold a table of that name, and stores created before the batch key hold ``file_sha256``
+# and ``ingested_at`` on every ``intraday_values`` row; ``feeds.store.open_store`` migrates
+# both when opened for writing.
 INTRADAY_VIEW = """
-CREATE VIEW bars_intraday AS
+CREATE OR REPLACE VIEW bars_intraday AS
 SELECT s.symbol, s.kind, s.frequency, s.source, b.session, b.ts, b.open, b.high, b.low, b.close,
-       b.volume, b.amount, b.open_interest, b.file_sha256, b.ingested_at
-FROM intraday_values b JOIN bar_series s USING (series_id)
+       b.volume, b.amount, b.open_interest, w.file_sha256, w.ingested_at
+FROM intraday_values b JOIN bar_series s USING (series_id) JOIN bar_batches w USING (batch_id)
 """

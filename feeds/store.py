@@ -11,6 +11,7 @@ UTC-aware datetimes.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +21,13 @@ import duckdb
 
 from feeds.lock import StoreLock
 from feeds.read import BarReader
-from feeds.schema import INTRADAY_VIEW, STORE_TABLES, create_tables
+from feeds.schema import (
+    INTRADAY_VALUES,
+    INTRADAY_VIEW,
+    ROW_GROUP_SIZE,
+    STORE_TABLES,
+    create_tables,
+)
 
 _HELD: set[str] = set()  # stores whose writer lock this process holds (via Store.lock)
 
@@ -38,7 +45,7 @@ def open_store(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyC
         if not read_only:
             Path(p).parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(p, read_only=read_only)
+        con = _connect(p, read_only=read_only)
     except duckdb.IOException as exc:  # most often: another process holds the write lock
         raise StoreError(f"cannot open store {p}: {exc}") from exc
     con.execute("SET TimeZone = 'UTC'")
@@ -48,35 +55,106 @@ def open_store(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyC
     return con
 
 
-_LEGACY_COPY = """
+_ATTACHED: dict[str, list[weakref.ref[duckdb.DuckDBPyConnection]]] = {}
+
+
+def _live(con: duckdb.DuckDBPyConnection | None) -> bool:
+    if con is None:
+        return False
+    try:
+        con.execute("SELECT 1").fetchall()
+    except duckdb.ConnectionException:  # closed
+        return False
+    return True
+
+
+def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A connection whose default database is the store file; written with row groups of
+    ``ROW_GROUP_SIZE`` rows (an option of the attach, not of the file, so every writer sets it).
+
+    A file is attached once per process: a second writable open while a connection to it is
+    open gets a cursor of that connection (as DuckDB's instance cache does for plain connects),
+    and the file is detached when the last of them closes.
+    """
+    if read_only or path == ":memory:":
+        return duckdb.connect(path, read_only=read_only)
+    key = str(Path(path).resolve())
+    handed = [c for c in (r() for r in _ATTACHED.get(key, [])) if _live(c)]
+    if handed:
+        con = handed[0].cursor()
+    else:
+        con = duckdb.connect()
+        quoted = path.replace("'", "''")
+        try:
+            con.execute(f"ATTACH '{quoted}' AS store (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+        except BaseException:
+            con.close()
+            raise
+        con.execute(f"SET temp_directory = '{quoted}.tmp'")  # where a file database spills
+    con.execute("USE store")
+    _ATTACHED[key] = [*(weakref.ref(c) for c in handed), weakref.ref(con)]
+    return con
+
+
+_BATCHES_FROM = """
+INSERT INTO bar_batches
+SELECT row_number() OVER (ORDER BY ingested_at, file_sha256)::INTEGER, file_sha256, ingested_at
+FROM (SELECT DISTINCT file_sha256, ingested_at FROM {old});
+"""
+_BATCH_OF = (
+    "JOIN bar_batches w ON w.file_sha256 IS NOT DISTINCT FROM b.file_sha256 "
+    "AND w.ingested_at = b.ingested_at"
+)
+_VALUES = "b.session, b.ts, b.open, b.high, b.low, b.close, b.volume, b.amount, b.open_interest"
+
+# before the series key: ``bars_intraday`` a table with the series spelled out on every row
+_SERIES_COPY = f"""
 INSERT INTO bar_series
 SELECT row_number() OVER (ORDER BY symbol, kind, frequency, source)::INTEGER, *
 FROM (SELECT DISTINCT symbol, kind, frequency, source FROM bars_intraday);
+{_BATCHES_FROM.format(old="bars_intraday")}
 INSERT INTO intraday_values
-SELECT s.series_id, b.session, b.ts, b.open, b.high, b.low, b.close, b.volume, b.amount,
-       b.open_interest, b.file_sha256, b.ingested_at
-FROM bars_intraday b JOIN bar_series s USING (symbol, kind, frequency, source)
+SELECT s.series_id, {_VALUES}, w.batch_id
+FROM bars_intraday b JOIN bar_series s USING (symbol, kind, frequency, source) {_BATCH_OF}
 ORDER BY s.series_id, b.ts;
 DROP TABLE bars_intraday;
 """
 
+# before the batch key: ``intraday_values`` with the file's hash and time on every row
+_BATCH_COPY = f"""
+ALTER TABLE intraday_values RENAME TO _intraday_values_v1;
+{INTRADAY_VALUES.ddl}
+{_BATCHES_FROM.format(old="_intraday_values_v1")}
+INSERT INTO intraday_values
+SELECT b.series_id, {_VALUES}, w.batch_id FROM _intraday_values_v1 b {_BATCH_OF}
+ORDER BY b.series_id, b.ts;
+DROP TABLE _intraday_values_v1;
+"""
+
 
 def _intraday_layout(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ``bars_intraday`` view; a store from before the series key is migrated once.
+    """Create the ``bars_intraday`` view; a store of an older layout is migrated once.
 
-    Such a store holds ``bars_intraday`` as a table with the series spelled out on every row (and
-    maybe the older primary key): its rows move to ``intraday_values`` under integer series ids,
-    in one transaction, and the view takes the table's name.
+    Before the series key, ``bars_intraday`` was a table with the series spelled out on every
+    row (and maybe a primary key); before the batch key, ``intraday_values`` rows carried the
+    file's hash and ingest time.  Either moves to ``intraday_values`` under integer series and
+    batch ids in one transaction, and the view takes the old table's name.
     """
     kinds = con.execute(
         "SELECT table_type FROM information_schema.tables "
         "WHERE table_name = 'bars_intraday' AND table_schema = 'main'"
     ).fetchall()
-    if kinds and kinds[0][0] == "VIEW":
+    old_values = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'main' "
+        "AND table_name = 'intraday_values' AND column_name = 'file_sha256'"
+    ).fetchall()[0][0]
+    if kinds and kinds[0][0] == "VIEW" and not old_values:
         return
     with transaction(con):
-        if kinds:
-            con.execute(_LEGACY_COPY)
+        if old_values:
+            con.execute(_BATCH_COPY)
+        if kinds and kinds[0][0] != "VIEW":
+            con.execute(_SERIES_COPY)
         con.execute(INTRADAY_VIEW)
 
 

@@ -4,8 +4,9 @@ Callers wrap ``write_bars`` in ``feeds.store.transaction`` so a file lands whole
 Keys are kept unique by the writer, not by an index: each batch is semi-joined against the
 stored keys (``keys_s``), restricted to the batch's series and time span so DuckDB's zone maps
 skip the row groups of other series; new rows go in through DuckDB's Arrow scan (``insert_s``).
-Intraday rows are stored under an integer series id (``bar_series``; readers see the
-``bars_intraday`` view): the batch's few (symbol, kind, frequency, source) are resolved to ids
+Intraday rows are stored under an integer series id (``bar_series``) and an integer batch id
+(``bar_batches``: the file's hash and the ingest time of the write); readers see the
+``bars_intraday`` view.  The batch's few (symbol, kind, frequency, source) are resolved to ids
 once and only numbers cross into DuckDB.
 """
 
@@ -17,8 +18,9 @@ from datetime import UTC, datetime
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
-from feeds.schema import BAR_COLUMNS, BAR_SCHEMA, VALUE_FIELDS
+from feeds.schema import BAR_COLUMNS, BAR_SCHEMA, ROW_GROUP_SIZE, VALUE_FIELDS
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,20 @@ class WriteResult:
     unchanged: int
     keys_s: float = 0.0  # finding which keys are stored (the duplicate check)
     insert_s: float = 0.0  # inserting new rows, updating changed ones, recording revisions
+    # no intraday row of the batch's series was stored in the batch's span before: after the
+    # write, the batch's intraday rows are all the store holds there
+    fresh: bool = False
+
+
+def arrow_row_groups(frame: pl.DataFrame) -> pa.Table:
+    """``frame`` as Arrow in record batches of one store row group each (zero-copy slices).
+
+    DuckDB's Arrow scan hands out one batch per task, so an insert from a one-chunk table runs
+    on one thread; cut like this, the insert compresses row groups on every thread, in order.
+    """
+    table = frame.to_arrow()
+    batches = table.to_batches(max_chunksize=ROW_GROUP_SIZE)
+    return pa.Table.from_batches(batches, schema=table.schema)
 
 
 def distinct(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
@@ -59,12 +75,10 @@ def write_bars(
     is written to ``bar_revisions``; identical rows are left alone (so re-ingest is a no-op).
     """
     at = ingested_at or datetime.now(UTC)
-    bars = _conform(bars)
     inserted = updated = unchanged = 0
     keys_s = insert_s = 0.0
-    is_daily = bars["frequency"] == "1d"
-    for daily in (True, False):
-        part = bars.filter(is_daily if daily else ~is_daily)
+    fresh = True
+    for daily, part in zip((True, False), split_daily(_conform(bars)), strict=True):
         if part.is_empty():
             continue
         upsert = _upsert_daily if daily else _upsert_intraday
@@ -74,7 +88,19 @@ def write_bars(
         unchanged += r.unchanged
         keys_s += r.keys_s
         insert_s += r.insert_s
-    return WriteResult(inserted, updated, unchanged, keys_s, insert_s)
+        fresh = r.fresh if not daily else fresh
+    return WriteResult(inserted, updated, unchanged, keys_s, insert_s, fresh)
+
+
+def split_daily(bars: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(daily rows, intraday rows) of ``bars``; no copy when all rows are of one kind."""
+    n_daily = int(bars.select((pl.col("frequency") == "1d").sum()).item())
+    if n_daily == 0:
+        return bars.clear(), bars
+    if n_daily == bars.height:
+        return bars, bars.clear()
+    is_daily = pl.col("frequency") == "1d"
+    return bars.filter(is_daily), bars.filter(~is_daily)
 
 
 _DIFFERS = " OR ".join(f"t.{f} IS DISTINCT FROM s.{f}" for f in VALUE_FIELDS)
@@ -147,7 +173,7 @@ def _upsert_daily(
     keys = ["symbol", "source", "session"]
     cols = [c for c in BAR_COLUMNS if c != "frequency"]
     staged = part.select(cols)
-    con.register("_staged", staged.to_arrow())
+    con.register("_staged", arrow_row_groups(staged))
     try:
         t0 = time.perf_counter()
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
@@ -198,8 +224,8 @@ _NUMERIC = ["session", "ts", *VALUE_FIELDS]
 
 def stored_intraday(con: duckdb.DuckDBPyConnection, symbols: list[str]) -> tuple[str, list[object]]:
     """A subquery of the stored intraday rows of ``symbols`` (the ``bars_intraday`` columns but
-    ``file_sha256`` and ``ingested_at``) filtered by their series ids as constants, so DuckDB's
-    zone maps skip the row groups of other series; returns (sql, params)."""
+    the batch's ``file_sha256`` and ``ingested_at``) filtered by their series ids as constants,
+    so DuckDB's zone maps skip the row groups of other series; returns (sql, params)."""
     marks = ", ".join("?" for _ in symbols)
     ids = [
         r[0]
@@ -236,6 +262,16 @@ def series_ids(con: duckdb.DuckDBPyConnection, series: pl.DataFrame) -> pl.DataF
     return ids.with_columns(pl.col("series_id").cast(pl.Int32))
 
 
+def new_batch(con: duckdb.DuckDBPyConnection, file_sha256: str | None, at: datetime) -> int:
+    """Register one write in ``bar_batches`` (inside the caller's transaction); its id."""
+    (batch_id,) = con.execute(
+        "INSERT INTO bar_batches SELECT (SELECT coalesce(max(batch_id), 0) + 1 FROM bar_batches), "
+        "?, ? RETURNING batch_id",
+        [file_sha256, at],
+    ).fetchall()[0]
+    return int(batch_id)
+
+
 def _upsert_intraday(
     con: duckdb.DuckDBPyConnection,
     part: pl.DataFrame,
@@ -243,8 +279,10 @@ def _upsert_intraday(
     file_sha256: str | None,
     at: datetime,
 ) -> WriteResult:
-    """``_upsert_daily`` for the intraday rows: key check, inserts and corrections by series id."""
+    """``_upsert_daily`` for the intraday rows: key check, inserts and corrections by series id;
+    the rows written carry one new batch id (``bar_batches``: the file's hash and the time)."""
     t0 = time.perf_counter()
+    batch = new_batch(con, file_sha256, at)
     # stored series that share a key with the batch's (the same bars under another kind),
     # looked up before the batch's new series are registered: a new series has no stored rows
     keys = distinct(part, _KEY)
@@ -276,16 +314,16 @@ def _upsert_intraday(
         else 0
     )
     values = ", ".join(f"s.{c}" for c in _NUMERIC)
-    insert_new = f"INSERT INTO intraday_values SELECT s.series_id, {values}, ?, ? FROM _staged s"
+    insert_new = f"INSERT INTO intraday_values SELECT s.series_id, {values}, ? FROM _staged s"
     if candidates == 0:  # bulk fast path: only numbers cross into DuckDB
-        con.register("_staged", staged.select("series_id", *_NUMERIC).to_arrow())
+        con.register("_staged", arrow_row_groups(staged.select("series_id", *_NUMERIC)))
         try:
             t1 = time.perf_counter()
-            con.execute(insert_new, [file_sha256, at]).fetchall()
+            con.execute(insert_new, [batch]).fetchall()
         finally:
             con.unregister("_staged")
-        return WriteResult(staged.height, 0, 0, t1 - t0, time.perf_counter() - t1)
-    con.register("_staged", staged.select("series_id", *_KEY, *_NUMERIC).to_arrow())
+        return WriteResult(staged.height, 0, 0, t1 - t0, time.perf_counter() - t1, fresh=True)
+    con.register("_staged", arrow_row_groups(staged.select("series_id", *_KEY, *_NUMERIC)))
     try:
         stored = (
             f"(SELECT b.*, {', '.join('k.' + c for c in _KEY)} FROM intraday_values b "
@@ -309,12 +347,11 @@ def _upsert_intraday(
             setters = ", ".join(f"{f} = c.new_{f}" for f in VALUE_FIELDS)
             con.execute(
                 f"UPDATE intraday_values t SET {setters}, series_id = c.new_series, "
-                "file_sha256 = ?, ingested_at = ? FROM _changed c "
-                "WHERE t.series_id = c.old_series AND t.ts = c.ts",
-                [file_sha256, at],
+                "batch_id = ? FROM _changed c WHERE t.series_id = c.old_series AND t.ts = c.ts",
+                [batch],
             ).fetchall()
         n_new = _insert_new(
-            con, insert_new, stored, on, [file_sha256, at, *span_params], staged.height - matched
+            con, insert_new, stored, on, [batch, *span_params], staged.height - matched
         )
         return WriteResult(n_new, n_changed, matched - n_changed, t1 - t0, time.perf_counter() - t1)
     finally:

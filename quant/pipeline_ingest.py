@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from feeds.ingest import IngestError, expand_paths, ingest_file, ingest_synthetic
+from feeds.bulk import ingest_files
+from feeds.ingest import expand_paths, ingest_synthetic
 from feeds.read import NoDataError, daily_bars, resolve_source
 from quant import live_checks
 from quant.feeds_run import run_feeds
@@ -49,12 +50,12 @@ def _local_sources(st: RunState) -> dict[str, int]:
         )
         counts[r.status] += 1
     if p.ingest_real and d.real_data_dir.is_dir():
-        for f in expand_paths([d.real_data_dir]):
-            try:
-                counts[ingest_file(st.con, f).status] += 1
-            except (IngestError, KeyError) as exc:
+        for res in ingest_files(st.con, expand_paths([d.real_data_dir])):
+            if res.report is not None:
+                counts[res.report.status] += 1
+            else:
                 counts["failed"] += 1
-                log.warning("ingest %s failed: %s", f, exc)
+                log.warning("ingest %s failed: %s", res.path, res.error)
     return counts
 
 

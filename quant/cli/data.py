@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from feeds.adapters import fetch_and_ingest
-from feeds.ingest import IngestError, IngestReport, expand_paths, ingest_file, ingest_synthetic
+from feeds.bulk import ingest_files
+from feeds.ingest import IngestError, IngestReport, expand_paths, ingest_synthetic
 from feeds.profiles import profiles
 from feeds.read import sources as stored_sources
 from feeds.reconcile import reconcile, reconcile_intraday
@@ -73,12 +74,12 @@ def ingest_paths(
     failures = 0
     files = list(expand_paths(paths))
     with app.writer("quant ingest") as con:
-        for f in files:
-            try:
-                _print_report(ingest_file(con, f, profile=profile, symbol=symbol), as_json)
-            except (IngestError, KeyError) as exc:
+        for r in ingest_files(con, files, profile=profile, symbol=symbol):
+            if r.report is not None:
+                _print_report(r.report, as_json)
+            else:
                 failures += 1
-                click.echo(f"error      {exc}", err=True)
+                click.echo(f"error      {r.error}", err=True)
         app.publish(con)
     return failures
 

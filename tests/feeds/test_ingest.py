@@ -185,7 +185,7 @@ def test_exception_inside_the_transaction_rolls_back_everything(
     before = _snapshot(store)
     written: list[int] = []
 
-    def boom(con: duckdb.DuckDBPyConnection, bars: object) -> int:
+    def boom(con: duckdb.DuckDBPyConnection, bars: object, **_: object) -> int:
         # bars and quarantine rows are already written inside the open transaction
         written.append(con.execute("SELECT count(*) FROM bars_intraday").fetchone()[0])
         raise RuntimeError("disk on fire")
@@ -224,7 +224,7 @@ _DIE_SCRIPT = textwrap.dedent(
     import feeds.ingest
     from feeds.store import open_store
 
-    def die(con, bars):
+    def die(con, bars, **_):
         # bars are written inside the open transaction; make sure, then vanish
         n = con.execute("SELECT count(*) FROM bars_intraday").fetchone()[0]
         print(f"written {n}", flush=True)

@@ -19,8 +19,8 @@ def test_every_package_registers_its_tables_once() -> None:
     assert set(backtest.schema.BACKTEST_TABLES) <= set(tables.values())
     assert {t.name for t in quant.schema.KEY_TABLES} == {"api_keys", "api_audit"}
     assert {t.database for t in tables.values()} == {"store", "keys", "jobs"}
-    assert len(tables) == 22  # 19 in the store (bar_series + intraday_values under the
-    # bars_intraday view), 2 in the keys file, 1 in the jobs file
+    assert len(tables) == 23  # 20 in the store (bar_series + bar_batches + intraday_values
+    # under the bars_intraday view), 2 in the keys file, 1 in the jobs file
 
 
 def test_create_tables_is_idempotent_and_never_alters() -> None:

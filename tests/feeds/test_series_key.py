@@ -106,3 +106,61 @@ def test_a_store_with_the_old_intraday_table_is_migrated_and_stays_idempotent(
     con.close()
     with open_store(db) as reopened:  # migrated once
         assert reopened.execute("SELECT count(*) FROM bars_intraday").fetchall() == [(bars.height,)]
+
+
+_SERIES_KEY_VALUES = """
+CREATE TABLE intraday_values (
+    series_id INTEGER NOT NULL, session DATE NOT NULL, ts TIMESTAMPTZ NOT NULL,
+    open DOUBLE NOT NULL, high DOUBLE NOT NULL, low DOUBLE NOT NULL, close DOUBLE NOT NULL,
+    volume DOUBLE, amount DOUBLE, open_interest DOUBLE, file_sha256 VARCHAR,
+    ingested_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE bar_series (
+    series_id INTEGER PRIMARY KEY, symbol VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+    frequency VARCHAR NOT NULL, source VARCHAR NOT NULL, UNIQUE (symbol, kind, frequency, source)
+);
+CREATE VIEW bars_intraday AS
+SELECT s.symbol, s.kind, s.frequency, s.source, b.session, b.ts, b.open, b.high, b.low, b.close,
+       b.volume, b.amount, b.open_interest, b.file_sha256, b.ingested_at
+FROM intraday_values b JOIN bar_series s USING (series_id);
+"""
+
+
+def test_a_store_with_the_hash_on_every_row_moves_to_batch_ids_and_keeps_provenance(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "series_key.duckdb"
+    a, b = _minutes("AAA.SH", 1), _minutes("BBB.SH", 2)
+    with duckdb.connect(str(db)) as old:
+        old.execute("SET TimeZone = 'UTC'")
+        old.execute(_SERIES_KEY_VALUES)
+        old.execute("INSERT INTO bar_series VALUES (1, 'AAA.SH', 'index', '1m', 'synthetic')")
+        old.execute("INSERT INTO bar_series VALUES (2, 'BBB.SH', 'index', '1m', 'synthetic')")
+        cols = "session, ts, open, high, low, close, volume, amount, open_interest"
+        for sid, frame, sha, at in (
+            (1, a, "sha-a", "2024-02-01 00:00:00+00"),
+            (2, b.head(50), "sha-b1", "2024-02-02 00:00:00+00"),
+            (2, b.slice(50), None, "2024-02-03 00:00:00+00"),  # an old frame load: no hash
+        ):
+            old.register("_b", frame.to_arrow())
+            old.execute(
+                f"INSERT INTO intraday_values SELECT {sid}, {cols}, ?, ?::TIMESTAMPTZ FROM _b",
+                [sha, at],
+            )
+        before = _bars(old)
+    con = open_store(db)
+    after = _bars(con)
+    assert after.equals(before)  # every row, its file's hash and its ingest time kept
+    assert con.execute("SELECT count(*) FROM bar_batches").fetchall() == [(3,)]
+    columns = {r[0] for r in con.execute("DESCRIBE intraday_values").fetchall()}
+    assert "batch_id" in columns and not {"file_sha256", "ingested_at"} & columns
+    fixed = b.head(10).with_columns((pl.col("volume") + 1.0).alias("volume"))
+    rep = ingest_frame(con, fixed, name="fix", key="fix")
+    assert (rep.rows_inserted, rep.rows_updated) == (0, 10)
+    now = _bars(con).filter(pl.col("symbol") == "BBB.SH")
+    assert now["file_sha256"].head(10).n_unique() == 1  # the correction's own batch
+    assert now["file_sha256"][0] not in {"sha-b1", None}
+    assert now["file_sha256"].slice(10, 40).to_list() == ["sha-b1"] * 40
+    con.close()
+    with open_store(db) as reopened:  # migrated once
+        assert reopened.execute("SELECT count(*) FROM bar_batches").fetchall() == [(4,)]
