@@ -327,17 +327,15 @@ def blocks(
     each block plus the end, lanes of each block that are not padding)."""
     order = np.lexsort((short_below, long_above, lags))
     keys = np.stack([lags[order].astype(float), long_above[order], short_below[order]])
+    at = np.arange(order.size)
     new = np.ones(order.size, bool)
     new[1:] = (keys[:, 1:] != keys[:, :-1]).any(axis=0)
-    groups: list[list[int]] = []
-    for i in range(order.size):
-        if new[i] or len(groups[-1]) == width:
-            groups.append([])
-        groups[-1].append(int(order[i]))
-    lanes, starts, real = [], [0], []
-    for grp in groups:
-        pad = -len(grp) % GROUP
-        lanes += grp + [grp[0]] * pad
-        starts.append(len(lanes))
-        real.append(len(grp))
-    return np.array(lanes, np.int64), np.array(starts, np.int64), np.array(real, np.int64)
+    run = at - np.maximum.accumulate(np.where(new, at, 0))  # place in its signal's run
+    block = np.cumsum(run % width == 0) - 1
+    real = np.bincount(block)
+    padded = -(-real // GROUP) * GROUP
+    starts = np.concatenate([[0], np.cumsum(padded)])
+    first = order[np.flatnonzero(run % width == 0)]
+    lanes = np.repeat(first, padded)  # padding: copies of the block's first variant
+    lanes[starts[block] + run % width] = order
+    return lanes.astype(np.int64), starts.astype(np.int64), real.astype(np.int64)
