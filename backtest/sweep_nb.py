@@ -20,7 +20,8 @@ runs each variant's bars in one pass and keeps cash and position in registers:
 Equity is ``cash + position * mark`` at each session's close, as ``engine.session_equity``.
 
 Speed (``python -m benchmarks backtest``): a warm 1,000-variant sweep is all kernel (the Python
-around it, costs and figures, takes under a millisecond).  The per-order helpers are inlined
+around it, costs, block layout and figures, takes about a millisecond); ``backtest.sweep_lanes``
+says how its carry kernel is vectorised.  The per-order helpers are inlined
 into the kernels at numba's IR level (``inline="always"``: 20% less CPU than LLVM calls), and
 the kernels divide without Python's zero-division checks (``error_model="numpy"``: a divisor
 here is a price, a lot, a positive cost factor or a session count; a zero equity gives inf as

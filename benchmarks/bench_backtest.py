@@ -7,9 +7,10 @@ Variants: 10 thresholds x 10 cost levels x 10 execution lags.  Data: the real Wi
 daily bars when ``../shared/data/real`` is present, else the synthetic market over 2005-2024;
 P(up) is seeded uniform noise (many orders: a hard case).
 
-- sweep: what ``run_sweep`` runs: ``backtest.sweep.run_kernel`` (the numba kernel of
-  ``backtest.sweep_nb``, parallel over variants, targets and schedule built in the kernel,
-  figure moments kept while the bars run) plus the trading figures; cold = first call (JIT
+- sweep: what ``run_sweep`` runs: ``backtest.sweep.run_kernel`` (carry execution: the numba
+  kernel of ``backtest.sweep_lanes``, parallel over blocks of variants that share a signal,
+  vectorised over the block's lanes, targets and schedule built in the kernel, figure moments
+  kept while the bars run) plus the trading figures; cold = first call (JIT
   compile or numba's on-disk cache; ``--fresh-jit`` points NUMBA_CACHE_DIR at an empty
   folder), warm = best of 5 runs, one before each fifth of the loop (so that kernel and loop
   share the machine's load), with their CPU time (all threads) beside the wall time;

@@ -14,6 +14,10 @@ from backtest.sweep import Variants, engine_sweep_equity, run_kernel, sweep_equi
 from backtest.trading import figures, performance
 
 GRID = SweepGrid(thresholds=(0.4, 0.5, 0.58), cost_multipliers=(0.0, 1.0, 4.5), lags=(1, 3))
+# ten cost levels: the lane kernel's blocks of one signal span two vector groups (8 + 2 lanes)
+WIDE = SweepGrid(
+    thresholds=(0.45, 0.55), cost_multipliers=tuple(np.linspace(0.0, 4.5, 10)), lags=(1, 3)
+)
 CASES = [
     ("if", Execution(), SignalRule()),
     ("if", Execution(price="next_close"), SignalRule(mode="long_short")),
@@ -126,12 +130,12 @@ def test_lane_blocks_of_any_width_give_the_same_sweep(
     (or one lane each) changes nothing, bit for bit."""
     from backtest.costs import lot_units, min_commission, proportional_rate, slippage_fraction
     from backtest.signals import target_size
-    from backtest.sweep_lanes import blocks, sweep_lanes_nb
+    from backtest.sweep_lanes import GROUP, blocks, sweep_lanes_nb
 
     cfg = BacktestConfig(init_cash=2e6)
     profile, rule = cfg.profile("stock"), SignalRule(mode="long_short", sizing="confidence")
     p_up, signal_index, lay = _inputs(random_preds, synthetic_bars, Execution())
-    v = Variants.grid(GRID)
+    v = Variants.grid(WIDE)
     no = np.zeros(lay.session.shape, bool)
     lo = np.minimum(1.0 - v.threshold, v.threshold)
     args = (
@@ -153,11 +157,35 @@ def test_lane_blocks_of_any_width_give_the_same_sweep(
         cfg.init_cash,
         True,
     )
-    order, starts = blocks(v.lag, v.threshold, lo)
-    assert np.diff(starts).max() == len(GRID.cost_multipliers)  # one block per signal
-    wide = sweep_lanes_nb(*args, order, starts)
-    for width in (1, 2):
+    order, starts, real = blocks(v.lag, v.threshold, lo)
+    assert (real == len(WIDE.cost_multipliers)).all()  # one block per signal
+    assert (np.diff(starts) % GROUP == 0).all()  # padded to whole vector groups
+    # every variant runs in exactly one lane that is not padding
+    lanes = np.concatenate([order[s : s + n] for s, n in zip(starts[:-1], real, strict=True)])
+    assert np.array_equal(np.sort(lanes), np.arange(len(v)))
+    wide = sweep_lanes_nb(*args, order, starts, real)
+    for width in (1, 3, 8):
         narrow = sweep_lanes_nb(*args, *blocks(v.lag, v.threshold, lo, width=width))
         for a, b in zip(wide, narrow, strict=True):
             np.testing.assert_array_equal(a, b)
     assert wide[2].min() > 0
+
+
+@pytest.mark.parametrize(
+    ("instrument", "rule"), [("if", SignalRule(mode="long_short")), ("stock", SignalRule())]
+)
+def test_blocks_wider_than_a_vector_group_equal_the_engine(
+    instrument: str, rule: SignalRule, synthetic_bars: pl.DataFrame, random_preds: pl.DataFrame
+) -> None:
+    cfg = BacktestConfig(init_cash=2e6 if instrument != "if" else 2e7)
+    profile = cfg.profile(instrument)
+    p_up, signal_index, lay = _inputs(random_preds, synthetic_bars, Execution())
+    variants = Variants.grid(WIDE)
+    args = (p_up, signal_index, lay, profile, rule, variants)
+    run = run_kernel(*args, init_cash=cfg.init_cash)
+    ref, ref_orders = engine_sweep_equity(*args, init_cash=cfg.init_cash)
+    assert np.max(np.abs(run.equity - ref)) <= 1e-9 * cfg.init_cash
+    np.testing.assert_array_equal(run.orders, ref_orders)
+    got, want = figures(run.moments, cfg.periods_per_year), performance(ref, cfg.periods_per_year)
+    for name, value in want.items():
+        np.testing.assert_allclose(got[name], value, rtol=1e-9, atol=1e-12, err_msg=name)
