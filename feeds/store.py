@@ -58,14 +58,19 @@ def open_store(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyC
 _ATTACHED: dict[str, list[weakref.ref[duckdb.DuckDBPyConnection]]] = {}
 
 
-def _live(con: duckdb.DuckDBPyConnection | None) -> bool:
-    if con is None:
-        return False
-    try:
-        con.execute("SELECT 1").fetchall()
-    except duckdb.ConnectionException:  # closed
-        return False
-    return True
+def _open_handed(key: str) -> list[duckdb.DuckDBPyConnection]:
+    """The connections to ``key`` this process handed out that are still open."""
+    out = []
+    for ref in _ATTACHED.get(key, []):
+        con = ref()
+        if con is None:
+            continue
+        try:
+            con.execute("SELECT 1").fetchall()
+        except duckdb.ConnectionException:  # closed
+            continue
+        out.append(con)
+    return out
 
 
 def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -79,7 +84,7 @@ def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     if read_only or path == ":memory:":
         return duckdb.connect(path, read_only=read_only)
     key = str(Path(path).resolve())
-    handed = [c for c in (r() for r in _ATTACHED.get(key, [])) if _live(c)]
+    handed = _open_handed(key)
     if handed:
         con = handed[0].cursor()
     else:

@@ -242,24 +242,44 @@ def stored_intraday(con: duckdb.DuckDBPyConnection, symbols: list[str]) -> tuple
     return sql, list(ids)
 
 
-def series_ids(con: duckdb.DuckDBPyConnection, series: pl.DataFrame) -> pl.DataFrame:
+def series_ids(
+    con: duckdb.DuckDBPyConnection, series: pl.DataFrame
+) -> tuple[pl.DataFrame, list[int]]:
     """``series`` (distinct symbol, kind, frequency, source) with their ``series_id``, new ones
-    registered in ``bar_series`` (inside the caller's transaction)."""
-    con.register("_series", series.to_arrow())
-    try:
-        con.execute(
-            "INSERT INTO bar_series SELECT "
-            "(SELECT coalesce(max(series_id), 0) FROM bar_series) + row_number() OVER (), "
-            "n.symbol, n.kind, n.frequency, n.source "
-            f"FROM _series n ANTI JOIN bar_series b USING ({', '.join(_SERIES)})"
+    registered in ``bar_series`` (inside the caller's transaction); and the ids of the stored
+    series that share a key (symbol, frequency, source) with one of them (the same bars under
+    another kind), as they were before this registration: a new series has no stored rows.
+
+    One lookup by symbol answers both: a batch holds a few series, so the matching is done on
+    the fetched rows rather than by joins against a registered frame."""
+    wanted = [tuple(r) for r in series.select(_SERIES).iter_rows()]
+    symbols = sorted({w[0] for w in wanted})
+    marks = ", ".join("?" for _ in symbols)
+    have = {
+        tuple(r[1:]): int(r[0])
+        for r in con.execute(
+            f"SELECT series_id, {', '.join(_SERIES)} FROM bar_series WHERE symbol IN ({marks})",
+            symbols,
         ).fetchall()
-        ids = con.execute(
-            f"SELECT b.series_id, {', '.join('b.' + c for c in _SERIES)} "
-            f"FROM bar_series b SEMI JOIN _series n USING ({', '.join(_SERIES)})"
-        ).pl()
-    finally:
-        con.unregister("_series")
-    return ids.with_columns(pl.col("series_id").cast(pl.Int32))
+    }
+    keys = {(w[0], w[2], w[3]) for w in wanted}
+    sharing = sorted(sid for (sym, _, freq, src), sid in have.items() if (sym, freq, src) in keys)
+    missing = [w for w in dict.fromkeys(wanted) if w not in have]
+    if missing:
+        top = int(
+            con.execute("SELECT coalesce(max(series_id), 0) FROM bar_series").fetchall()[0][0]
+        )
+        new = {m: top + i + 1 for i, m in enumerate(missing)}
+        con.executemany(
+            "INSERT INTO bar_series VALUES (?, ?, ?, ?, ?)", [[v, *m] for m, v in new.items()]
+        )
+        have.update(new)
+    ids = pl.DataFrame(
+        [(have[w], *w) for w in dict.fromkeys(wanted)],
+        schema={"series_id": pl.Int32, **{c: pl.String for c in _SERIES}},
+        orient="row",
+    )
+    return ids, sharing
 
 
 def new_batch(con: duckdb.DuckDBPyConnection, file_sha256: str | None, at: datetime) -> int:
@@ -283,20 +303,7 @@ def _upsert_intraday(
     the rows written carry one new batch id (``bar_batches``: the file's hash and the time)."""
     t0 = time.perf_counter()
     batch = new_batch(con, file_sha256, at)
-    # stored series that share a key with the batch's (the same bars under another kind),
-    # looked up before the batch's new series are registered: a new series has no stored rows
-    keys = distinct(part, _KEY)
-    con.register("_part_keys", keys.to_arrow())
-    try:
-        sharing = [
-            r[0]
-            for r in con.execute(
-                f"SELECT series_id FROM bar_series SEMI JOIN _part_keys USING ({', '.join(_KEY)})"
-            ).fetchall()
-        ]
-    finally:
-        con.unregister("_part_keys")
-    ids = series_ids(con, distinct(part, _SERIES))
+    ids, sharing = series_ids(con, distinct(part, _SERIES))
     if ids.height == 1:  # the usual batch: one series
         staged = part.with_columns(pl.lit(ids["series_id"][0], pl.Int32).alias("series_id"))
     else:
