@@ -24,9 +24,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.features_fast import canary
+from quant.api import heap
 from quant.api.audit import AuditLog
 from quant.api.auth import SCHEME, SECURITY_SCHEME
 from quant.api.batcher import Batcher
+from quant.api.fast import FastRoutes
 from quant.api.keys import KeyStore, keys_path
 from quant.api.metrics import Metrics
 from quant.api.middleware import ServiceMiddleware
@@ -186,10 +188,14 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
     async def poll() -> None:
         while True:
             await asyncio.sleep(settings.reload_poll_s)
+            reloads = state.reloads
             try:
-                await asyncio.to_thread(state.refresh)
+                changed = await asyncio.to_thread(state.refresh)
             except Exception:  # a bad snapshot must not stop the poller
                 log.exception("refresh failed")
+                continue
+            if changed:  # the new snapshot view (and model) join the frozen heap
+                heap.settle(collect=state.reloads != reloads)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -197,6 +203,7 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
         switch = sys.getswitchinterval()  # process-wide; restored on shutdown
         sys.setswitchinterval(settings.gil_switch_ms / 1e3)
         await asyncio.to_thread(state.refresh)
+        heap.configure()
         batcher.start()
         audit.start()
         poller = asyncio.get_running_loop().create_task(poll(), name="reload-poller")
@@ -237,6 +244,10 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(
-        ServiceMiddleware, metrics=metrics, audit=audit, max_body=settings.max_body_bytes
+        ServiceMiddleware,
+        metrics=metrics,
+        audit=audit,
+        max_body=settings.max_body_bytes,
+        fast=FastRoutes(app),
     )
     return app

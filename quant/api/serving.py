@@ -162,6 +162,15 @@ def signal_json(sig: Signal, snapshot: str | None) -> bytes:
     )
 
 
+def signal_model(body: bytes) -> str | None:
+    """The ``model_version`` of a rendered signal body (for ``X-Model-Version``)."""
+    key = b'"model_version":"'
+    i = body.find(key)
+    if i < 0:
+        return None
+    return body[i + len(key) : body.find(b'"', i + len(key))].decode()
+
+
 def _open_view(store: Path) -> SnapshotView:
     version = snapshot_version(store)
     try:
