@@ -34,7 +34,7 @@ from quant.api.metrics import Metrics
 from quant.api.middleware import ServiceMiddleware
 from quant.api.routes import router
 from quant.api.schemas import ForecastRequest
-from quant.api.serving import ServedModel, ServiceState, run_forward
+from quant.api.serving import ServedModel, ServiceState, batch_inputs, run_forward
 from quant.config import QuantConfig, apply_calendar, models_dir
 
 log = logging.getLogger(__name__)
@@ -180,6 +180,7 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
         queue_size=settings.queue_size,
         thread_init=lambda: torch.set_num_threads(settings.torch_threads),
         inline=settings.inline_forward,
+        prepare=batch_inputs,
     )
     metrics = Metrics(lambda: batcher.depth)
     batcher._on_batch = metrics.observe_batch

@@ -105,8 +105,8 @@ class FastRoutes:
         try:
             with self.batcher.admission():
                 model, d, m = flow.check(body, model, self.service, self.settings)
-                sample = flow.features(d, m, model)
-                admitted = flow.enqueue(body, model, d, m, sample, self.batcher, self.metrics)
+                item = flow.features(d, m, model)
+                admitted = flow.enqueue(body, model, d, m, item, self.batcher, self.metrics)
         except HTTPException as exc:
             return exc
         p, _gate = await admitted.pending

@@ -1,10 +1,11 @@
-"""POST /v1/forecast, the one definition: admit a decoded body, then render its answer.
+"""POST /v1/forecast, the one definition: check a decoded body, queue it, render its answer.
 
-``admit`` checks a decoded body against the serving model and the limits, builds its features
-and queues it for the batcher; every refusal is an ``HTTPException`` (404, 422 or 503) whose
-message names what was wrong.  ``render`` writes the 200 body.  The FastAPI route
-(``quant.api.routes.forecast``) and the fast path (``quant.api.fast``) both call these two, so
-both answer alike; the fast path hands every request that ``admit`` refuses to the route.
+``check`` tests a decoded body against the serving model and the limits; ``features`` and
+``enqueue`` queue it for the batcher (daily bars alone get their features per batch, in
+``quant.api.serving.batch_inputs``); every refusal is an ``HTTPException`` (404, 422 or 503)
+whose message names what was wrong.  ``render`` writes the 200 body.  The FastAPI route
+(``quant.api.routes.forecast``) and the fast path (``quant.api.fast``) both call these, so both
+answer alike; the fast path answers their refusals with the app's own handler.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from quant.api.batcher import Batcher, QueueFullError
 from quant.api.decode import ForecastIn
 from quant.api.metrics import Metrics
 from quant.api.schemas import ForecastRequest, ForecastResponse
-from quant.api.serving import ServedModel, ServiceState
+from quant.api.serving import Item, ServedModel, ServiceState
 from quant.api.settings import ApiConfig
 
 Body = ForecastIn | ForecastRequest
@@ -38,7 +39,7 @@ class Admitted:
     model: ServedModel
     daily: DailyArrays
     minutes: MinuteArrays | None
-    sample: Sample
+    used_intraday: bool
     pending: asyncio.Future[tuple[float, float]]
 
 
@@ -84,8 +85,12 @@ def check(
     return model, d, m
 
 
-def features(d: DailyArrays, m: MinuteArrays | None, model: ServedModel) -> Sample:
-    """The numpy features (``model.fast_features``); 422 for bars they cannot use."""
+def features(d: DailyArrays, m: MinuteArrays | None, model: ServedModel) -> Item:
+    """What to queue (``model.fast_features``): daily bars alone, whose features the batch
+    builds in one pass (``model.batch_features``), else the numpy features; 422 for bars they
+    cannot use."""
+    if m is None and model.batch_features:
+        return d
     try:
         return features_fast.sample(d, m, model.spec)
     except ValueError as exc:
@@ -105,17 +110,18 @@ def enqueue(
     model: ServedModel,
     d: DailyArrays,
     m: MinuteArrays | None,
-    sample: Sample,
+    item: Item,
     batcher: Batcher[ServedModel],
     metrics: Metrics,
 ) -> Admitted:
-    """Queue the sample for a forward pass; 503 with ``Retry-After`` when the queue is full."""
+    """Queue the item for a forward pass; 503 with ``Retry-After`` when the queue is full."""
     try:
-        pending = batcher.enqueue(model, model.inputs(sample))
+        pending = batcher.enqueue(model, item)
     except QueueFullError as exc:
         metrics.rejected.inc()
         raise HTTPException(503, f"{exc}; retry shortly", headers={"Retry-After": "1"}) from None
-    return Admitted(body, model, d, m, sample, pending)
+    used = item.has_intra if isinstance(item, Sample) else False
+    return Admitted(body, model, d, m, used, pending)
 
 
 def render(a: Admitted, p: float, request_id: str) -> bytes:
@@ -134,7 +140,7 @@ def render(a: Admitted, p: float, request_id: str) -> bytes:
         p_up=p,
         direction=direction(p),
         confidence=confidence(p),
-        used_intraday=a.sample.has_intra,
+        used_intraday=a.used_intraday,
         used_amount=a.model.spec.use_amount,
         model_version=a.model.version,
         last_bar_ts=last_bar_ts(a.daily, a.minutes),

@@ -183,12 +183,11 @@ async def forecast(request: Request, _: ForecastKey) -> Response:
             request.state.model_version = model.version
         model, d, m = forecast_flow.check(body, model, state, request.app.state.settings)
         if model.fast_features:
-            sample = forecast_flow.features(d, m, model)
+            item = forecast_flow.features(d, m, model)
         else:
-            sample = await forecast_flow.reference_features(d, m, model)
-        admitted = forecast_flow.enqueue(
-            body, model, d, m, sample, batcher, request.app.state.metrics
-        )
+            item = await forecast_flow.reference_features(d, m, model)
+        metrics = request.app.state.metrics
+        admitted = forecast_flow.enqueue(body, model, d, m, item, batcher, metrics)
     p, _gate = await admitted.pending
     return Response(
         forecast_flow.render(admitted, p, request.state.request_id), media_type="application/json"
