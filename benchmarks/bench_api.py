@@ -17,7 +17,10 @@ Load generators (closed loop, one keep-alive connection per client, no think tim
 - the Python client below (asyncio, minimal HTTP/1.1), the fallback and a cross-check.
 The JSON figures come from wrk when it is installed, else from the Python client.  Server and
 load generators run under ``nice`` 10.  Average batch size comes from the server's own /metrics
-(samples / forward passes, summed over the workers) per run.
+(samples / forward passes, summed over the workers) per run.  ``cpu us`` is the CPU time of the
+server processes (supervisor and workers, user + system) per answer in each cell: on a machine
+shared with other work it moves far less than req/s and p99, so the batching gain is also
+given as unbatched / batched CPU per answer.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class Result:
     avg_batch: float | None
     forward_ms: float | None  # mean duration of one forward pass
     generator: str = "python"  # load generator: python (this module's client) or wrk
+    server_cpu_us: float | None = None  # CPU time of the server processes per answer
 
     @property
     def rps(self) -> float:
@@ -98,6 +102,7 @@ async def _client(
     lat: list[float],
     errors: list[int],
     offset: int,
+    sent: list[int],
 ) -> None:
     reader, writer = await asyncio.open_connection(HOST, port)
     i = offset
@@ -109,6 +114,7 @@ async def _client(
             status, _ = await _exchange(reader, writer, requests[i % len(requests)])
             t1 = time.perf_counter()
             i += 1
+            sent[0] += 1
             if t0 >= warm_until:
                 lat.append(t1 - t0)
                 if status != 200:
@@ -119,16 +125,20 @@ async def _client(
 
 async def _load(
     port: int, requests: list[bytes], clients: int, seconds: float
-) -> tuple[list[float], list[int], float]:
+) -> tuple[list[float], list[int], float, int]:
     lat: list[float] = []
     errors: list[int] = []
+    sent = [0]  # every answer, warm-up included
     start = time.perf_counter()
     warm_until = start + min(1.0, seconds / 3)
     stop_at = warm_until + seconds
     await asyncio.gather(
-        *(_client(port, requests, stop_at, warm_until, lat, errors, k * 7) for k in range(clients))
+        *(
+            _client(port, requests, stop_at, warm_until, lat, errors, k * 7, sent)
+            for k in range(clients)
+        )
     )
-    return lat, errors, seconds
+    return lat, errors, seconds, sent[0]
 
 
 def _metrics(port: int) -> tuple[float, float, float]:
@@ -148,6 +158,24 @@ def _metrics(port: int) -> tuple[float, float, float]:
     )
 
 
+def _server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of the server: the supervisor and its workers."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:  # gone between listing and asking
+                continue
+    except psutil.Error:
+        return float("nan")
+    return total
+
+
 def _serving_workers(port: int) -> int:
     """Workers that have reported their model in the merged /metrics (one pid series each)."""
     import httpx
@@ -160,7 +188,7 @@ def _serving_workers(port: int) -> int:
 @contextmanager
 def _server(
     store: Path, max_batch: int, max_wait_ms: float, inline: bool, workers: int
-) -> Iterator[int]:
+) -> Iterator[tuple[int, int]]:
     port = _free_port()
     cmd = [  # inherits this process's niceness (NICE): both sides compete on equal terms
         sys.executable,
@@ -199,7 +227,7 @@ def _server(
             if time.time() > deadline:
                 raise RuntimeError("server not ready after 180 s")
             time.sleep(0.3)
-        yield port
+        yield port, proc.pid
     finally:
         proc.terminate()
         try:
@@ -210,10 +238,12 @@ def _server(
 
 
 def _run(
-    port: int, route: str, mode: str, reqs: list[bytes], clients: int, seconds: float
+    port: int, pid: int, route: str, mode: str, reqs: list[bytes], clients: int, seconds: float
 ) -> Result:
     s0, c0, f0 = _metrics(port)
-    lat, errors, dur = asyncio.run(_load(port, reqs, clients, seconds))
+    cpu0 = _server_cpu(pid)
+    lat, errors, dur, sent = asyncio.run(_load(port, reqs, clients, seconds))
+    cpu1 = _server_cpu(pid)
     s1, c1, f1 = _metrics(port)
     a = np.array(lat) * 1e3
     return Result(
@@ -227,6 +257,7 @@ def _run(
         len(errors),
         (s1 - s0) / (c1 - c0) if c1 > c0 else None,
         (f1 - f0) / (c1 - c0) * 1e3 if c1 > c0 else None,
+        server_cpu_us=(cpu1 - cpu0) / max(1, sent) * 1e6,  # warm-up answers included
     )
 
 
@@ -235,6 +266,7 @@ WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "api.lua"
 
 def _run_wrk(
     port: int,
+    pid: int,
     route: str,
     mode: str,
     method: str,
@@ -265,7 +297,9 @@ def _run_wrk(
 
     wrk(1)
     s0, c0, f0 = _metrics(port)
+    cpu0 = _server_cpu(pid)
     w = wrk(seconds)
+    cpu1 = _server_cpu(pid)
     s1, c1, f1 = _metrics(port)
     errors = int(w["connect"] + w["read"] + w["write"] + w["status"] + w["timeout"])
     return Result(
@@ -280,20 +314,22 @@ def _run_wrk(
         (s1 - s0) / (c1 - c0) if c1 > c0 else None,
         (f1 - f0) / (c1 - c0) * 1e3 if c1 > c0 else None,
         "wrk",
+        (cpu1 - cpu0) / max(1, int(w["requests"])) * 1e6,
     )
 
 
 def table(results: list[Result]) -> str:
     rows = [
         f"{'route':<30} {'mode':<10} {'gen':<6} {'clients':>7} {'req/s':>8} {'p50 ms':>8} "
-        f"{'p99 ms':>8} {'errors':>6} {'avg batch':>9} {'fwd ms':>7}"
+        f"{'p99 ms':>8} {'errors':>6} {'avg batch':>9} {'fwd ms':>7} {'cpu us':>7}"
     ]
     for r in results:
         ab = f"{r.avg_batch:.1f}" if r.avg_batch is not None else "-"
         fw = f"{r.forward_ms:.2f}" if r.forward_ms is not None else "-"
+        cpu = f"{r.server_cpu_us:.0f}" if r.server_cpu_us is not None else "-"
         rows.append(
             f"{r.route:<30} {r.mode:<10} {r.generator:<6} {r.clients:>7} {r.rps:>8.0f} "
-            f"{r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.errors:>6} {ab:>9} {fw:>7}"
+            f"{r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.errors:>6} {ab:>9} {fw:>7} {cpu:>7}"
         )
     by = {(r.route, r.mode, r.clients, r.generator): r for r in results}
     rows.append("")
@@ -304,6 +340,12 @@ def table(results: list[Result]) -> str:
             if b and u:
                 rows.append(
                     f"{gen}, {c} clients: forecast batched / unbatched {b.rps / u.rps:.2f}x"
+                    + (
+                        f" (server CPU per answer: unbatched / batched "
+                        f"{u.server_cpu_us / b.server_cpu_us:.2f}x)"
+                        if b.server_cpu_us and u.server_cpu_us
+                        else ""
+                    )
                 )
             if floor and b and lat:
                 rows.append(
@@ -326,9 +368,13 @@ def _figures(results: list[Result], clients: int, gen: str) -> dict[str, object]
     if b:
         out |= {f"forecast_rps_{c}": b.rps, f"forecast_p99_ms_{c}": b.p99_ms}
         out[f"forecast_avg_batch_{c}"] = b.avg_batch
+        out[f"forecast_server_cpu_us_{c}"] = b.server_cpu_us
     if b and u:
         out[f"forecast_batched_over_unbatched_{c}"] = b.rps / u.rps
         out[f"forecast_unbatched_rps_{c}"] = u.rps
+        out[f"forecast_unbatched_server_cpu_us_{c}"] = u.server_cpu_us
+        if b.server_cpu_us and u.server_cpu_us:  # the batching gain in CPU, load-robust
+            out[f"forecast_cpu_unbatched_over_batched_{c}"] = u.server_cpu_us / b.server_cpu_us
     if lat:
         out |= {f"latest_rps_{c}": lat.rps, f"latest_p99_ms_{c}": lat.p99_ms}
     if floor:
@@ -412,25 +458,26 @@ def main(argv: list[str]) -> None:
         }
         results: list[Result] = []
 
-        def cell(port: int, route: str, mode: str, c: int, gen: str) -> None:
+        def cell(server: tuple[int, int], route: str, mode: str, c: int, gen: str) -> None:
+            port, pid = server
             if gen == "wrk":
                 method, path, bf = wrk_args[route]
-                r = _run_wrk(port, route, mode, method, path, bf, key, c, args.seconds)
+                r = _run_wrk(port, pid, route, mode, method, path, bf, key, c, args.seconds)
             else:
-                r = _run(port, route, mode, py_reqs[route], c, args.seconds)
+                r = _run(port, pid, route, mode, py_reqs[route], c, args.seconds)
             results.append(r)
             print(table([r]).splitlines()[1], flush=True)
 
         for mode, batch in (("batched", 64), ("unbatched", 1)):
             with _server(
                 root / "quant.duckdb", batch, args.max_wait_ms, args.inline, args.workers
-            ) as port:
+            ) as server:
                 for gen in gens:
                     for c in clients:
-                        cell(port, FORECAST, mode, c, gen)
+                        cell(server, FORECAST, mode, c, gen)
                         if mode == "batched":
-                            cell(port, LATEST, mode, c, gen)
-                            cell(port, FLOOR, mode, c, gen)
+                            cell(server, LATEST, mode, c, gen)
+                            cell(server, FLOOR, mode, c, gen)
         load = load_average()
         print()
         print(

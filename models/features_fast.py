@@ -101,40 +101,48 @@ def _window_index(w: int, rows: int) -> np.ndarray:
 
 
 def _rolling(x: np.ndarray, w: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (ddof 1) of the windows ending at the last ``rows`` entries."""
-    a = x[-(rows + w - 1) :][_window_index(w, rows)]
-    mean = a.sum(axis=1) / w
-    dev = a - mean[:, None]
-    return mean, np.sqrt((dev * dev).sum(axis=1) / (w - 1))
+    """Mean and standard deviation (ddof 1) of the windows ending at the last ``rows`` entries
+    of the last axis (leading axes: samples of a batch)."""
+    a = x[..., -(rows + w - 1) :][..., _window_index(w, rows)]
+    mean = a.sum(axis=-1) / w
+    dev = a - mean[..., None]
+    return mean, np.sqrt((dev * dev).sum(axis=-1) / (w - 1))
 
 
 def _zscore(x: np.ndarray, w: int, rows: int) -> np.ndarray:
     """Rolling z-score (window ``w``, ddof 1) of the last ``rows`` entries of ``x``."""
     mean, std = _rolling(x, w, rows)
-    return (x[-rows:] - mean) / (std + ZSCORE_EPS)
+    return (x[..., -rows:] - mean) / (std + ZSCORE_EPS)
+
+
+def _daily_tokens(
+    c: np.ndarray, h: np.ndarray, lo: np.ndarray, v: np.ndarray, a: np.ndarray, spec: FeatureSpec
+) -> np.ndarray:
+    """[..., L, 6] daily tokens from the last ``spec.warmup`` bars on the last axis."""
+    L = spec.daily_window
+    ret = np.log(c[..., 1:] / c[..., :-1])
+    hl = h[..., -L:] - lo[..., -L:]
+    pos = (c[..., -L:] - lo[..., -L:]) / np.where(hl > 0, hl, 1.0)
+    out = np.empty((*c.shape[:-1], L, len(DAILY_FEATURES)), dtype=np.float64)
+    cols = {
+        "ret": ret[..., -L:],
+        "range": np.log(h[..., -L:] / lo[..., -L:]),
+        "close_pos": np.where(hl > 0, pos, FLAT_CLOSE_POS),
+        "volume_z": _zscore(np.log1p(v), spec.zscore_window, L),
+        "amount_z": _zscore(np.log1p(a), spec.zscore_window, L)
+        if spec.use_amount
+        else np.zeros((*c.shape[:-1], L)),
+        "realised_vol": _rolling(ret, spec.vol_window, L)[1],
+    }
+    for j, f in enumerate(DAILY_FEATURES):
+        out[..., j] = cols[f]
+    return out.astype(np.float32)
 
 
 def daily_window(d: DailyArrays, spec: FeatureSpec) -> np.ndarray:
     """[L, 6] daily tokens of the last session (caller checked ``len >= spec.warmup``)."""
-    L = spec.daily_window
-    c, h, lo = d.close[-spec.warmup :], d.high[-spec.warmup :], d.low[-spec.warmup :]
-    ret = np.log(c[1:] / c[:-1])
-    hl = h[-L:] - lo[-L:]
-    pos = (c[-L:] - lo[-L:]) / np.where(hl > 0, hl, 1.0)
-    out = np.empty((L, len(DAILY_FEATURES)), dtype=np.float64)
-    cols = {
-        "ret": ret[-L:],
-        "range": np.log(h[-L:] / lo[-L:]),
-        "close_pos": np.where(hl > 0, pos, FLAT_CLOSE_POS),
-        "volume_z": _zscore(np.log1p(d.volume[-spec.warmup :]), spec.zscore_window, L),
-        "amount_z": _zscore(np.log1p(d.amount[-spec.warmup :]), spec.zscore_window, L)
-        if spec.use_amount
-        else np.zeros(L),
-        "realised_vol": _rolling(ret, spec.vol_window, L)[1],
-    }
-    for j, f in enumerate(DAILY_FEATURES):
-        out[:, j] = cols[f]
-    return out.astype(np.float32)
+    w = spec.warmup
+    return _daily_tokens(d.close[-w:], d.high[-w:], d.low[-w:], d.volume[-w:], d.amount[-w:], spec)
 
 
 def _resample(m: MinuteArrays, minutes: int) -> MinuteArrays:
@@ -220,6 +228,54 @@ def sample(d: DailyArrays, m: MinuteArrays | None, spec: FeatureSpec) -> Sample:
     xd = daily_window(d, spec)
     xs = session_columns(m, d, xd, spec)
     return Sample(np.concatenate([xd, xs], axis=1).astype(np.float32), xi, mi)
+
+
+def daily_only_batch(ds: list[DailyArrays], spec: FeatureSpec) -> np.ndarray:
+    """[len(ds), L, len(TOKEN_FEATURES)] ``sample(d, None, spec).x_daily`` of every ``d`` at once.
+
+    One vectorised pass over the batch's last ``spec.warmup`` bars (each ``d`` has at least
+    that many: ``quant.api.bars.check_daily``); ``batch_agrees`` checks it against ``sample``.
+    """
+    w, L = spec.warmup, spec.daily_window
+    cols = np.stack(
+        [
+            np.stack([d.close[-w:], d.high[-w:], d.low[-w:], d.volume[-w:], d.amount[-w:]])
+            for d in ds
+        ]
+    )  # [B, 5, w]
+    xd = _daily_tokens(cols[:, 0], cols[:, 1], cols[:, 2], cols[:, 3], cols[:, 4], spec)
+    B, S = len(ds), slots_per_session(spec.intraday_minutes)
+    empty = np.zeros((B * L, S))  # no intraday bars: the grid of ``_grid`` with nothing on it
+    xs = session_summaries(
+        empty,
+        empty,
+        np.zeros((B * L, S), dtype=bool),
+        np.full(B * L, np.nan),
+        cols[:, 0, -L:].reshape(B * L),
+        xd[..., DAILY_FEATURES.index("realised_vol")].astype(np.float64).reshape(B * L),
+    ).reshape(B, L, len(SESSION_FEATURES))
+    return np.concatenate([xd, xs], axis=-1).astype(np.float32)
+
+
+def batch_agrees(spec: FeatureSpec) -> bool:
+    """True when ``daily_only_batch`` equals ``sample`` bar for bar on canary histories."""
+    d, _ = canary(spec)
+    n = len(d.sessions)
+    ds = [_tail(d, n - k) for k in range(3) if n - k >= spec.warmup]
+    try:
+        got = daily_only_batch(ds, spec)
+        want = np.stack([sample(x, None, spec).x_daily for x in ds])
+    except Exception:  # any failure of the batch path means: do not use it
+        return False
+    return bool(np.array_equal(got, want))
+
+
+def _tail(d: DailyArrays, n: int) -> DailyArrays:
+    """The first ``n`` bars of ``d`` (a shorter history ending earlier)."""
+    return DailyArrays(
+        d.sessions[:n], d.open[:n], d.high[:n], d.low[:n], d.close[:n], d.volume[:n],
+        d.amount[:n], d.amount_estimated,
+    )  # fmt: skip
 
 
 def reference_sample(d: DailyArrays, m: MinuteArrays | None, spec: FeatureSpec) -> Sample:

@@ -24,15 +24,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.features_fast import canary
+from quant.api import heap
 from quant.api.audit import AuditLog
 from quant.api.auth import SCHEME, SECURITY_SCHEME
 from quant.api.batcher import Batcher
+from quant.api.fast import FastRoutes
 from quant.api.keys import KeyStore, keys_path
 from quant.api.metrics import Metrics
 from quant.api.middleware import ServiceMiddleware
 from quant.api.routes import router
 from quant.api.schemas import ForecastRequest
-from quant.api.serving import ServedModel, ServiceState, run_forward
+from quant.api.serving import ServedModel, ServiceState, batch_inputs, run_forward
 from quant.config import QuantConfig, apply_calendar, models_dir
 
 log = logging.getLogger(__name__)
@@ -178,6 +180,7 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
         queue_size=settings.queue_size,
         thread_init=lambda: torch.set_num_threads(settings.torch_threads),
         inline=settings.inline_forward,
+        prepare=batch_inputs,
     )
     metrics = Metrics(lambda: batcher.depth)
     batcher._on_batch = metrics.observe_batch
@@ -186,10 +189,14 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
     async def poll() -> None:
         while True:
             await asyncio.sleep(settings.reload_poll_s)
+            reloads = state.reloads
             try:
-                await asyncio.to_thread(state.refresh)
+                changed = await asyncio.to_thread(state.refresh)
             except Exception:  # a bad snapshot must not stop the poller
                 log.exception("refresh failed")
+                continue
+            if changed:  # the new snapshot view (and model) join the frozen heap
+                heap.settle(collect=state.reloads != reloads)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -197,6 +204,7 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
         switch = sys.getswitchinterval()  # process-wide; restored on shutdown
         sys.setswitchinterval(settings.gil_switch_ms / 1e3)
         await asyncio.to_thread(state.refresh)
+        heap.configure()
         batcher.start()
         audit.start()
         poller = asyncio.get_running_loop().create_task(poll(), name="reload-poller")
@@ -237,6 +245,10 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(
-        ServiceMiddleware, metrics=metrics, audit=audit, max_body=settings.max_body_bytes
+        ServiceMiddleware,
+        metrics=metrics,
+        audit=audit,
+        max_body=settings.max_body_bytes,
+        fast=FastRoutes(app),
     )
     return app

@@ -23,17 +23,35 @@ SECURITY_SCHEME = {
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
+def bearer(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None when there is none."""
+    kind, _, token = header.partition(" ")
+    token = token.strip()
+    return token if kind.lower() == "bearer" and token else None
+
+
+def known_key(header: str, keys: KeyStore, scope: str) -> KeyInfo | None:
+    """The key of a request that passes at once: a token checked before, valid, with ``scope``.
+
+    None for everything else (no key, a new token that needs its scrypt check, invalid,
+    revoked, without the scope): ``require`` then answers it (quant.api.fast hands it over).
+    """
+    token = bearer(header)
+    if token is None or not keys.seen(token):
+        return None
+    info = keys.verify(token)
+    return info if info is not None and scope in info.scopes else None
+
+
 def require(scope: str) -> Callable[[Request], Awaitable[KeyInfo]]:
     """A dependency that admits keys holding ``scope`` and records the key id for the audit."""
 
     async def dependency(request: Request) -> KeyInfo:
-        header = request.headers.get("authorization", "")
-        kind, _, token = header.partition(" ")
-        if kind.lower() != "bearer" or not token.strip():
+        token = bearer(request.headers.get("authorization", ""))
+        if token is None:
             raise HTTPException(
                 401, "missing API key: send 'Authorization: Bearer <key>'", headers=_CHALLENGE
             )
-        token = token.strip()
         keys: KeyStore = request.app.state.keys
         # A token seen before is checked in microseconds; a new one costs one scrypt (~50 ms),
         # which must not stall the event loop.

@@ -25,7 +25,7 @@ _Symbol = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A
 _AwareDatetime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 
 
-class DailyBarIn(msgspec.Struct, forbid_unknown_fields=True):
+class DailyBarIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     date: dt.date
     open: _Price
     high: _Price
@@ -35,7 +35,7 @@ class DailyBarIn(msgspec.Struct, forbid_unknown_fields=True):
     amount: _Volume | None = None
 
 
-class MinuteBarIn(msgspec.Struct, forbid_unknown_fields=True):
+class MinuteBarIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     ts: _AwareDatetime
     open: _Price
     high: _Price
@@ -44,7 +44,7 @@ class MinuteBarIn(msgspec.Struct, forbid_unknown_fields=True):
     volume: _Volume
 
 
-class ForecastIn(msgspec.Struct, forbid_unknown_fields=True):
+class ForecastIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     symbol: _Symbol
     daily: Annotated[list[DailyBarIn], msgspec.Meta(min_length=1)]
     # UNSET (falsy) when the field is absent, like pydantic's ``model_fields_set``
@@ -68,12 +68,16 @@ def _finite(body: ForecastIn) -> bool:
     return math.isfinite(total)
 
 
-def decode_forecast(raw: bytes) -> ForecastIn | ForecastRequest:
-    """The body as fast structs, or as pydantic's model; raises pydantic's ``ValidationError``."""
+def decode_strict(raw: bytes) -> ForecastIn | None:
+    """The body as fast structs; None for what the strict decoder or the finite check refuses."""
     try:
         body = _DECODER.decode(raw)
     except msgspec.MsgspecError:
-        body = None
-    if body is not None and _finite(body):
-        return body
-    return ForecastRequest.model_validate_json(raw)
+        return None
+    return body if _finite(body) else None
+
+
+def decode_forecast(raw: bytes) -> ForecastIn | ForecastRequest:
+    """The body as fast structs, or as pydantic's model; raises pydantic's ``ValidationError``."""
+    body = decode_strict(raw)
+    return body if body is not None else ForecastRequest.model_validate_json(raw)

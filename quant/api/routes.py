@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
@@ -11,13 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from pydantic import ValidationError
 
-from feeds.calendar import CalendarHorizonError, next_trading_day
-from models import features_fast
-from models.metrics import confidence, direction
 from quant.api import champion
+from quant.api import forecast as forecast_flow
 from quant.api.auth import require
-from quant.api.bars import BarsError, check_daily, check_minutes, last_bar_ts
-from quant.api.batcher import Batcher, QueueFullError
+from quant.api.batcher import Batcher
 from quant.api.decode import decode_forecast
 from quant.api.freshness import freshness
 from quant.api.keys import KeyInfo
@@ -31,7 +27,7 @@ from quant.api.schemas import (
     SignalList,
     SignalOut,
 )
-from quant.api.serving import ServedModel, ServiceState
+from quant.api.serving import ServedModel, ServiceState, signal_model
 from quant.signals import signals_between
 
 router = APIRouter()
@@ -108,16 +104,8 @@ async def latest(symbol: SymbolPath, request: Request, _: ReadKey) -> Response:
         if view.con is None:
             raise HTTPException(503, f"no readable snapshot: {view.error}")
         raise HTTPException(404, f"no signal published yet for {symbol}")
-    request.state.model_version = _model_of(body)
+    request.state.model_version = signal_model(body)
     return Response(body, media_type="application/json")
-
-
-def _model_of(body: bytes) -> str | None:
-    key = b'"model_version":"'
-    i = body.find(key)
-    if i < 0:
-        return None
-    return body[i + len(key) : body.find(b'"', i + len(key))].decode()
 
 
 @router.get(
@@ -182,7 +170,6 @@ def signal_range(
 )
 async def forecast(request: Request, _: ForecastKey) -> Response:
     state = _state(request)
-    settings = request.app.state.settings
     batcher: Batcher[ServedModel] = request.app.state.batcher
     model = state.model  # pinned: a hot reload from here on does not affect this request
     with batcher.admission():
@@ -192,77 +179,19 @@ async def forecast(request: Request, _: ForecastKey) -> Response:
             raise RequestValidationError(
                 exc.errors(include_url=False, include_input=False)
             ) from None
-        if model is None:
-            raise HTTPException(
-                503, f"no model loaded: {state.model_error}", headers={"Retry-After": "5"}
-            )
-        request.state.model_version = model.version
-        if body.symbol not in state.served_symbols:
-            served = ", ".join(sorted(state.served_symbols))
-            raise HTTPException(404, f"unknown symbol {body.symbol!r}; the model serves {served}")
-        if len(body.daily) > settings.max_daily_bars:
-            raise HTTPException(
-                422, f"too many daily bars: {len(body.daily)} > {settings.max_daily_bars}"
-            )
-        minutes = body.intraday or []
-        if len(minutes) > settings.max_intraday_bars:
-            raise HTTPException(
-                422, f"too many intraday bars: {len(minutes)} > {settings.max_intraday_bars}"
-            )
-        named_fields = body.model_fields_set
-        if ("intraday" in named_fields or "intraday_symbol" in named_fields) and (
-            body.intraday_symbol or None
-        ) != model.intraday_symbol:
-            named = (
-                f"intraday_symbol {body.intraday_symbol!r}"
-                if body.intraday_symbol
-                else "no intraday_symbol"
-            )
-            raise HTTPException(
-                422,
-                f"intraday bars (or their symbol) sent with {named}; the model was trained on "
-                f"{model.intraday_symbol} bars: send intraday_symbol {model.intraday_symbol!r}",
-            )
-        try:
-            d = check_daily(body.daily, model.spec.warmup, needs_amount=model.spec.use_amount)
-            m = check_minutes(minutes, d.sessions) if minutes else None
-            if model.fast_features:
-                sample = features_fast.sample(d, m, model.spec)
-            else:
-                sample = await asyncio.to_thread(features_fast.reference_sample, d, m, model.spec)
-        except (BarsError, ValueError) as exc:
-            raise HTTPException(422, str(exc)) from None
-        try:
-            pending = batcher.enqueue(model, model.inputs(sample))
-        except QueueFullError as exc:
-            request.app.state.metrics.rejected.inc()
-            raise HTTPException(
-                503, f"{exc}; retry shortly", headers={"Retry-After": "1"}
-            ) from None
-    p, _gate = await pending
-    t = d.sessions[-1]
-    try:
-        nxt: date | None = next_trading_day(t)
-        notes: list[str] = []
-    except CalendarHorizonError as exc:
-        nxt, notes = None, [f"next session unknown: {exc}"]
-    answer = ForecastResponse(
-        request_id=request.state.request_id,
-        symbol=body.symbol,
-        decision_session=t,
-        session=nxt,
-        p_up=p,
-        direction=direction(p),
-        confidence=confidence(p),
-        used_intraday=sample.has_intra,
-        used_amount=model.spec.use_amount,
-        model_version=model.version,
-        last_bar_ts=last_bar_ts(d, m),
-        generated_at=datetime.now(UTC),
-        warnings=notes,
+        if model is not None:
+            request.state.model_version = model.version
+        model, d, m = forecast_flow.check(body, model, state, request.app.state.settings)
+        if model.fast_features:
+            item = forecast_flow.features(d, m, model)
+        else:
+            item = await forecast_flow.reference_features(d, m, model)
+        metrics = request.app.state.metrics
+        admitted = forecast_flow.enqueue(body, model, d, m, item, batcher, metrics)
+    p, _gate = await admitted.pending
+    return Response(
+        forecast_flow.render(admitted, p, request.state.request_id), media_type="application/json"
     )
-    # Serialised once by pydantic (the declared response_model documents it).
-    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.get(

@@ -24,7 +24,16 @@ from torch import nn
 from feeds.snapshot import open_snapshot, snapshot_version
 from models.config import FeatureSpec
 from models.export import ProbabilityHead
-from models.features_fast import Sample, agrees_with_reference, canary, sample
+from models.features import INTRADAY_FEATURES, Windows, slots_per_session
+from models.features_fast import (
+    DailyArrays,
+    Sample,
+    agrees_with_reference,
+    batch_agrees,
+    canary,
+    daily_only_batch,
+    sample,
+)
 from models.forecaster import Forecaster
 from models.normalise import NormStats, apply_norm
 from quant.api import champion
@@ -44,6 +53,7 @@ class ServedModel:
     fast_features: bool  # numpy twin agreed with models.features on the canary
     intraday_symbol: str  # instrument whose intraday bars the model was fitted on
     scripted: Any = None  # frozen TorchScript trace returning P(up), when it matched eager
+    batch_features: bool = False  # features_fast.daily_only_batch agreed with sample (canary)
 
     @property
     def version(self) -> str:
@@ -65,6 +75,40 @@ class ServedModel:
         """Standardised model inputs of one sample (``models.normalise.apply_norm``)."""
         w = apply_norm(s.as_windows(), self.norm)
         return w.x_daily[0], w.x_intra[0], w.m_intra[0], np.array(s.has_intra)
+
+
+Item = Sample | DailyArrays  # what a request queues: its features, or its checked daily bars
+
+
+def batch_inputs(model: ServedModel, items: list[Item]) -> tuple[np.ndarray, ...]:
+    """Standardised inputs of a batch (the batcher's ``prepare``), as ``model.inputs`` stacked.
+
+    Requests with daily bars only queue their checked bars and get their features here in one
+    vectorised pass (``features_fast.daily_only_batch``); the others queue their ``Sample``.
+    """
+    spec, B = model.spec, len(items)
+    tokens = spec.intraday_sessions * slots_per_session(spec.intraday_minutes)
+    daily = [i for i, x in enumerate(items) if isinstance(x, DailyArrays)]
+    fixed = [(i, x) for i, x in enumerate(items) if isinstance(x, Sample)]
+    x_intra = np.zeros((B, tokens, len(INTRADAY_FEATURES)), dtype=np.float32)
+    m_intra = np.zeros((B, tokens), dtype=bool)
+    if daily:
+        got = daily_only_batch([x for x in items if isinstance(x, DailyArrays)], spec)
+        x_daily = np.empty((B, *got.shape[1:]), dtype=np.float32)
+        x_daily[daily] = got
+    else:
+        x_daily = np.empty((B, *fixed[0][1].x_daily.shape), dtype=np.float32)
+    for i, s in fixed:
+        x_daily[i], x_intra[i], m_intra[i] = s.x_daily, s.x_intra, s.m_intra
+    w = Windows(
+        sessions=np.full(B, "NaT", dtype="datetime64[D]"),
+        x_daily=x_daily,
+        x_intra=x_intra,
+        m_intra=m_intra,
+        has_intra=np.asarray(m_intra.any(axis=1)),
+    )
+    n = apply_norm(w, model.norm)
+    return n.x_daily, n.x_intra, n.m_intra, n.has_intra
 
 
 def run_forward(model: ServedModel, xs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -127,9 +171,12 @@ def serve_forecaster(
             "numpy features differ from models.features for %s; using the slow path",
             record.version_id,
         )
+    batch = fast and batch_agrees(fc.spec)
+    if fast and not batch:
+        log.error("batched features differ from one-sample features for %s", record.version_id)
     isym = str(fc.meta.get("intraday_symbol") or intraday_symbol)
     fc.model.eval()
-    m = ServedModel(record, fc, fast, isym)
+    m = ServedModel(record, fc, fast, isym, batch_features=batch)
     return replace(m, scripted=trace(m)) if torchscript else m
 
 
@@ -160,6 +207,15 @@ def signal_json(sig: Signal, snapshot: str | None) -> bytes:
         .model_dump_json()
         .encode()
     )
+
+
+def signal_model(body: bytes) -> str | None:
+    """The ``model_version`` of a rendered signal body (for ``X-Model-Version``)."""
+    key = b'"model_version":"'
+    i = body.find(key)
+    if i < 0:
+        return None
+    return body[i + len(key) : body.find(b'"', i + len(key))].decode()
 
 
 def _open_view(store: Path) -> SnapshotView:

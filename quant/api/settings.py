@@ -60,6 +60,12 @@ class ApiConfig(Frozen):
         description="serve through a frozen TorchScript trace of the champion (checked against "
         "eager mode on a canary at load; eager when it differs or cannot be traced)",
     )
+    fast_path: bool = Field(
+        True,
+        description="answer POST /v1/forecast and GET /v1/signals/{s}/latest in plain ASGI "
+        "(quant.api.fast) when the request passes at once; everything else, and every "
+        "refusal the routes write, goes through FastAPI",
+    )
     audit_flush_s: float = Field(
         0.5, gt=0.0, description="seconds between flushes of the audit buffer to SQLite"
     )
