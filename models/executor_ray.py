@@ -84,8 +84,10 @@ class RayExecutor:
             try:
                 out.append(ray.get(f))
             except RayError as exc:
-                for g in futures:
-                    ray.cancel(g, force=False)
+                # the other tasks run to their end before the call fails: ray.cancel of a task
+                # that is finishing races in Ray's task manager and aborts the driver process
+                # ("Check failed: it != submissible_tasks_.end()", ray-project/ray#54798)
+                ray.wait(futures, num_returns=len(futures))
                 cause = exc.cause if isinstance(exc, RayTaskError) else exc
                 raise TaskError(f"task {t!r} failed: {type(cause).__name__}: {cause}") from exc
         return out
