@@ -11,6 +11,7 @@ UTC-aware datetimes.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,22 +56,31 @@ def open_store(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyC
     return con
 
 
-_ATTACHED: dict[str, list[weakref.ref[duckdb.DuckDBPyConnection]]] = {}
+_ATTACHED: dict[str, list[weakref.ref[duckdb.DuckDBPyConnection]]] = {}  # by resolved path
+_ATTACH_LOCK = threading.Lock()
 
 
-def _open_handed(key: str) -> list[duckdb.DuckDBPyConnection]:
-    """The connections to ``key`` this process handed out that are still open."""
-    out = []
+def _cursor_of_open(
+    key: str,
+) -> tuple[duckdb.DuckDBPyConnection | None, list[weakref.ref[duckdb.DuckDBPyConnection]]]:
+    """A new connection (cursor) on the instance of a connection to ``key`` this process handed
+    out and that is still open, and the weak references worth keeping.
+
+    ``cursor()`` fails on a closed connection and runs no query on an open one, so another
+    thread may be using that connection meanwhile."""
+    cursor: duckdb.DuckDBPyConnection | None = None
+    keep: list[weakref.ref[duckdb.DuckDBPyConnection]] = []
     for ref in _ATTACHED.get(key, []):
         con = ref()
         if con is None:
             continue
-        try:
-            con.execute("SELECT 1").fetchall()
-        except duckdb.ConnectionException:  # closed
-            continue
-        out.append(con)
-    return out
+        if cursor is None:
+            try:
+                cursor = con.cursor()
+            except duckdb.ConnectionException:  # closed
+                continue
+        keep.append(ref)
+    return cursor, keep
 
 
 def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -78,26 +88,29 @@ def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     ``ROW_GROUP_SIZE`` rows (an option of the attach, not of the file, so every writer sets it).
 
     A file is attached once per process: a second writable open while a connection to it is
-    open gets a cursor of that connection (as DuckDB's instance cache does for plain connects),
-    and the file is detached when the last of them closes.
+    open gets a cursor of that connection (DuckDB's instance cache shares plain connects in the
+    same way), and the file is detached when the first one closes.  Closing a connection closes
+    the cursors made from it, so overlapping opens in one process must close in reverse order,
+    as nested blocks do (a use after that fails with "Connection already closed").
     """
     if read_only or path == ":memory:":
         return duckdb.connect(path, read_only=read_only)
     key = str(Path(path).resolve())
-    handed = _open_handed(key)
-    if handed:
-        con = handed[0].cursor()
-    else:
-        con = duckdb.connect()
-        quoted = path.replace("'", "''")
-        try:
-            con.execute(f"ATTACH '{quoted}' AS store (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
-        except BaseException:
-            con.close()
-            raise
-        con.execute(f"SET temp_directory = '{quoted}.tmp'")  # where a file database spills
-    con.execute("USE store")
-    _ATTACHED[key] = [*(weakref.ref(c) for c in handed), weakref.ref(con)]
+    with _ATTACH_LOCK:
+        cursor, keep = _cursor_of_open(key)
+        if cursor is not None:
+            con = cursor
+        else:
+            con = duckdb.connect()
+            quoted = path.replace("'", "''")
+            try:
+                con.execute(f"ATTACH '{quoted}' AS store (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+            except BaseException:
+                con.close()
+                raise
+            con.execute(f"SET temp_directory = '{quoted}.tmp'")  # where a file database spills
+        con.execute("USE store")
+        _ATTACHED[key] = [*keep, weakref.ref(con)]
     return con
 
 

@@ -3,6 +3,8 @@ written in row groups of ``ROW_GROUP_SIZE``."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -101,3 +103,21 @@ def test_the_store_is_written_in_row_groups_of_the_configured_size(tmp_path: Pat
     full = [n for _, n in sizes]
     assert max(full) == ROW_GROUP_SIZE
     assert sum(n == ROW_GROUP_SIZE for n in full) >= 2 * (m.minute.height // ROW_GROUP_SIZE)
+
+
+def test_a_nested_writer_in_the_process_shares_the_file_and_the_close_releases_it(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "shared.duckdb"
+    outer = open_store(db)
+    inner = open_store(db)  # a cursor of the outer connection, not a second attach
+    inner.execute("INSERT INTO bar_series VALUES (1, 'A.SH', 'index', '1m', 'x')")
+    inner.close()  # the outer stays usable and sees the row
+    assert outer.execute("SELECT count(*) FROM bar_series").fetchall() == [(1,)]
+    outer.close()
+    code = f"from feeds.store import open_store; open_store({str(db)!r}).close()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr  # another process can write: the file is free
+    again = open_store(db)  # and this process attaches it afresh
+    assert again.execute("SELECT count(*) FROM bar_series").fetchall() == [(1,)]
+    again.close()
