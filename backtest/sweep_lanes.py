@@ -115,6 +115,42 @@ def _settle(
     return ok, cash, pos, (size_b if is_buy else units) if ok else 0.0
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _cost_pass(
+    c: float,
+    q: float,
+    units: float,
+    acq: float,
+    is_buy: bool,
+    live: bool,
+    ab: float,
+    as_: float,
+    fees: float,
+    fixed: float,
+    sw: float,
+    br: float,
+    sr: float,
+    min_fee: float,
+    comm: float,
+    granularity: float,
+    has_lot: bool,
+) -> tuple[bool, float, float, float, float, bool]:
+    """One pass of the cost fixed point (``sweep_nb``) at rate ``fees`` and fixed cost ``fixed``:
+    (filled, cash, position, the next pass's rate and fixed cost, whether they are these)."""
+    req = units * ab
+    total = req + (req * fees + fixed)
+    fits = _close(total, c) | (total < c)
+    cut, cut_cost, cut_ok = _cut(c, fixed, fees, ab, granularity, has_lot)
+    ok, nc, nq, filled = _settle(
+        c, q, units, acq, is_buy, live, fits, total, cut, cut_cost, cut_ok, fees, fixed
+    )
+    fp = ab if is_buy else as_
+    next_rate = sr * sw if ok & (not is_buy) else br * sw
+    next_fixed = max(0.0, min_fee * sw - comm * sw * filled * fp)
+    same = (next_rate == fees) & (abs(next_fixed - fixed) <= _FIXED_TOL)
+    return ok, nc, nq, next_rate, next_fixed, same
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
 def sweep_lanes_nb(
     p_up: np.ndarray,  # (signals,) P(up) at each decision session
@@ -190,21 +226,14 @@ def sweep_lanes_nb(
                         units = want if is_buy else -want  # >= 0 (or NaN): never less than 0
                         units = _lots(units, granularity) if has_lot else units
                         ab, as_ = px * (1 + sp * sw), px * (1 - sp * sw)
-                        req, acq, fees, fixed = units * ab, units * as_, br * sw, 0.0
+                        acq, fees, fixed = units * as_, br * sw, 0.0
                         refused = (not is_buy) & np.isinf(want) & (not (value <= 0))
                         # fills at all: value > 0, and a buy with cash, or a sell of whole units
                         live = (not (value <= 0)) & (not _zero(units)) & ((c != 0) | (not is_buy))
-                        total = req + (req * fees + fixed)
-                        fits = _close(total, c) | (total < c)
-                        cut, cut_cost, cut_ok = _cut(c, fixed, fees, ab, granularity, has_lot)
-                        ok, nc, nq, filled = _settle(
-                            c, q, units, acq, is_buy, live, fits, total, cut, cut_cost, cut_ok,
-                            fees, fixed,
+                        ok, nc, nq, next_rate, next_fixed, same = _cost_pass(
+                            c, q, units, acq, is_buy, live, ab, as_, fees, fixed, sw, br, sr,
+                            min_fee, comm, granularity, has_lot,
                         )  # fmt: skip
-                        fp = ab if is_buy else as_
-                        next_rate = sr * sw if ok & (not is_buy) else br * sw
-                        next_fixed = max(0.0, min_fee * sw - comm * sw * filled * fp)
-                        same = (next_rate == fees) & (abs(next_fixed - fixed) <= _FIXED_TOL)
                         done = (not ok) | same
                         nc, nq = (nc, nq) if ok else (c, q)
                         st[o + CASH], st[o + POS], st[o + N_INF] = nc, nq, n_inf + refused
@@ -246,17 +275,10 @@ def sweep_lanes_nb(
                                 st[o + FILLED],
                             )
                             is_buy, live = is_buy != 0, live != 0
-                            total = units * ab + (units * ab * fees + fixed)
-                            fits = _close(total, c) | (total < c)
-                            cut, cut_cost, cut_ok = _cut(c, fixed, fees, ab, granularity, has_lot)
-                            ok, nc, nq, filled = _settle(
-                                c, q, units, acq, is_buy, live, fits, total, cut, cut_cost, cut_ok,
-                                fees, fixed,
+                            ok, nc, nq, next_rate, next_fixed, same = _cost_pass(
+                                c, q, units, acq, is_buy, live, ab, as_, fees, fixed, sw, br, sr,
+                                min_fee, comm, granularity, has_lot,
                             )  # fmt: skip
-                            fp = ab if is_buy else as_
-                            next_rate = sr * sw if ok & (not is_buy) else br * sw
-                            next_fixed = max(0.0, min_fee * sw - comm * sw * filled * fp)
-                            same = (next_rate == fees) & (abs(next_fixed - fixed) <= _FIXED_TOL)
                             done = (not open_) | (not ok) | same
                             # an open lane takes this pass's fill; a lane that is done keeps it
                             nc, nq = (nc, nq) if ok else (c, q)
