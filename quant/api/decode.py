@@ -16,12 +16,14 @@ from typing import Annotated
 
 import msgspec
 
-from quant.api.schemas import ForecastRequest
+from quant.api.schemas import SYMBOL_CHARS, SYMBOL_MAX, ForecastRequest
 
 _Price = Annotated[float, msgspec.Meta(gt=0)]
 _Volume = Annotated[float, msgspec.Meta(ge=0)]
 # \Z, not $: Python's $ also matches before a trailing newline, pydantic's does not
-_Symbol = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+\Z")]
+_Symbol = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=SYMBOL_MAX, pattern=f"^{SYMBOL_CHARS}+\\Z")
+]
 _AwareDatetime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 
 

@@ -35,13 +35,14 @@ from quant.api.decode import decode_strict
 from quant.api.keys import KeyStore
 from quant.api.metrics import Metrics
 from quant.api.routes import router
+from quant.api.schemas import SYMBOL_CHARS, SYMBOL_MAX
 from quant.api.serving import ServedModel, ServiceState, SnapshotView, signal_model
 from quant.api.settings import ApiConfig
 
 FORECAST = "/v1/forecast"
 LATEST = "/v1/signals/{symbol}/latest"
 _SIGNALS, _LATEST_TAIL = "/v1/signals/", "/latest"
-_SYMBOL = re.compile(r"[A-Za-z0-9._-]{1,32}")  # routes.SymbolPath (fullmatch)
+_SYMBOL = re.compile(f"{SYMBOL_CHARS}{{1,{SYMBOL_MAX}}}")  # routes.SymbolPath (fullmatch)
 
 # What a fast route produced: the 200 body, or an exception the app's handler answers.
 Answer = bytes | HTTPException

@@ -18,6 +18,8 @@ from quant.api.decode import decode_forecast
 from quant.api.freshness import freshness
 from quant.api.keys import KeyInfo
 from quant.api.schemas import (
+    SYMBOL_CHARS,
+    SYMBOL_MAX,
     ErrorBody,
     ForecastResponse,
     Health,
@@ -56,7 +58,8 @@ def _session(name: str, value: str | None) -> date | None:
 
 
 SymbolPath = Annotated[
-    str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$", examples=["000300.SH"])
+    str,
+    Path(min_length=1, max_length=SYMBOL_MAX, pattern=f"^{SYMBOL_CHARS}+$", examples=["000300.SH"]),
 ]
 
 

@@ -10,7 +10,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Price = Annotated[float, Field(gt=0, allow_inf_nan=False, description="CNY index points, > 0")]
 Volume = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
+# A symbol: 1-32 of these characters (the body, the path and the fast path all check this).
+SYMBOL_CHARS, SYMBOL_MAX = "[A-Za-z0-9._-]", 32
+Symbol = Annotated[str, Field(min_length=1, max_length=SYMBOL_MAX, pattern=f"^{SYMBOL_CHARS}+$")]
 
 
 class _Strict(BaseModel):
