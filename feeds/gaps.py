@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -47,35 +48,13 @@ def record_session_gaps(
     else:
         per_session = None
         touched = bars.select(*names, "session").unique()
-    # the touched series and span as constants, so DuckDB's zone maps skip other row groups
-    stored, params = stored_intraday(con, touched["symbol"].unique().to_list())
-    span = [touched["session"].min(), touched["session"].max()]
-    con.register("_touched", touched.to_arrow())
-    try:
-        (n_stored,) = (
-            (bars.height,)
-            if fresh
-            else con.execute(
-                f"SELECT count(*) FROM {stored} s SEMI JOIN _touched t "
-                "USING (symbol, frequency, source) WHERE s.session BETWEEN ? AND ?",
-                [*params, *span],
-            ).fetchall()[0]
-        )
-        if n_stored == bars.height and per_session is not None:  # the batch is all there is
-            counts = touched.with_columns(per_session["present"]).rows()
-        elif n_stored == bars.height:
-            present = bars.group_by(series).agg(pl.len().cast(pl.Int64).alias("present"))
-            counts = touched.join(present, on=series).select(*names, "session", "present").rows()
-        else:
-            counts = con.execute(
-                "SELECT symbol, t.kind, frequency, source, session, count(*) AS present "
-                f"FROM (SELECT symbol, frequency, source, session FROM {stored} s "
-                "WHERE session BETWEEN ? AND ?) b "
-                "JOIN _touched t USING (symbol, frequency, source, session) GROUP BY ALL",
-                [*params, *span],
-            ).fetchall()
-    finally:
-        con.unregister("_touched")
+    # the batch is what is present when the store holds nothing else of its series there
+    counts = None if fresh else _stored_counts(con, bars.height, touched)
+    if counts is None and per_session is not None:
+        counts = touched.with_columns(per_session["present"]).rows()
+    elif counts is None:
+        present = bars.group_by(series).agg(pl.len().cast(pl.Int64).alias("present"))
+        counts = touched.join(present, on=series).select(*names, "session", "present").rows()
     rows = []
     for symbol, kind, freq, source, session, n_present in counts:
         minutes = int(freq.rstrip("m"))
@@ -113,6 +92,34 @@ def record_session_gaps(
     con.execute("INSERT OR REPLACE INTO session_gaps SELECT * FROM _gaps").fetchall()
     con.unregister("_gaps")
     return sum(1 for r in rows if r[6] > 0)
+
+
+def _stored_counts(
+    con: duckdb.DuckDBPyConnection, n_batch: int, touched: pl.DataFrame
+) -> list[tuple[Any, ...]] | None:
+    """Stored bars per touched (symbol, kind, frequency, source, session); None when the store
+    holds only the batch's ``n_batch`` rows there (one count answers it)."""
+    # the touched series and span as constants, so DuckDB's zone maps skip other row groups
+    stored, params = stored_intraday(con, touched["symbol"].unique().to_list())
+    span = [touched["session"].min(), touched["session"].max()]
+    con.register("_touched", touched.to_arrow())
+    try:
+        (n_stored,) = con.execute(
+            f"SELECT count(*) FROM {stored} s SEMI JOIN _touched t "
+            "USING (symbol, frequency, source) WHERE s.session BETWEEN ? AND ?",
+            [*params, *span],
+        ).fetchall()[0]
+        if n_stored == n_batch:
+            return None
+        return con.execute(
+            "SELECT symbol, t.kind, frequency, source, session, count(*) AS present "
+            f"FROM (SELECT symbol, frequency, source, session FROM {stored} s "
+            "WHERE session BETWEEN ? AND ?) b "
+            "JOIN _touched t USING (symbol, frequency, source, session) GROUP BY ALL",
+            [*params, *span],
+        ).fetchall()
+    finally:
+        con.unregister("_touched")
 
 
 def record_daily_gaps(con: duckdb.DuckDBPyConnection, bars: pl.DataFrame) -> tuple[date, ...]:
