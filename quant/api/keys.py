@@ -93,8 +93,22 @@ class KeyStore:
         self._verified: OrderedDict[bytes, str | None] = OrderedDict()
         self._cache: dict[str, tuple[KeyInfo, bytes, bytes]] | None = None
         self._cache_version = -1
+        # The audit trail has its own connection and lock: a flush (thousands of rows and a
+        # COMMIT that syncs the WAL, ~10-20 ms) must never hold up a key check, which runs on
+        # the event loop (WAL mode: a reader and a writer do not block each other).
+        if str(path) == ":memory:":  # one in-memory database is one connection
+            self._audit_con, self._audit_lock = self._con, self._lock
+        else:
+            self._audit_con = sqlite3.connect(
+                str(path), check_same_thread=False, isolation_level=None
+            )
+            self._audit_lock = threading.Lock()
+            self._audit_con.execute("PRAGMA busy_timeout=5000")
 
     def close(self) -> None:
+        with self._audit_lock:
+            if self._audit_con is not self._con:
+                self._audit_con.close()
         with self._lock:
             self._con.close()
 
@@ -193,13 +207,14 @@ class KeyStore:
         """Append audit rows (see ``api_audit``) in one transaction."""
         if not rows:
             return
-        with self._lock:
-            self._con.execute("BEGIN")
-            self._con.executemany("INSERT INTO api_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            self._con.execute("COMMIT")
+        with self._audit_lock:
+            con = self._audit_con
+            con.execute("BEGIN")
+            con.executemany("INSERT INTO api_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            con.execute("COMMIT")
 
     def audit_rows(self, limit: int = 100) -> list[tuple[object, ...]]:
-        with self._lock:
-            return self._con.execute(
+        with self._audit_lock:
+            return self._audit_con.execute(
                 "SELECT * FROM api_audit ORDER BY rowid DESC LIMIT ?", (limit,)
             ).fetchall()

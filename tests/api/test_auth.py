@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from quant.api.app import create_app
-from quant.api.keys import KeyStore, keys_path
+from quant.api.keys import KeyInfo, KeyStore, keys_path
 from tests.api.conftest import Deployment
 from tests.support.demo import request_body
 
@@ -108,3 +110,23 @@ def test_key_store_holds_only_hashes(deployment: Deployment) -> None:
     listed = KeyStore(keys_path(deployment.store)).list_keys()
     assert {k.last4 for k in listed} >= {key[-4:] for key in deployment.keys.values()}
     assert sum(not k.active for k in listed) == 1
+
+
+def test_a_key_check_does_not_wait_for_an_audit_flush(tmp_path: Path) -> None:
+    """The audit trail writes on its own connection: while a flush holds it (thousands of rows
+    and a COMMIT), a key check (on the event loop) still answers."""
+    ks = KeyStore(tmp_path / "k.keys.sqlite")
+    token, info = ks.create(["forecast"], "t")
+    assert ks.verify(token) == info
+    answers: list[KeyInfo | None] = []
+    with ks._audit_lock:  # a flush in progress
+        t = threading.Thread(target=lambda: answers.append(ks.verify(token)))
+        t.start()
+        t.join(timeout=10)
+        assert not t.is_alive(), "the key check waited for the audit flush"
+    assert answers == [info]
+    ks.write_audit(
+        [("rid", "2026-12-02T00:00:00+00:00", info.key_id, "GET", "/r", 200, None, None, 1.0)]
+    )
+    assert ks.audit_rows(1)[0][0] == "rid"
+    ks.close()
