@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.features_fast import canary
@@ -160,6 +161,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return doc
 
 
+# FastAPI's OpenTelemetry switched off (``api.opentelemetry``): no per-request provider check
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
 def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
     """The API for ``config`` (store, api and data sections)."""
     settings = config.api
@@ -224,6 +229,7 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         responses={500: {"description": "internal error (a bug; never a stack trace)"}},
+        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.calendar_warn_days = config.calendar.warn_days

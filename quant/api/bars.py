@@ -72,26 +72,28 @@ def check_daily(
     """
     sessions = [b.date for b in bars]
     days = _trading_days()
-    s = (np.array([d.toordinal() for d in sessions]) - _EPOCH_ORDINAL).astype("datetime64[D]")
-    outside = (s < days[0]) | (s > days[-1])
-    if outside.any():
-        i = int(np.argmax(outside))
+    ordinals = [d.toordinal() for d in sessions]
+    s = (np.array(ordinals) - _EPOCH_ORDINAL).astype("datetime64[D]")
+    day_numbers = days.view(np.int64)  # days since 1970 (int64 compares beat datetime64 ones)
+    first, last = int(day_numbers[0]) + _EPOCH_ORDINAL, int(day_numbers[-1]) + _EPOCH_ORDINAL
+    if ordinals and (min(ordinals) < first or max(ordinals) > last):
+        i = int(np.argmax((s < days[0]) | (s > days[-1])))
         raise BarsError(
             f"daily[{i}] ({sessions[i]}): outside the XSHG calendar span {days[0]}..{days[-1]}"
         )
     _raise_first(first_failure({"session": s}, ("calendar",)), "daily", sessions)
-    pos = np.searchsorted(days, s)
-    step = np.diff(pos)
-    if (step <= 0).any():
-        i = int(np.argmax(step <= 0)) + 1
-        raise BarsError(
-            f"daily[{i}] ({sessions[i]}): sessions must be strictly ascending "
-            f"(previous bar is {sessions[i - 1]})"
-        )
-    if (step > 1).any():
+    step = np.diff(np.searchsorted(day_numbers, s.view(np.int64)))
+    if not (step == 1).all():  # one test for the usual case; which rule it broke, below
+        if (step <= 0).any():
+            i = int(np.argmax(step <= 0)) + 1
+            raise BarsError(
+                f"daily[{i}] ({sessions[i]}): sessions must be strictly ascending "
+                f"(previous bar is {sessions[i - 1]})"
+            )
         i = int(np.argmax(step > 1)) + 1
+        missing = days[np.searchsorted(day_numbers, s.view(np.int64)[i - 1]) + 1]
         raise BarsError(
-            f"daily[{i}] ({sessions[i]}): trading day {days[pos[i - 1] + 1]} is missing; "
+            f"daily[{i}] ({sessions[i]}): trading day {missing} is missing; "
             "send consecutive sessions"
         )
     if len(bars) < warmup:
@@ -106,20 +108,22 @@ def check_daily(
             f"daily[{len(bars) - 1}] ({sessions[-1]}): the session has not closed yet (it closes "
             f"{closes.isoformat()}; now {now_local}); send daily bars of closed sessions only"
         )
-    values = np.array([(b.open, b.high, b.low, b.close, b.volume) for b in bars], dtype=np.float64)
-    o, h, lo, c, v = values.T
+    o, h, lo, c, v = np.array(
+        [(b.open, b.high, b.low, b.close, b.volume) for b in bars], dtype=np.float64
+    ).T
     _ohlc(o, h, lo, c, "daily", sessions)
-    given = [b.amount is not None for b in bars]
-    if needs_amount and not all(given):
+    amounts = [b.amount for b in bars]
+    absent = amounts.count(None)
+    if needs_amount and absent:
         raise BarsError(
-            f"daily[{given.index(False)}]: amount (turnover, CNY) is required on every daily bar: "
-            "the serving model was trained with the turnover feature (GET /v1/models: "
+            f"daily[{amounts.index(None)}]: amount (turnover, CNY) is required on every daily "
+            "bar: the serving model was trained with the turnover feature (GET /v1/models: "
             "uses_amount)"
         )
-    if any(given) and not all(given):
-        raise BarsError(f"daily[{given.index(False)}]: send amount on every daily bar or on none")
-    amount = np.array([np.nan if b.amount is None else b.amount for b in bars], dtype=np.float64)
-    return DailyArrays(sessions, o, h, lo, c, v, amount, not all(given))
+    if 0 < absent < len(amounts):
+        raise BarsError(f"daily[{amounts.index(None)}]: send amount on every daily bar or on none")
+    amount = np.array(amounts if not absent else [np.nan] * absent, dtype=np.float64)
+    return DailyArrays(sessions, o, h, lo, c, v, amount, absent > 0)
 
 
 def check_minutes(bars: Sequence[MinuteLike], daily_sessions: list[date]) -> MinuteArrays:

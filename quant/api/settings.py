@@ -66,6 +66,13 @@ class ApiConfig(Frozen):
         "(quant.api.fast) when the request passes at once; everything else, and every "
         "refusal the routes write, goes through FastAPI",
     )
+    opentelemetry: bool = Field(
+        False,
+        description="FastAPI's own OpenTelemetry spans, metrics and logs (used only when an "
+        "OpenTelemetry provider is configured in the process); off, FastAPI skips the check of "
+        "the global providers it otherwise makes on every request (three environment lookups, "
+        "~3% of a forecast's CPU). The service's metrics are Prometheus, at /metrics",
+    )
     audit_flush_s: float = Field(
         0.5, gt=0.0, description="seconds between flushes of the audit buffer to SQLite"
     )
