@@ -38,6 +38,14 @@ async def _send_error(send: Send, status: int, code: str, message: str, rid: str
     await send({"type": "http.response.body", "body": body})
 
 
+def _own(state: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """The headers this middleware adds to every answer: request id, model version."""
+    own = [(b"x-request-id", state["request_id"].encode())]
+    if state.get("model_version"):
+        own.append((b"x-model-version", str(state["model_version"]).encode()))
+    return own
+
+
 class ServiceMiddleware:
     def __init__(
         self,
@@ -67,11 +75,7 @@ class ServiceMiddleware:
         async def send_wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", rid.encode()))
-                if state.get("model_version"):
-                    headers.append((b"x-model-version", str(state["model_version"]).encode()))
-                message = {**message, "headers": headers}
+                message = {**message, "headers": [*message.get("headers", []), *_own(state)]}
             await send(message)
 
         try:
@@ -88,35 +92,45 @@ class ServiceMiddleware:
                 return
             replay, body = read
             fast = self.fast.handler(scope) if self.fast is not None else None
-            if fast is None or not await self._fast(fast, scope, replay, body, send_wrapped):
+            if fast is None or not await self._fast(
+                fast, scope, replay, body, send, send_wrapped, status
+            ):
                 await self.app(scope, replay, send_wrapped)
         finally:
             self._account(scope, state, status[0], time.perf_counter() - t0)
 
     async def _fast(
-        self, fast: tuple[Handler, str], scope: Scope, replay: Receive, body: bytes, send: Send
+        self,
+        fast: tuple[Handler, str],
+        scope: Scope,
+        replay: Receive,
+        body: bytes,
+        send: Send,
+        wrapped: Send,
+        status: list[int],
     ) -> bool:
-        """Answer through the fast route; False when it leaves the request to the app."""
+        """Answer through the fast route; False when it leaves the request to the app.
+
+        A 200 goes straight to the server's ``send`` with this middleware's headers written in;
+        a refusal goes through ``wrapped`` (the app's handler writes it)."""
         assert self.fast is not None
         handler, route = fast
-        answer = await handler(scope, body, scope["state"])
+        state = scope["state"]
+        answer = await handler(scope, body, state)
         if answer is None:
             return False
         scope["route"] = self.fast.routes[route]
         if isinstance(answer, bytes):
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-length", str(len(answer)).encode()),
-                        (b"content-type", b"application/json"),
-                    ],
-                }
-            )
+            status[0] = 200
+            headers = [
+                (b"content-length", str(len(answer)).encode()),
+                (b"content-type", b"application/json"),
+                *_own(state),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": answer})
         else:
-            await self.fast.refuse(answer, scope, replay, send)
+            await self.fast.refuse(answer, scope, replay, wrapped)
         return True
 
     async def _read_body(self, scope: Scope, receive: Receive) -> tuple[Receive, bytes] | None:

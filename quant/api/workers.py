@@ -21,6 +21,7 @@ import tempfile
 import threading
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import Any
 
 from quant.api.metrics import MULTIPROC_ENV
 from quant.config import QuantConfig
@@ -42,6 +43,18 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def uvicorn_options(access_log: bool) -> dict[str, Any]:
+    """How ``quant serve`` runs uvicorn, with one worker or several: uvloop and httptools where
+    installed, no ``server`` header (it names the software and costs a header per answer)."""
+    return {
+        "access_log": access_log,
+        "log_level": "info",
+        "loop": "auto",
+        "http": "auto",
+        "server_header": False,
+    }
+
+
 def run_worker(config_json: str, sock: socket.socket, access_log: bool) -> None:
     """One worker: the API of ``config_json`` under uvicorn on the inherited socket."""
     import uvicorn
@@ -49,11 +62,7 @@ def run_worker(config_json: str, sock: socket.socket, access_log: bool) -> None:
     from quant.api.app import create_app
 
     cfg = QuantConfig.model_validate_json(config_json)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(cfg), access_log=access_log, log_level="info", loop="auto", http="auto"
-        )
-    )
+    server = uvicorn.Server(uvicorn.Config(create_app(cfg), **uvicorn_options(access_log)))
     server.run(sockets=[sock])
 
 

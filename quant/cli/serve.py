@@ -74,15 +74,9 @@ def serve(
 
         serve_workers(cfg, access_log=access_log)
         return
-    uvicorn.run(
-        create_app(cfg),
-        host=api.host,
-        port=api.port,
-        access_log=access_log,
-        log_level="info",
-        loop="auto",
-        http="auto",
-    )
+    from quant.api.workers import uvicorn_options
+
+    uvicorn.run(create_app(cfg), host=api.host, port=api.port, **uvicorn_options(access_log))
 
 
 def register(group: click.Group) -> None:
