@@ -37,10 +37,12 @@ def validate(rows: pl.DataFrame, frequency_minutes: int) -> Validated:
     """Split parsed ``rows`` into landing bars and quarantined rows (with reasons)."""
     rules = polars_rules(frequency_minutes, rows.columns)
     # Cheap pass: index of the first failing rule per row; messages only for the few bad rows.
+    # Lazy, so that polars computes the terms several rules share (the bar end's local minute)
+    # once: an eager ``with_columns`` does not, and took twice the CPU time.
     first_bad = pl.coalesce(
         *[pl.when(bad.fill_null(False)).then(pl.lit(i)) for i, (bad, _, _) in enumerate(rules)]
     )
-    flagged = rows.with_columns(first_bad.alias("_rule"))
+    flagged = rows.lazy().with_columns(first_bad.alias("_rule")).collect()
     is_ok = pl.col("_reason").is_null() & pl.col("_rule").is_null()
     bad_rows = flagged.filter(~is_ok)
     reason = pl.coalesce(
