@@ -42,7 +42,10 @@ def validate(rows: pl.DataFrame, frequency_minutes: int) -> Validated:
     first_bad = pl.coalesce(
         *[pl.when(bad.fill_null(False)).then(pl.lit(i)) for i, (bad, _, _) in enumerate(rules)]
     )
-    flagged = rows.lazy().with_columns(first_bad.alias("_rule")).collect()
+    # Only the rule column comes from the lazy pass: it may return its columns in several
+    # chunks, and the rows keep theirs (the writer cuts store row groups along them).
+    rule = rows.lazy().select(first_bad.alias("_rule")).collect().to_series()
+    flagged = rows.with_columns(rule)
     is_ok = pl.col("_reason").is_null() & pl.col("_rule").is_null()
     bad_rows = flagged.filter(~is_ok)
     reason = pl.coalesce(

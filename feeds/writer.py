@@ -36,12 +36,15 @@ class WriteResult:
 
 
 def arrow_row_groups(frame: pl.DataFrame) -> pa.Table:
-    """``frame`` as Arrow in record batches of one store row group each (zero-copy slices).
+    """``frame`` as Arrow in record batches of one store row group each (zero-copy slices of
+    a frame of one chunk; one of several chunks is copied into one first).
 
     DuckDB's Arrow scan hands out one batch per task, so an insert from a one-chunk table runs
     on one thread; cut like this, the insert compresses row groups on every thread, in order.
+    Batches follow chunk boundaries, so a frame of several chunks would leave a partial row
+    group at each (for the checkpoint's vacuum to merge later, at a cost).
     """
-    table = frame.to_arrow()
+    table = frame.rechunk().to_arrow()
     batches = table.to_batches(max_chunksize=ROW_GROUP_SIZE)
     return pa.Table.from_batches(batches, schema=table.schema)
 
