@@ -7,38 +7,24 @@ span (such a session breaks the label of the session before it, ``models.labels`
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
+from functools import lru_cache
+from typing import Any
 
 import duckdb
 import polars as pl
 
-from feeds.calendar import intraday_grid, trading_days
+from feeds.calendar import Segment, intraday_grid, session_segments, trading_days
 from feeds.schema import InstrumentKind
-from feeds.session import grid_exprs
 from feeds.writer import distinct, stored_intraday
 
-_COUNTS = pl.Schema(  # present bars per touched series session
-    {
-        "symbol": pl.String,
-        "kind": pl.String,
-        "frequency": pl.String,
-        "source": pl.String,
-        "session": pl.Date,
-        "present": pl.Int64,
-    }
-)
-_GAPS = pl.Schema(  # the session_gaps columns
-    {
-        "symbol": pl.String(),
-        "frequency": pl.String(),
-        "source": pl.String(),
-        "session": pl.Date(),
-        "expected": pl.Int32(),
-        "present": pl.Int32(),
-        "missing": pl.Int32(),
-        "first_missing": pl.Datetime("us", "UTC"),
-    }
-)
+
+@lru_cache(maxsize=64)
+def _expected_bars(kind: InstrumentKind, segments: tuple[Segment, ...], minutes: int) -> int:
+    return sum(
+        ((end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)) // minutes
+        for start, end in segments
+    )
 
 
 def record_session_gaps(
@@ -48,18 +34,14 @@ def record_session_gaps(
 
     ``bars`` have just been written, so each of them is stored; when the store holds no other
     row of their series in their sessions (``fresh``: the writer found none before the write;
-    else one count answers it), they are what is present and are counted in polars.  The
-    expected count is the session grid of the bar's kind (``feeds.session.grid_exprs``, one
-    vectorised pass); only a session with missing bars reads its stored stamps, for the first
-    missing one.  Returns the number of touched sessions with missing bars.
+    else one count answers it), they are what is present and are counted in polars.  Returns
+    the number of touched sessions with missing bars.
     """
     if bars.is_empty():
         return 0
     series = ["symbol", "frequency", "source", "session"]
     names = ["symbol", "kind", "frequency", "source"]
     one = distinct(bars, names)
-    for kind in one["kind"].unique().to_list():
-        InstrumentKind(kind)  # an unknown kind has no grid: a clear error
     if one.height == 1:  # one series: group by session alone
         per_session = bars.group_by("session").agg(pl.len().cast(pl.Int64).alias("present"))
         touched = per_session.select(*(pl.lit(one[c][0]).alias(c) for c in names), "session")
@@ -69,58 +51,52 @@ def record_session_gaps(
     # the batch is what is present when the store holds nothing else of its series there
     counts = None if fresh else _stored_counts(con, bars.height, touched)
     if counts is None and per_session is not None:
-        counts = touched.with_columns(per_session["present"])
+        counts = touched.with_columns(per_session["present"]).rows()
     elif counts is None:
         present = bars.group_by(series).agg(pl.len().cast(pl.Int64).alias("present"))
-        counts = touched.join(present, on=series).select(*names, "session", "present")
-    minutes = pl.col("frequency").str.strip_chars_end("m").cast(pl.Int64)
-    am_open, am_close, pm_open, pm_close = grid_exprs(pl.col("kind"), pl.col("session"))
-    expected = (am_close - am_open) // minutes + (pm_close - pm_open) // minutes
-    missing = (pl.col("expected") - pl.col("present")).clip(lower_bound=0)
-    gaps = (
-        counts.lazy()
-        .with_columns(expected.alias("expected"))
-        .with_columns(missing.alias("missing"))
-    )
-    keys = [*names, "session"]
-    short = gaps.filter(pl.col("missing") > 0).select(keys).collect()
-    firsts = [(*key, _first_missing(con, *key)) for key in short.iter_rows()]
-    first = pl.DataFrame(
-        firsts,
-        schema=[*list(_COUNTS.items())[:-1], ("first_missing", _GAPS["first_missing"])],
+        counts = touched.join(present, on=series).select(*names, "session", "present").rows()
+    rows = []
+    for symbol, kind, freq, source, session, n_present in counts:
+        minutes = int(freq.rstrip("m"))
+        ik = InstrumentKind(kind)
+        expected = _expected_bars(ik, session_segments(ik, session), minutes)
+        missing = max(expected - n_present, 0)
+        first_missing = None
+        if missing:
+            grid = intraday_grid(InstrumentKind(kind), session, minutes)
+            stored, params = stored_intraday(con, [symbol])
+            have = {
+                r[0]
+                for r in con.execute(
+                    f"SELECT ts FROM {stored} s WHERE frequency = ? AND source = ? AND session = ?",
+                    [*params, freq, source, session],
+                ).fetchall()
+            }
+            first_missing = next((g for g in grid if g not in have), None)
+        rows.append((symbol, freq, source, session, expected, n_present, missing, first_missing))
+    gaps = pl.DataFrame(
+        rows,
+        schema={
+            "symbol": pl.String,
+            "frequency": pl.String,
+            "source": pl.String,
+            "session": pl.Date,
+            "expected": pl.Int32,
+            "present": pl.Int32,
+            "missing": pl.Int32,
+            "first_missing": pl.Datetime("us", "UTC"),
+        },
         orient="row",
     )
-    out = (
-        gaps.join(first.lazy(), on=keys, how="left")
-        .select(pl.col(c).cast(t) for c, t in _GAPS.items())
-        .collect()
-    )
-    con.register("_gaps", out.to_arrow())
+    con.register("_gaps", gaps.to_arrow())
     con.execute("INSERT OR REPLACE INTO session_gaps SELECT * FROM _gaps").fetchall()
     con.unregister("_gaps")
-    return short.height
-
-
-def _first_missing(
-    con: duckdb.DuckDBPyConnection, symbol: str, kind: str, freq: str, source: str, session: date
-) -> datetime | None:
-    """The first bar end of the session's grid that the store does not hold."""
-    minutes = int(freq.rstrip("m"))
-    grid = intraday_grid(InstrumentKind(kind), session, minutes)
-    stored, params = stored_intraday(con, [symbol])
-    have = {
-        r[0]
-        for r in con.execute(
-            f"SELECT ts FROM {stored} s WHERE frequency = ? AND source = ? AND session = ?",
-            [*params, freq, source, session],
-        ).fetchall()
-    }
-    return next((g for g in grid if g not in have), None)
+    return sum(1 for r in rows if r[6] > 0)
 
 
 def _stored_counts(
     con: duckdb.DuckDBPyConnection, n_batch: int, touched: pl.DataFrame
-) -> pl.DataFrame | None:
+) -> list[tuple[Any, ...]] | None:
     """Stored bars per touched (symbol, kind, frequency, source, session); None when the store
     holds only the batch's ``n_batch`` rows there (one count answers it)."""
     # the touched series and span as constants, so DuckDB's zone maps skip other row groups
@@ -135,14 +111,13 @@ def _stored_counts(
         ).fetchall()[0]
         if n_stored == n_batch:
             return None
-        rows = con.execute(
+        return con.execute(
             "SELECT symbol, t.kind, frequency, source, session, count(*) AS present "
             f"FROM (SELECT symbol, frequency, source, session FROM {stored} s "
             "WHERE session BETWEEN ? AND ?) b "
             "JOIN _touched t USING (symbol, frequency, source, session) GROUP BY ALL",
             [*params, *span],
         ).fetchall()
-        return pl.DataFrame(rows, schema=_COUNTS, orient="row")
     finally:
         con.unregister("_touched")
 
