@@ -5,14 +5,15 @@
 
 The bulk path is the store's own (``feeds.bulk.ingest_frames``: each chunk of ~290k rows is one
 ``ingest_frame`` (validation, duplicate check against the stored keys, Arrow insert under integer
-series and batch ids, quarantine, session-gap accounting, one transaction and a checkpoint),
-with the next chunk validated on a worker thread while this one lands) into a file-backed store.
-It runs in a child process so its peak RSS and CPU time are measured alone; generating the bars
-happens between landings on the same thread and is subtracted from the load time; its time is
-split as the ingest reports it (validate, keys, insert, gaps, log, checkpoint; validate overlaps
-the others).  References in the same run: a plain Arrow append with no key and no checks into a
-table with the series and the file's hash spelled out on every row (the store's layout before
-the series key) and into the store's layout, and the naive path (one INSERT statement per row).
+series and batch ids, quarantine, session-gap accounting, one transaction; a checkpoint every few
+million rows), with the next chunk validated on a worker thread while this one lands) into a file-
+backed store. It runs in a child process so its peak RSS and CPU time are measured alone;
+generating the bars happens between landings on the same thread and is subtracted from the load
+time; its time is split as the ingest reports it (validate, keys, insert, gaps, log, checkpoint;
+validate overlaps the others). References in the same run: a plain Arrow append with no key and no
+checks into a table with the series and the file's hash spelled out on every row (the store's
+layout before the series key) and into the store's layout, and the naive path (one INSERT statement
+per row).
 A vendor CSV of one symbol's 1-minute bars goes through ``ingest_file`` to time parsing; a final
 row times reading 5 years of 1-minute bars of one symbol into polars.
 """

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from feeds.calendar import EXCHANGE_TZ, all_trading_days, horizon, trading_days_array
+from feeds.calendar import EXCHANGE_TZ, horizon, trading_days_array
 from feeds.schema import PRICE_FIELDS
 from feeds.session import SessionGrid, grid_exprs, in_session, local_minute
 
@@ -233,7 +233,7 @@ def polars_rules(
     ctx = Context(
         minutes=frequency_minutes,
         bounds=grid_exprs(pl.col("kind"), pl.col("session")),
-        trading_days=pl.Series("d", all_trading_days(), dtype=pl.Date),
+        trading_days=pl.Series("d", trading_days_array()),
         last=last,
     )
     out: list[tuple[pl.Expr, str, pl.Expr]] = []

@@ -37,10 +37,15 @@ def validate(rows: pl.DataFrame, frequency_minutes: int) -> Validated:
     """Split parsed ``rows`` into landing bars and quarantined rows (with reasons)."""
     rules = polars_rules(frequency_minutes, rows.columns)
     # Cheap pass: index of the first failing rule per row; messages only for the few bad rows.
+    # Lazy, so that polars computes the terms several rules share (the bar end's local minute)
+    # once: an eager ``with_columns`` does not, and took twice the CPU time.
     first_bad = pl.coalesce(
         *[pl.when(bad.fill_null(False)).then(pl.lit(i)) for i, (bad, _, _) in enumerate(rules)]
     )
-    flagged = rows.with_columns(first_bad.alias("_rule"))
+    # Only the rule column comes from the lazy pass: it may return its columns in several
+    # chunks, and the rows keep theirs (the writer cuts store row groups along them).
+    rule = rows.lazy().select(first_bad.alias("_rule")).collect().to_series()
+    flagged = rows.with_columns(rule)
     is_ok = pl.col("_reason").is_null() & pl.col("_rule").is_null()
     bad_rows = flagged.filter(~is_ok)
     reason = pl.coalesce(

@@ -36,20 +36,24 @@ class WriteResult:
 
 
 def arrow_row_groups(frame: pl.DataFrame) -> pa.Table:
-    """``frame`` as Arrow in record batches of one store row group each (zero-copy slices).
+    """``frame`` as Arrow in record batches of one store row group each (zero-copy slices of
+    a frame of one chunk; one of several chunks is copied into one first).
 
     DuckDB's Arrow scan hands out one batch per task, so an insert from a one-chunk table runs
     on one thread; cut like this, the insert compresses row groups on every thread, in order.
+    Batches follow chunk boundaries, so a frame of several chunks would leave a partial row
+    group at each (for the checkpoint's vacuum to merge later, at a cost).
     """
-    table = frame.to_arrow()
+    table = frame.rechunk().to_arrow()
     batches = table.to_batches(max_chunksize=ROW_GROUP_SIZE)
     return pa.Table.from_batches(batches, schema=table.schema)
 
 
 def distinct(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
-    """``frame.select(cols).unique()``; one vectorised comparison instead of a hash when every
-    column holds one value (a batch of one series, the usual case)."""
-    one = [pl.col(c).eq_missing(pl.col(c).first()).all() for c in cols]
+    """``frame.select(cols).unique()``; no hash when every column holds one value and no null
+    (a batch of one series, the usual case): its minimum is its maximum, which polars answers
+    without comparing rows when it knows the column is sorted (a column of one literal)."""
+    one = [(pl.col(c).min() == pl.col(c).max()) & (pl.col(c).null_count() == 0) for c in cols]
     if frame.height and frame.select(pl.all_horizontal(one)).item():
         return frame.select(cols).head(1)
     return frame.select(cols).unique()

@@ -3,6 +3,7 @@ written in row groups of ``ROW_GROUP_SIZE``."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -10,12 +11,15 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pytest
 
+import feeds.ingest
 from feeds.bulk import FrameLoad, ingest_files, ingest_frames
 from feeds.ingest import ingest_file, ingest_frame
 from feeds.schema import ROW_GROUP_SIZE
 from feeds.store import open_store
 from feeds.synthetic import synthetic_market
+from feeds.writer import arrow_row_groups
 from tests.feeds.helpers import SINA_INDEX_HEADER, TABLES, WIND_HEADER
 from tests.feeds.test_ingest import DAILY, MINUTES
 
@@ -121,3 +125,64 @@ def test_a_nested_writer_in_the_process_shares_the_file_and_the_close_releases_i
     again = open_store(db)  # and this process attaches it afresh
     assert again.execute("SELECT count(*) FROM bar_series").fetchall() == [(1,)]
     again.close()
+
+
+def test_a_frame_of_several_chunks_is_cut_into_full_row_groups() -> None:
+    m = synthetic_market(date(2021, 1, 4), date(2023, 12, 29), seed=5, minute_sessions=None)
+    cut = ROW_GROUP_SIZE + 1_000  # chunks that do not end on a row-group boundary
+    chunked = pl.concat([m.minute.head(cut), m.minute.slice(cut)], rechunk=False)
+    assert chunked.n_chunks() == 2 and chunked.height > 2 * ROW_GROUP_SIZE
+    sizes = [b.num_rows for b in arrow_row_groups(chunked).to_batches()]
+    assert sizes[:-1] == [ROW_GROUP_SIZE] * (len(sizes) - 1) and sum(sizes) == chunked.height
+
+
+def _wal_bytes(db: Path) -> int:
+    wal = Path(f"{db}.wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def test_bulk_batches_are_checkpointed_once_enough_rows_landed_since_the_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frames = [
+        synthetic_market(date(2024, 1, 2), date(2024, 1, 31), seed=s, symbol=f"S{s}.SH").minute
+        for s in (1, 2, 3)
+    ]
+    monkeypatch.setattr(feeds.ingest, "BULK_ROWS", 1)  # every batch counts as a bulk write
+    monkeypatch.setattr(feeds.ingest, "CHECKPOINT_ROWS", frames[0].height * 3 // 2)
+    db = tmp_path / "ckpt.duckdb"
+    with open_store(db) as con:
+        walled = []
+        for i, f in enumerate(frames):
+            ingest_frame(con, f, name=f"f{i}", key=f"f{i}")
+            walled.append(_wal_bytes(db) > 0)
+    assert walled == [True, False, True]  # the second batch crossed the threshold
+
+
+def test_committed_batches_past_the_last_checkpoint_survive_a_killed_process(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "killed.duckdb"
+    code = f"""
+import os, signal
+from datetime import date
+from feeds.ingest import ingest_frame
+from feeds.store import open_store
+from feeds.synthetic import synthetic_market
+con = open_store({str(db)!r})
+for s in (1, 2):
+    m = synthetic_market(date(2021, 1, 4), date(2022, 12, 30), seed=s, symbol=f"S{{s}}.SH")
+    ingest_frame(con, m.minute, name=f"f{{s}}", key=f"f{{s}}")
+print(_ := os.path.getsize({str(db)!r} + ".wal"), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert int(done.stdout.split()[-1]) > 0  # the batches were not checkpointed
+    m = synthetic_market(date(2021, 1, 4), date(2022, 12, 30), seed=1, symbol="S1.SH")
+    with open_store(db) as con:
+        stored = con.execute("SELECT count(*) FROM intraday_values").fetchall()[0][0]
+        logged = con.execute("SELECT count(*) FROM ingest_log").fetchall()[0][0]
+        again = ingest_frame(con, m.minute, name="again", key="again")
+    assert (stored, logged) == (2 * m.minute.height, 2)
+    assert (again.rows_inserted, again.rows_updated) == (0, 0)
