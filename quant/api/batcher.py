@@ -3,8 +3,13 @@
 One asyncio task collects requests from a bounded queue: it takes the first waiting request,
 then whatever else arrives within ``max_wait_s`` or is already queued, up to ``max_batch``, and
 hands the batch to ONE inference thread.  It waits only while other requests are still being
-parsed (``admitting``): a lone request is not held back for company that cannot come.  While
-that thread runs a forward pass the next batch fills.  A full queue refuses new work at once
+parsed (``admitting``) or arriving: when none is being parsed it lets the event loop make one
+more pass (``asyncio.sleep(0)``: the server reads the requests already in its sockets and
+admits them) and closes the batch when a pass brings nothing new.  So a lone request is not
+held back for company that cannot come (one pass of the loop, microseconds), and under load a
+batch takes every request that has arrived, not only those parsed before the collector ran
+(measured, 64 clients on 2 workers: 30 requests per batch instead of 11).  While that thread
+runs a forward pass the next batch fills.  A full queue refuses new work at once
 (``QueueFullError``: the API answers 503).
 
 Each request carries the model it was admitted under, so a hot reload never changes the model
@@ -125,6 +130,7 @@ class Batcher(Generic[M]):
     async def _collect(self) -> list[_Job[M]]:
         batch = [await self._queue.get()]
         deadline = time.perf_counter() + self.max_wait_s
+        grown_at = -1
         while len(batch) < self.max_batch:
             try:
                 batch.append(self._queue.get_nowait())
@@ -132,8 +138,14 @@ class Batcher(Generic[M]):
             except asyncio.QueueEmpty:
                 pass
             left = deadline - time.perf_counter()
-            if left <= 0 or self.admitting == 0:
+            if left <= 0:
                 break
+            if self.admitting == 0:
+                if grown_at == len(batch):  # a pass of the loop brought nothing new: done
+                    break
+                grown_at = len(batch)
+                await asyncio.sleep(0)  # one pass of the event loop: reads what has arrived
+                continue
             try:
                 batch.append(await asyncio.wait_for(self._queue.get(), left))
             except TimeoutError:
