@@ -73,16 +73,17 @@ def check_daily(
     sessions = [b.date for b in bars]
     days = _trading_days()
     ordinals = [d.toordinal() for d in sessions]
-    s = (np.array(ordinals) - _EPOCH_ORDINAL).astype("datetime64[D]")
-    day_numbers = days.view(np.int64)  # days since 1970 (int64 compares beat datetime64 ones)
-    first, last = int(day_numbers[0]) + _EPOCH_ORDINAL, int(day_numbers[-1]) + _EPOCH_ORDINAL
+    sent = np.array(ordinals) - _EPOCH_ORDINAL  # days since 1970 (int64 beats datetime64)
+    s = sent.astype("datetime64[D]")
+    known = days.view(np.int64)
+    first, last = int(known[0]) + _EPOCH_ORDINAL, int(known[-1]) + _EPOCH_ORDINAL
     if ordinals and (min(ordinals) < first or max(ordinals) > last):
         i = int(np.argmax((s < days[0]) | (s > days[-1])))
         raise BarsError(
             f"daily[{i}] ({sessions[i]}): outside the XSHG calendar span {days[0]}..{days[-1]}"
         )
     _raise_first(first_failure({"session": s}, ("calendar",)), "daily", sessions)
-    step = np.diff(np.searchsorted(day_numbers, s.view(np.int64)))
+    step = np.diff(np.searchsorted(known, sent))
     if not (step == 1).all():  # one test for the usual case; which rule it broke, below
         if (step <= 0).any():
             i = int(np.argmax(step <= 0)) + 1
@@ -91,7 +92,7 @@ def check_daily(
                 f"(previous bar is {sessions[i - 1]})"
             )
         i = int(np.argmax(step > 1)) + 1
-        missing = days[np.searchsorted(day_numbers, s.view(np.int64)[i - 1]) + 1]
+        missing = days[np.searchsorted(known, sent[i - 1]) + 1]
         raise BarsError(
             f"daily[{i}] ({sessions[i]}): trading day {missing} is missing; "
             "send consecutive sessions"
@@ -122,7 +123,7 @@ def check_daily(
         )
     if 0 < absent < len(amounts):
         raise BarsError(f"daily[{amounts.index(None)}]: send amount on every daily bar or on none")
-    amount = np.array(amounts if not absent else [np.nan] * absent, dtype=np.float64)
+    amount = np.array([np.nan] * len(amounts) if absent else amounts, dtype=np.float64)
     return DailyArrays(sessions, o, h, lo, c, v, amount, absent > 0)
 
 
