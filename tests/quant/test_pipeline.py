@@ -133,7 +133,15 @@ def test_second_day_finetunes_from_champion_and_records_what_it_saw(
 def test_finetune_wall_clock_cap_binds_over_a_huge_step_budget(
     make_env: Callable[..., QuantConfig],
 ) -> None:
-    big = {"budget_s": 1.5, "patience": 100, "max_steps": 10**6, "calibrate_steps": False}
+    # nothing but the clock may stop it: no patience, epoch or step cap within reach (with
+    # patience 100 a fast machine ran a member's 100 epochs without improvement inside 1.5 s)
+    big = {
+        "budget_s": 1.5,
+        "patience": 10**9,
+        "max_epochs": 10**9,
+        "max_steps": 10**6,
+        "calibrate_steps": False,
+    }
     cfg = make_env(finetune=big)
     con = open_store(cfg.store.path)
     assert run_daily(con, cfg, D1).status == "done"
