@@ -103,7 +103,7 @@ def daily_bars(
     src = source or resolve_source(con, symbol, Frequency.DAILY, priority)
     where, params = _window(start, end, as_of)
     sql = f"SELECT {_COLUMNS} FROM bars_daily WHERE symbol = ? AND source = ?{where}"
-    return _utc(con.execute(sql + " ORDER BY session", [symbol, src, *params]).pl())
+    return _utc(con.sql(sql + " ORDER BY session", params=[symbol, src, *params]).pl())
 
 
 def intraday_bars(
@@ -157,7 +157,7 @@ def _stored(
         f"SELECT {_COLUMNS} FROM bars_intraday "
         f"WHERE symbol = ? AND frequency = ? AND source = ?{where}"
     )
-    return _utc(con.execute(sql + " ORDER BY ts", [symbol, freq.value, src, *params]).pl())
+    return _utc(con.sql(sql + " ORDER BY ts", params=[symbol, freq.value, src, *params]).pl())
 
 
 @dataclass(frozen=True)

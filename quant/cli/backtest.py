@@ -66,7 +66,7 @@ def _load_predictions(
             "no predictions: give --predictions FILE, --predictor persistence, "
             f"or a store table {table!r}"
         )
-    return con.execute(f'SELECT * FROM "{table}"').pl(), None
+    return con.sql(f'SELECT * FROM "{table}"').pl(), None
 
 
 def register(group: click.Group) -> None:

@@ -138,17 +138,17 @@ def _predictions(
 ) -> pl.DataFrame:
     tables = _tables(con)
     if "research_predictions" in tables:
-        p = con.execute(
+        p = con.sql(
             "SELECT session, model, p_up, label FROM research_predictions WHERE run_id = ? "
             "ORDER BY session",
-            [run["run_id"]],
+            params=[run["run_id"]],
         ).pl()
         if p.height:
             return p
     if run["model_version"] == "rule:persistence":
         return persistence_predictions(bars)
     if "predictions" in tables:
-        return select_model(con.execute("SELECT * FROM predictions").pl(), run["model"])
+        return select_model(con.sql("SELECT * FROM predictions").pl(), run["model"])
     raise LookupError(
         f"run {run['run_id']}: predictions of {run['model']} ({run['model_version']}) are not in "
         "the store; backtest a file again with `quant backtest --predictions FILE`"
@@ -165,8 +165,8 @@ def _read_run(
         raise LookupError(f"no backtest run {run_id!r} in the store")
     run = dict(zip(names, row[0], strict=True))
     q = "SELECT * EXCLUDE (run_id) FROM {} WHERE run_id = ? ORDER BY ALL"
-    metrics = con.execute(q.format("backtest_metrics"), [run_id]).pl()
-    sweep = con.execute(q.format("backtest_sweep"), [run_id]).pl()
+    metrics = con.sql(q.format("backtest_metrics"), params=[run_id]).pl()
+    sweep = con.sql(q.format("backtest_sweep"), params=[run_id]).pl()
     config = BacktestConfig.model_validate(json.loads(run["config_json"])["backtest"])
     prio = cfg.store.source_priority
     bars = daily_bars(con, run["symbol"], source=run["source"], priority=prio)

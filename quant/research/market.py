@@ -124,7 +124,7 @@ FROM quarantine GROUP BY ALL ORDER BY rows DESC, file
 
 def quarantine_table(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Quarantined rows grouped by file, field and kind of reason, with the first one quoted."""
-    return con.execute(_QUARANTINE_SQL).pl()
+    return con.sql(_QUARANTINE_SQL).pl()
 
 
 def _flatten(entry: dict[str, Any]) -> dict[str, Any]:

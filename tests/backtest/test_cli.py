@@ -50,7 +50,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def predictions(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two models in the layout `quant evaluate` writes (extra columns included)."""
     con = open_store(store, read_only=True)
-    bars = con.execute("SELECT session, close FROM bars_daily ORDER BY session").pl()
+    bars = con.sql("SELECT session, close FROM bars_daily ORDER BY session").pl()
     con.close()
     up = (bars["close"].shift(-1) > bars["close"]).cast(pl.Int8)
     frame = pl.DataFrame({"session": bars["session"], "label": up}).head(bars.height - 1)

@@ -30,7 +30,7 @@ def _minutes(symbol: str, seed: int) -> pl.DataFrame:
 
 
 def _bars(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    return con.execute("SELECT * FROM bars_intraday ORDER BY symbol, ts").pl()
+    return con.sql("SELECT * FROM bars_intraday ORDER BY symbol, ts").pl()
 
 
 def test_a_batch_of_two_series_lands_under_two_ids_and_reads_back() -> None:

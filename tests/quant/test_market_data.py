@@ -25,7 +25,7 @@ def _with_second_source(cfg: QuantConfig) -> None:
     """The synthetic symbol's daily bars again under another source, closes shifted by +1."""
     con = open_store(cfg.store.path)
     try:
-        daily = con.execute("SELECT * FROM bars_daily WHERE symbol = ?", [SYNTHETIC_SYMBOL]).pl()
+        daily = con.sql("SELECT * FROM bars_daily WHERE symbol = ?", params=[SYNTHETIC_SYMBOL]).pl()
         other = daily.with_columns(
             pl.lit("plain").alias("source"),
             pl.lit("1d").alias("frequency"),
