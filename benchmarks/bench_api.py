@@ -4,12 +4,16 @@
 [--intraday] [--thread] [--dir DIR] [--json FILE]``
 
 Builds the seeded demo deployment (SYNTHETIC market, small trained champion, published signals,
-snapshot), then runs ``quant serve --workers N`` on a free loopback port twice: with dynamic
-batching (``--max-batch 64``) and without (``--max-batch 1``).  Routes measured on the same
-server in the same run: ``POST /v1/forecast``, ``GET /v1/signals/{s}/latest`` and ``GET
-/healthz`` (the HTTP floor: middleware, routing and a constant body; the other routes are
-reported as fractions of it).  Every forecast body is different (45 daily bars ending on a
-different session).
+snapshot), then runs two ``quant serve --workers N`` on free loopback ports, both up for the
+whole run: one with dynamic batching (``--max-batch 64``), one without (``--max-batch 1``).  Only
+one is under load at a time.  The forecast cells run in the order batched, unbatched, unbatched,
+batched (ABBA), so that a machine whose pace drifts over the half minute of the four cells
+weighs alike on both modes; the batched / unbatched ratio is that of the pooled rates (answers
+over seconds of both cells of a mode), and each pair's ratio is printed beside it.  Pooled p99
+is the worse cell's.  Routes measured on the batched server in the same run: ``POST
+/v1/forecast``, ``GET /v1/signals/{s}/latest`` and ``GET /healthz`` (the HTTP floor:
+middleware, routing and a constant body; the other routes are reported as fractions of it).
+Every forecast body is different (45 daily bars ending on a different session).
 
 Load generators (closed loop, one keep-alive connection per client, no think time):
 - ``wrk`` (C; ``make wrk`` installs the Debian package) with ``benchmarks/wrk/api.lua``, which
@@ -36,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -355,7 +359,73 @@ def table(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
+def pairs(results: list[Result]) -> str:
+    """The forecast cells in the order they ran, and the batched / unbatched ratio of each
+    adjacent pair (B U, then U B) beside the pooled one."""
+    rows = []
+    for gen in sorted({r.generator for r in results}):
+        for c in sorted({r.clients for r in results}):
+            cells = [r for r in results if (r.route, r.clients, r.generator) == (FORECAST, c, gen)]
+            if len(cells) != len(PAIRED):
+                continue
+            b = [r.rps for r in cells if r.mode == "batched"]
+            u = [r.rps for r in cells if r.mode == "unbatched"]
+            rows.append(
+                f"{gen}, {c} clients: forecast req/s in order "
+                + " ".join(f"{r.mode[0].upper()} {r.rps:,.0f}" for r in cells)
+                + f"; batched / unbatched by pair {b[0] / u[0]:.2f}x, {b[1] / u[1]:.2f}x; "
+                f"pooled {sum(b) / sum(u):.2f}x"
+            )
+    return "\n".join(rows)
+
+
 FORECAST, LATEST, FLOOR = "POST /v1/forecast", "GET /v1/signals/{s}/latest", "GET /healthz"
+# The forecast cells, in order, for each load generator and client count: ABBA, so a pace that
+# drifts steadily over the ~30 s of the four cells weighs the same on both modes.
+PAIRED = ("batched", "unbatched", "unbatched", "batched")
+
+
+def _weighted(rs: list[Result], get: Callable[[Result], float | None]) -> float | None:
+    """The mean of ``get`` over ``rs`` weighted by answers; None if any cell lacks it."""
+    n = sum(r.requests for r in rs)
+    vals = [get(r) for r in rs]
+    if n == 0 or any(v is None for v in vals):
+        return None
+    return sum(float(v) * r.requests for v, r in zip(vals, rs, strict=True) if v is not None) / n
+
+
+def pool(results: list[Result]) -> list[Result]:
+    """One result per (route, mode, clients, generator): the cells of the same kind together.
+
+    Requests and seconds are summed (so req/s is the pooled rate), the p50 is the mean of the
+    cells', the p99 the worst cell's, errors summed, and the batch size, forward time and server
+    CPU per answer weighted by each cell's answers.
+    """
+    groups: dict[tuple[str, str, int, str], list[Result]] = {}
+    for r in results:
+        groups.setdefault((r.route, r.mode, r.clients, r.generator), []).append(r)
+    out = []
+    for (route, mode, clients, gen), rs in groups.items():
+        n = sum(r.requests for r in rs)
+        out.append(
+            Result(
+                route,
+                mode,
+                clients,
+                n,
+                sum(r.seconds for r in rs),
+                float(np.mean([r.p50_ms for r in rs])),
+                max(r.p99_ms for r in rs),
+                sum(r.errors for r in rs),
+                _weighted(rs, lambda r: r.avg_batch),
+                _weighted(rs, lambda r: r.forward_ms),
+                gen,
+                _weighted(rs, lambda r: r.server_cpu_us),
+            )
+        )
+    return out
+
+
 LATEST_PATH = "/v1/signals/000300.SH/latest"
 
 
@@ -426,7 +496,7 @@ def main(argv: list[str]) -> None:
 
             con = open_snapshot(root / "quant.duckdb")
             daily = load_daily(con, SYMBOL)
-            minute = con.execute("SELECT * FROM bars_intraday WHERE frequency = '1m'").pl()
+            minute = con.sql("SELECT * FROM bars_intraday WHERE frequency = '1m'").pl()
             con.close()
         else:
             demo = build_demo(root)
@@ -468,16 +538,17 @@ def main(argv: list[str]) -> None:
             results.append(r)
             print(table([r]).splitlines()[1], flush=True)
 
-        for mode, batch in (("batched", 64), ("unbatched", 1)):
-            with _server(
-                root / "quant.duckdb", batch, args.max_wait_ms, args.inline, args.workers
-            ) as server:
-                for gen in gens:
-                    for c in clients:
-                        cell(server, FORECAST, mode, c, gen)
-                        if mode == "batched":
-                            cell(server, LATEST, mode, c, gen)
-                            cell(server, FLOOR, mode, c, gen)
+        db = root / "quant.duckdb"
+        with (
+            _server(db, 64, args.max_wait_ms, args.inline, args.workers) as batched,
+            _server(db, 1, args.max_wait_ms, args.inline, args.workers) as unbatched,
+        ):  # both up for the whole run: the forecast cells alternate B U U B (module doc)
+            for gen in gens:
+                for c in clients:
+                    for mode in PAIRED:
+                        cell(batched if mode == "batched" else unbatched, FORECAST, mode, c, gen)
+                    cell(batched, LATEST, "batched", c, gen)
+                    cell(batched, FLOOR, "batched", c, gen)
         load = load_average()
         print()
         print(
@@ -487,11 +558,12 @@ def main(argv: list[str]) -> None:
             f"{args.workers} server worker(s); {os.cpu_count()} CPUs shared by server and "
             f"load generator; machine {load}"
         )
-        print(table(results))
+        print(table(pool(results)))
+        print(pairs(results))
         c = max(clients)
-        figures = _figures(results, c, gens[0])
+        figures = _figures(pool(results), c, gens[0])
         for gen in gens[1:]:
-            figures[f"{gen}_client"] = _figures(results, c, gen)
+            figures[f"{gen}_client"] = _figures(pool(results), c, gen)
         write_json(
             args.json,
             {
