@@ -359,26 +359,6 @@ def table(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
-def pairs(results: list[Result]) -> str:
-    """The forecast cells in the order they ran, and the batched / unbatched ratio of each
-    adjacent pair (B U, then U B) beside the pooled one."""
-    rows = []
-    for gen in sorted({r.generator for r in results}):
-        for c in sorted({r.clients for r in results}):
-            cells = [r for r in results if (r.route, r.clients, r.generator) == (FORECAST, c, gen)]
-            if len(cells) != len(PAIRED):
-                continue
-            b = [r.rps for r in cells if r.mode == "batched"]
-            u = [r.rps for r in cells if r.mode == "unbatched"]
-            rows.append(
-                f"{gen}, {c} clients: forecast req/s in order "
-                + " ".join(f"{r.mode[0].upper()} {r.rps:,.0f}" for r in cells)
-                + f"; batched / unbatched by pair {b[0] / u[0]:.2f}x, {b[1] / u[1]:.2f}x; "
-                f"pooled {sum(b) / sum(u):.2f}x"
-            )
-    return "\n".join(rows)
-
-
 FORECAST, LATEST, FLOOR = "POST /v1/forecast", "GET /v1/signals/{s}/latest", "GET /healthz"
 # The forecast cells, in order, for each load generator and client count: ABBA, so a pace that
 # drifts steadily over the ~30 s of the four cells weighs the same on both modes.
@@ -427,6 +407,25 @@ def pool(results: list[Result]) -> list[Result]:
 
 
 LATEST_PATH = "/v1/signals/000300.SH/latest"
+
+
+def pairs(results: list[Result]) -> str:
+    """The forecast cells in the order they ran and the batched / unbatched ratio of each
+    adjacent pair (B U, then U B); the pooled ratio is ``table``'s."""
+    rows = []
+    for gen in sorted({r.generator for r in results}):
+        for c in sorted({r.clients for r in results}):
+            cells = [r for r in results if (r.route, r.clients, r.generator) == (FORECAST, c, gen)]
+            if len(cells) != len(PAIRED):
+                continue
+            b = [r.rps for r in cells if r.mode == "batched"]
+            u = [r.rps for r in cells if r.mode == "unbatched"]
+            rows.append(
+                f"{gen}, {c} clients: forecast req/s in order "
+                + " ".join(f"{r.mode[0].upper()} {r.rps:,.0f}" for r in cells)
+                + f"; batched / unbatched by pair {b[0] / u[0]:.2f}x, {b[1] / u[1]:.2f}x"
+            )
+    return "\n".join(rows)
 
 
 def _figures(results: list[Result], clients: int, gen: str) -> dict[str, object]:
@@ -558,12 +557,13 @@ def main(argv: list[str]) -> None:
             f"{args.workers} server worker(s); {os.cpu_count()} CPUs shared by server and "
             f"load generator; machine {load}"
         )
-        print(table(pool(results)))
+        pooled = pool(results)
+        print(table(pooled))
         print(pairs(results))
         c = max(clients)
-        figures = _figures(pool(results), c, gens[0])
+        figures = _figures(pooled, c, gens[0])
         for gen in gens[1:]:
-            figures[f"{gen}_client"] = _figures(pool(results), c, gen)
+            figures[f"{gen}_client"] = _figures(pooled, c, gen)
         write_json(
             args.json,
             {
