@@ -267,8 +267,10 @@ def first_failure(
     if "ts" in cols:
         have = {**cols, "minute": local_minute(cols["ts"]), "second": cols["ts"] % 60}
     g = grid or _NO_GRID
-    last, ctx = _numpy_context(minutes, g)
-    for r in _selected(groups, have, minutes):
+    rules = _selected_fast(tuple(groups), tuple(have), minutes > 0)
+    # only the calendar and grid rules read the context (the OHLC checks need none)
+    last, ctx = _numpy_context(minutes, g) if _reads_context(rules) else (None, _NO_CONTEXT)
+    for r in rules:
         bad = np.asarray(r.bad(NUMPY, have, ctx))
         if bad.any():
             span = g.describe(minutes) if minutes else ""
@@ -277,7 +279,22 @@ def first_failure(
     return None
 
 
+@lru_cache(maxsize=64)
+def _selected_fast(
+    groups: tuple[Group, ...], cols: tuple[str, ...], intraday: bool
+) -> tuple[BarRule, ...]:
+    """``_select`` keyed by the callers' tuples (building two frozensets per request cost more
+    than the OHLC test itself)."""
+    return _select(frozenset(groups), frozenset(cols), intraday)
+
+
+@lru_cache(maxsize=64)
+def _reads_context(rules: tuple[BarRule, ...]) -> bool:
+    return any(r.group in ("calendar", "grid") for r in rules)
+
+
 _NO_GRID = SessionGrid(0, 0, 0, 0)
+_NO_CONTEXT = Context(0, (0, 0, 0, 0), None, None)  # for rules that read no context
 # (minutes, grid) -> (trading days array, horizon, Context): rebuilt when the installed
 # calendar changes (``trading_days_array`` hands out another array, or the horizon moves)
 _CONTEXTS: dict[tuple[int, SessionGrid], tuple[np.ndarray, Any, Context]] = {}

@@ -181,6 +181,17 @@ def trading_days_array() -> np.ndarray:
     return got[1]
 
 
+def consecutive_sessions(ds: list[date]) -> bool:
+    """True when ``ds`` are consecutive trading days of the installed calendar, ascending (so
+    each is a session and none is past the horizon); True for an empty list.  One bisect and one
+    tuple comparison: the common case of a request's check, which says no more than this."""
+    if not ds:
+        return True
+    days = active().days
+    i = bisect.bisect_left(days, ds[0])
+    return days[i : i + len(ds)] == tuple(ds)
+
+
 def next_trading_day(d: date) -> date:
     """First trading day strictly after ``d`` (``CalendarHorizonError`` when past the horizon)."""
     days = active().days
