@@ -9,11 +9,16 @@ key itself is printed once at creation and never logged.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
+import mmap
+import os
 import secrets
 import sqlite3
+import struct
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +53,48 @@ def keys_path(store: str | Path) -> Path:
     """Where the key file of ``store`` lives."""
     p = Path(store)
     return p.with_name(p.stem + ".keys.sqlite")
+
+
+_GEN = struct.Struct("<Q")
+RECHECK_S = 1.0  # the table's own change counter is read at least this often as well
+
+
+class _Generation:
+    """A counter of key changes in an 8-byte file beside the key file, mapped into memory.
+
+    Every ``create`` and ``revoke`` (any process) adds one after its commit; a key check reads
+    it from the mapping, with no system call and no query, and re-reads the key rows when it
+    moved.  (Asking SQLite's ``PRAGMA data_version`` per request cost a query and a release of
+    the GIL on every request, and the counter also moved at every audit flush.)
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_size < _GEN.size:
+                os.ftruncate(fd, _GEN.size)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            self._map = mmap.mmap(fd, _GEN.size)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def read(self) -> int:
+        return int(_GEN.unpack_from(self._map)[0])
+
+    def bump(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # two writers must not lose an increment
+        try:
+            _GEN.pack_into(self._map, 0, (self.read() + 1) % 2**64)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self._map.close()
+        os.close(self._fd)
 
 
 def _hash(secret: str, salt: bytes) -> bytes:
@@ -93,6 +140,10 @@ class KeyStore:
         self._verified: OrderedDict[bytes, str | None] = OrderedDict()
         self._cache: dict[str, tuple[KeyInfo, bytes, bytes]] | None = None
         self._cache_version = -1
+        self._cache_gen = -1
+        self._checked_at = 0.0
+        # an in-memory database has this one connection: it sees every change itself
+        self._gen = None if str(path) == ":memory:" else _Generation(Path(f"{path}.gen"))
         # The audit trail has its own connection and lock: a flush (thousands of rows and a
         # COMMIT that syncs the WAL, ~10-20 ms) must never hold up a key check, which runs on
         # the event loop (WAL mode: a reader and a writer do not block each other).
@@ -111,6 +162,8 @@ class KeyStore:
                 self._audit_con.close()
         with self._lock:
             self._con.close()
+            if self._gen is not None:
+                self._gen.close()
 
     def create(self, scopes: tuple[str, ...] | list[str], name: str = "") -> tuple[str, KeyInfo]:
         """A new key and its record; the key is returned once and stored only as a hash."""
@@ -137,6 +190,8 @@ class KeyStore:
                 ),
             )
             self._cache = None
+            if self._gen is not None:
+                self._gen.bump()
         return token, KeyInfo(key_id, name, uniq, token[-4:], now, None)
 
     def list_keys(self) -> list[KeyInfo]:
@@ -157,6 +212,8 @@ class KeyStore:
             self._cache = None
             if cur.rowcount == 0:
                 raise UnknownKeyError(f"no API key with id {key_id!r}")
+            if self._gen is not None:
+                self._gen.bump()
             row = self._con.execute(
                 "SELECT key_id, name, scopes, last4, created_at, revoked_at FROM api_keys "
                 "WHERE key_id = ?",
@@ -169,16 +226,23 @@ class KeyStore:
         return hashlib.sha256(token.encode()).digest() in self._verified
 
     def _rows(self) -> dict[str, tuple[KeyInfo, bytes, bytes]]:
-        """Every key row by id, re-read only when another connection committed a change."""
+        """Every key row by id, re-read when a ``create`` or ``revoke`` anywhere moved the
+        generation counter; at most ``RECHECK_S`` apart, also when SQLite says another
+        connection committed (a change made without this class, or a lost counter file)."""
+        cache, gen = self._cache, self._gen.read() if self._gen is not None else -1
+        now = time.monotonic()
+        if cache is not None and gen == self._cache_gen and now - self._checked_at < RECHECK_S:
+            return cache
         with self._lock:
             version = self._con.execute("PRAGMA data_version").fetchone()[0]
-            if self._cache is None or version != self._cache_version:
+            if self._cache is None or version != self._cache_version or gen != self._cache_gen:
                 rows = self._con.execute(
                     "SELECT key_id, name, scopes, last4, created_at, revoked_at, salt, hash "
                     "FROM api_keys"
                 ).fetchall()
                 self._cache = {r[0]: (_row_info(r[:6]), r[6], r[7]) for r in rows}
-                self._cache_version = version
+                self._cache_version, self._cache_gen = version, gen
+            self._checked_at = now
             return self._cache
 
     def verify(self, token: str) -> KeyInfo | None:

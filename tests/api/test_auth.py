@@ -130,3 +130,46 @@ def test_a_key_check_does_not_wait_for_an_audit_flush(tmp_path: Path) -> None:
     )
     assert ks.audit_rows(1)[0][0] == "rid"
     ks.close()
+
+
+def test_a_warm_key_check_runs_no_query_and_sees_a_revocation_at_once(tmp_path: Path) -> None:
+    """Key rows are re-read only when the generation counter moves (or ``RECHECK_S`` passed):
+    a warm check runs no SQL at all, and another process's revocation is seen on the next
+    check."""
+    path = tmp_path / "k.keys.sqlite"
+    server, cli = KeyStore(path), KeyStore(path)  # the API's store and `quant keys`'s
+    token, info = cli.create(["forecast"], "t")
+    assert server.verify(token) == info
+    statements: list[str] = []
+    server._con.set_trace_callback(statements.append)
+    for _ in range(100):
+        assert server.verify(token) == info
+    assert statements == []
+    cli.revoke(info.key_id)
+    assert server.verify(token) is None
+    assert statements, "the revocation was seen without re-reading the key rows"
+    cli.close()
+    server.close()
+
+
+def test_a_key_change_made_without_the_key_store_is_seen_within_the_recheck(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A revocation written straight into the table (no generation bump) still lands: SQLite's
+    own change counter is read at least every ``RECHECK_S``."""
+    import sqlite3
+
+    from quant.api import keys
+
+    path = tmp_path / "k.keys.sqlite"
+    ks = KeyStore(path)
+    token, info = ks.create(["forecast"], "t")
+    assert ks.verify(token) == info
+    con = sqlite3.connect(path)
+    con.execute("UPDATE api_keys SET revoked_at = '2026-12-02T00:00:00+00:00'")
+    con.commit()
+    con.close()
+    monkeypatch.setattr(keys, "RECHECK_S", 0.0)
+    assert ks.verify(token) is None
+    ks.close()
+
