@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 from datetime import UTC, datetime
 
 from quant.api.keys import KeyStore
@@ -24,6 +25,8 @@ class AuditLog:
         self._flush_s = flush_s
         self._buf: list[tuple[object, ...]] = []
         self._task: asyncio.Task[None] | None = None
+        self._inflight = 0  # background writes handed to a thread and not yet committed
+        self._cond = threading.Condition()
 
     def record(
         self,
@@ -65,16 +68,30 @@ class AuditLog:
             log.debug(json.dumps(dict(zip(names, row, strict=True))))
 
     def flush(self) -> None:
+        """Write the buffer now; returns once a background write in progress has committed too
+        (so every row recorded before the call is in the table)."""
         rows, self._buf = self._buf, []
         self._keys.write_audit(rows)
+        with self._cond:
+            self._cond.wait_for(lambda: self._inflight == 0, timeout=30)
+
+    def _write(self, rows: list[tuple[object, ...]]) -> None:
+        try:
+            self._keys.write_audit(rows)
+        finally:
+            with self._cond:
+                self._inflight -= 1
+                self._cond.notify_all()
 
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self._flush_s)
             rows, self._buf = self._buf, []
             if rows:
+                with self._cond:
+                    self._inflight += 1
                 try:
-                    await asyncio.to_thread(self._keys.write_audit, rows)
+                    await asyncio.to_thread(self._write, rows)
                 except Exception:  # the audit must not take the API down; log and go on
                     log.exception("audit flush failed (%d rows)", len(rows))
 

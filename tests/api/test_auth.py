@@ -173,3 +173,42 @@ def test_a_key_change_made_without_the_key_store_is_seen_within_the_recheck(
     assert ks.verify(token) is None
     ks.close()
 
+
+def test_an_audit_flush_waits_for_a_background_write_in_progress(tmp_path: Path) -> None:
+    """``AuditLog.flush`` returns only when rows a background flush took are committed too (a
+    caller that flushes and then reads the table sees every row recorded before)."""
+    import asyncio
+    import time
+
+    from quant.api.audit import AuditLog
+
+    ks = KeyStore(tmp_path / "k.keys.sqlite")
+    slow_write = ks.write_audit
+
+    def write_audit(rows: list[tuple[object, ...]]) -> None:
+        if rows:
+            time.sleep(0.3)
+        slow_write(rows)
+
+    ks.write_audit = write_audit  # type: ignore[method-assign]
+    audit = AuditLog(ks, flush_s=0.01)
+
+    async def main() -> None:
+        audit.start()
+        audit.record(
+            request_id="r1",
+            key_id=None,
+            method="GET",
+            route="/v1/signals/{symbol}/latest",
+            status=200,
+            model_version=None,
+            snapshot_version=None,
+            latency_ms=1.0,
+        )
+        await asyncio.sleep(0.1)  # the background flush took the row and is writing it
+        await asyncio.to_thread(audit.flush)
+        assert [r[0] for r in ks.audit_rows(10)] == ["r1"]
+        await audit.stop()
+
+    asyncio.run(main())
+    ks.close()
