@@ -197,18 +197,19 @@ RULES: tuple[BarRule, ...] = (
 def _selected(
     groups: Iterable[Group] | None, have: Iterable[str], minutes: int
 ) -> tuple[BarRule, ...]:
-    return _select(None if groups is None else frozenset(groups), frozenset(have), minutes > 0)
+    # cached on the callers' tuples: two frozensets per call cost more than an OHLC test
+    return _select(None if groups is None else tuple(groups), tuple(have), minutes > 0)
 
 
 @lru_cache(maxsize=64)
 def _select(
-    groups: frozenset[Group] | None, cols: frozenset[str], intraday: bool
+    groups: tuple[Group, ...] | None, cols: tuple[str, ...], intraday: bool
 ) -> tuple[BarRule, ...]:
     return tuple(
         r
         for r in RULES
         if (groups is None or r.group in groups)
-        and set(r.needs) <= cols
+        and set(r.needs) <= set(cols)
         and (r.group != "grid" or intraday)
     )
 
@@ -267,9 +268,10 @@ def first_failure(
     if "ts" in cols:
         have = {**cols, "minute": local_minute(cols["ts"]), "second": cols["ts"] % 60}
     g = grid or _NO_GRID
-    rules = _selected_fast(tuple(groups), tuple(have), minutes > 0)
+    rules = _selected(groups, have, minutes)
     # only the calendar and grid rules read the context (the OHLC checks need none)
-    last, ctx = _numpy_context(minutes, g) if _reads_context(rules) else (None, _NO_CONTEXT)
+    reads_context = any(r.group in ("calendar", "grid") for r in rules)
+    last, ctx = _numpy_context(minutes, g) if reads_context else (None, _NO_CONTEXT)
     for r in rules:
         bad = np.asarray(r.bad(NUMPY, have, ctx))
         if bad.any():
@@ -277,20 +279,6 @@ def first_failure(
             text = r.text.format(horizon=last, minutes=minutes, span=span)
             return Failure(int(np.argmax(bad)), r, text)
     return None
-
-
-@lru_cache(maxsize=64)
-def _selected_fast(
-    groups: tuple[Group, ...], cols: tuple[str, ...], intraday: bool
-) -> tuple[BarRule, ...]:
-    """``_select`` keyed by the callers' tuples (building two frozensets per request cost more
-    than the OHLC test itself)."""
-    return _select(frozenset(groups), frozenset(cols), intraday)
-
-
-@lru_cache(maxsize=64)
-def _reads_context(rules: tuple[BarRule, ...]) -> bool:
-    return any(r.group in ("calendar", "grid") for r in rules)
 
 
 _NO_GRID = SessionGrid(0, 0, 0, 0)

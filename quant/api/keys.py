@@ -69,7 +69,6 @@ class _Generation:
     """
 
     def __init__(self, path: Path) -> None:
-        self.path = path
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
