@@ -8,6 +8,7 @@ OpenAPI document declares the scheme in ``app.openapi`` instead.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException, Request
@@ -30,17 +31,45 @@ def bearer(header: str) -> str | None:
     return token if kind.lower() == "bearer" and token else None
 
 
-def known_key(header: str, keys: KeyStore, scope: str) -> KeyInfo | None:
-    """The key of a request that passes at once: a token checked before, valid, with ``scope``.
+class KnownKeys:
+    """The keys of the fast routes' requests that pass at once, by their ``Authorization`` header.
 
-    None for everything else (no key, a new token that needs its scrypt check, invalid,
-    revoked, without the scope): ``require`` then answers it (quant.api.fast hands it over).
+    A header whose token ``KeyStore.verify`` accepted before is remembered by its SHA-256 (never
+    the token) with its key id and stored hash; a warm check is one hash, one look-up and the key
+    row's current state (``KeyStore.current``: a revocation or a replaced row shows at once).
+    ``get`` is None for everything else (no key, a new token that needs its scrypt check,
+    invalid, revoked, without the scope): ``require`` then answers it (``quant.api.fast`` hands
+    it over).  One per app, used on the event loop.
     """
-    token = bearer(header)
-    if token is None or not keys.seen(token):
-        return None
-    info = keys.verify(token)
-    return info if info is not None and scope in info.scopes else None
+
+    LIMIT = 10_000  # headers remembered; the oldest is forgotten first
+
+    def __init__(self, keys: KeyStore) -> None:
+        self.keys = keys
+        self._by_header: dict[bytes, tuple[str, bytes]] = {}
+
+    def get(self, header: bytes, scope: str) -> KeyInfo | None:
+        digest = hashlib.sha256(header).digest()
+        known = self._by_header.get(digest)
+        if known is None:
+            info = self._first(header, digest)
+        else:
+            now = self.keys.current(known[0])
+            info = now[0] if now is not None and now[1] == known[1] else None
+        return info if info is not None and info.active and scope in info.scopes else None
+
+    def _first(self, header: bytes, digest: bytes) -> KeyInfo | None:
+        token = bearer(header.decode("latin-1"))
+        if token is None or not self.keys.seen(token):
+            return None
+        info = self.keys.verify(token)
+        now = self.keys.current(info.key_id) if info is not None else None
+        if info is None or now is None:
+            return None
+        if len(self._by_header) >= self.LIMIT:
+            del self._by_header[next(iter(self._by_header))]
+        self._by_header[digest] = (info.key_id, now[1])
+        return info
 
 
 def require(scope: str) -> Callable[[Request], Awaitable[KeyInfo]]:

@@ -4,7 +4,7 @@ FastAPI's routing, request objects and dependency solving cost more per request 
 forecast's own work (decode, bar checks, features).  ``FastRoutes`` answers the requests that
 pass at once (a key checked before, with the scope; a body the strict decoder accepts; a symbol
 with a published signal) from ``quant.api.middleware`` with the same code the routes
-use: ``quant.api.auth.known_key``, ``quant.api.forecast`` (check, features, enqueue, render)
+use: ``quant.api.auth.KnownKeys``, ``quant.api.forecast`` (check, features, enqueue, render)
 and the pre-rendered /latest body of the snapshot view.  Everything else goes to the FastAPI
 app: a request it leaves (``None``) is answered by the routes, so every 401, 403, 404 and 422
 there is the one the routes write; a refusal of ``quant.api.forecast.check`` or ``enqueue``
@@ -29,10 +29,9 @@ from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from quant.api import forecast as flow
-from quant.api.auth import known_key
+from quant.api.auth import KnownKeys
 from quant.api.batcher import Batcher
 from quant.api.decode import decode_strict
-from quant.api.keys import KeyStore
 from quant.api.metrics import Metrics
 from quant.api.routes import router
 from quant.api.schemas import SYMBOL_CHARS, SYMBOL_MAX
@@ -65,7 +64,7 @@ class FastRoutes:
         self.settings: ApiConfig = app.state.settings
         self.service: ServiceState = app.state.service
         self.batcher: Batcher[ServedModel] = app.state.batcher
-        self.keys: KeyStore = app.state.keys
+        self.keys = KnownKeys(app.state.keys)
         self.metrics: Metrics = app.state.metrics
         # the routes' own objects: scope["route"], which the metrics and the audit label by
         by_path = {getattr(r, "path", None): r for r in router.routes}
@@ -88,8 +87,12 @@ class FastRoutes:
         return fast
 
     def _key(self, scope: Scope, needs: str, state: dict[str, Any]) -> bool:
-        header = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-        info = known_key(header.decode("latin-1"), self.keys, needs)
+        header = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                header = value
+                break
+        info = self.keys.get(header, needs)
         if info is None:
             return False
         state["key_id"] = info.key_id
@@ -128,9 +131,11 @@ class FastRoutes:
         state["model_version"] = found[1]
         return found[0]
 
-    async def refuse(self, exc: HTTPException, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer ``exc`` with the app's own handler (the answer the route would give)."""
-        handler = self._app.exception_handlers[StarletteHTTPException]
+    async def refuse(self, exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer ``exc`` with the app's own handler: an ``HTTPException`` as the route would,
+        anything else (a bug) with the 500 the app's server-error layer gives a route's."""
+        kind = StarletteHTTPException if isinstance(exc, StarletteHTTPException) else Exception
+        handler = self._app.exception_handlers[kind]
         response = handler(Request(scope, receive), exc)
         if inspect.isawaitable(response):
             response = await response

@@ -244,6 +244,11 @@ class KeyStore:
             self._checked_at = now
             return self._cache
 
+    def current(self, key_id: str) -> tuple[KeyInfo, bytes] | None:
+        """The record of ``key_id`` as stored now and its stored hash; None when there is none."""
+        row = self._rows().get(key_id)
+        return None if row is None else (row[0], row[2])
+
     def verify(self, token: str) -> KeyInfo | None:
         """The record of a valid, unrevoked ``token``; None for anything else."""
         parts = _split(token)

@@ -5,10 +5,19 @@ Under ``quant serve --workers N`` every worker process writes its values to the 
 variable, which the supervisor sets before it starts the workers); ``/metrics`` of any worker
 then renders the sum over all workers (counters, histograms, queue depth) and one ``pid``
 series per live worker for the model and snapshot it serves.
+
+Requests are tallied in plain Python per label set (``count``) and added to the Prometheus
+values by ``flush``: at every ``render`` and every ``FLUSH_S`` (the app's lifespan task).  A
+multiprocess value costs a lock and an mmap write per update, three per request (about 9 µs
+here, 4% of a /latest answer); a tally costs one dict look-up and two additions.  Another
+worker's requests therefore reach a scrape up to ``FLUSH_S`` late, and a worker that is killed
+loses at most its last ``FLUSH_S`` of request counts.  ``count`` and ``flush`` run on the
+event loop (the middleware, the lifespan task, the async /metrics route): one thread.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +40,19 @@ disable_created_metrics()  # the *_created series only add noise to every scrape
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 48, 64, 128)
+FLUSH_S = 0.25  # how often request tallies reach the Prometheus values
+
+
+class _Tally:
+    """Requests of one (route, method, status) since the last flush: count, seconds, and the
+    count per latency bucket (the last one is +Inf), as a histogram keeps them."""
+
+    __slots__ = ("buckets", "n", "seconds")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.seconds = 0.0
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
 
 
 class Metrics:
@@ -103,20 +125,38 @@ class Metrics:
             registry=r,
         )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._tallies: dict[tuple[str, str, int], _Tally] = {}
         self._model_label: str | None = None
         self._snapshot_label: str | None = None
 
     def count(self, route: str, method: str, status: int, seconds: float) -> None:
-        """One answered request (label children cached: ``labels()`` is slow per call)."""
+        """One answered request, tallied until the next ``flush``."""
         key = (route, method, status)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = (
-                self.requests.labels(route, method, str(status)),
-                self.latency.labels(route, method),
-            )
-        child[0].inc()
-        child[1].observe(seconds)
+        t = self._tallies.get(key)
+        if t is None:
+            t = self._tallies[key] = _Tally()
+        t.n += 1
+        t.seconds += seconds
+        t.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1  # first bound >= seconds
+
+    def flush(self) -> None:
+        """Add the tallies to the Prometheus values (label children cached: ``labels()`` is
+        slow).  The histogram's bucket and sum values are its own (``_buckets``, ``_sum``, what
+        ``observe`` adds to; prometheus-client is pinned and a test compares with ``observe``)."""
+        tallies, self._tallies = self._tallies, {}
+        for key, t in tallies.items():
+            child = self._children.get(key)
+            if child is None:
+                route, method, status = key
+                child = self._children[key] = (
+                    self.requests.labels(route, method, str(status)),
+                    self.latency.labels(route, method),
+                )
+            child[0].inc(t.n)
+            child[1]._sum.inc(t.seconds)
+            for value, n in zip(child[1]._buckets, t.buckets, strict=True):
+                if n:
+                    value.inc(n)
 
     def set_freshness(self, f: Freshness) -> None:
         self.stale.set(1 if f.stale else 0)
@@ -149,6 +189,7 @@ class Metrics:
 
     def render(self) -> bytes:
         """This process's metrics, or every worker's under multiprocess mode."""
+        self.flush()
         if not self.multiprocess:
             return generate_latest(self.registry)
         self.queue_depth.set(self._queue_fn())

@@ -1,9 +1,10 @@
 """Pure ASGI middleware: request id, body size limit, fast routes, metrics and the audit trail.
 
 Written against raw ASGI (not ``BaseHTTPMiddleware``) because it runs on every request of the
-hot routes.  The body is read here, up to ``max_body`` bytes, and replayed to the app; a larger
-body is answered 413 before any parsing.  ``quant.api.fast`` answers the hot routes' requests
-that pass at once here, before FastAPI's routing; the rest go on to the app.
+hot routes; it is the outermost layer (``quant.api.app.ServiceApp``).  The body is read here,
+up to ``max_body`` bytes, and replayed to the app; a larger body is answered 413 before any
+parsing.  ``quant.api.fast`` answers the hot routes' requests that pass at once here, before
+FastAPI's routing; the rest go on to the app.
 """
 
 from __future__ import annotations
@@ -116,10 +117,15 @@ class ServiceMiddleware:
         assert self.fast is not None
         handler, route = fast
         state = scope["state"]
-        answer = await handler(scope, body, state)
+        scope["route"] = self.fast.routes[route]  # the label of a 200, a refusal or a 500
+        try:
+            answer = await handler(scope, body, state)
+        except Exception as exc:  # a bug: the app's 500, then the server logs it (re-raised)
+            await self.fast.refuse(exc, scope, replay, wrapped)
+            raise
         if answer is None:
+            del scope["route"]  # the app's router labels what it answers
             return False
-        scope["route"] = self.fast.routes[route]
         if isinstance(answer, bytes):
             status[0] = 200
             headers = [

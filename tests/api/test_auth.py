@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
+from quant.api import audit
 from quant.api.app import create_app
 from quant.api.keys import KeyInfo, KeyStore, keys_path
 from tests.api.conftest import Deployment
@@ -211,4 +215,38 @@ def test_an_audit_flush_waits_for_a_background_write_in_progress(tmp_path: Path)
         await audit.stop()
 
     asyncio.run(main())
+    ks.close()
+
+
+@given(ts=st.lists(st.floats(0, 4e9, allow_nan=False), min_size=1, max_size=20))
+def test_the_audit_clock_writes_each_instant_in_utc(ts: list[float]) -> None:
+    """``_Clock.iso(t)`` is ``datetime.fromtimestamp(t, UTC)`` to the microsecond (truncated),
+    whichever second it formatted last."""
+    clock = audit._Clock()
+    for t in [*ts, *sorted(ts)]:
+        got = datetime.fromisoformat(clock.iso(t))
+        want = datetime.fromtimestamp(int(t), UTC)
+        assert got.utcoffset() == timedelta(0)
+        assert timedelta(0) <= got - want < timedelta(seconds=1)
+        assert abs((got - want).total_seconds() - (t - int(t))) < 2e-6
+
+
+def test_known_keys_see_a_revocation_at_once_and_keep_no_token(tmp_path: Path) -> None:
+    """The fast routes' key check: a header verified before passes with one look-up, a
+    revocation or a missing scope is refused at once, a new token waits for ``verify``."""
+    from quant.api.auth import KnownKeys
+
+    ks = KeyStore(tmp_path / "k.sqlite")
+    token, info = ks.create(["signals:read"], "desk")
+    known = KnownKeys(ks)
+    header = f"Bearer {token}".encode()
+    assert known.get(header, "signals:read") is None  # never verified: scrypt is the route's
+    assert ks.verify(token) == info
+    assert known.get(header, "signals:read") == info
+    assert known.get(f"bearer  {token} ".encode(), "signals:read") == info  # parsed as before
+    assert known.get(header, "forecast") is None  # the scope
+    assert known.get(b"Bearer qk_nope", "signals:read") is None
+    assert all(token not in repr(v) and len(k) == 32 for k, v in known._by_header.items())
+    ks.revoke(info.key_id)
+    assert known.get(header, "signals:read") is None
     ks.close()

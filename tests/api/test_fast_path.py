@@ -98,6 +98,43 @@ def test_fast_answers_are_counted_and_audited(
     assert f'quant_api_requests_total{{method="GET",route="{route}",status="200"}} 1.0' in text
 
 
+def test_an_unexpected_error_is_the_apps_500_on_either_path(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug inside a fast route gets the app's own 500 (no traceback), is counted, and still
+    reaches the server (re-raised); the same as the FastAPI route gives."""
+    from quant.api.serving import ServiceState
+
+    def broken(self: ServiceState) -> frozenset[str]:
+        raise RuntimeError("deliberate failure")
+
+    h, path = deployment.headers(), "/v1/signals/000300.SH/latest"
+    route = "/v1/signals/{symbol}/latest"
+    counted = f'quant_api_requests_total{{method="GET",route="{route}",status="500"}} 1.0'
+    answers = []
+    for fast_path in (True, False):
+        cfg = deployment.config(fast_path=fast_path)
+        for raise_server_exceptions in (False, True):
+            with (
+                TestClient(create_app(cfg), raise_server_exceptions=raise_server_exceptions) as c,
+                monkeypatch.context() as m,
+            ):
+                assert c.get(path, headers=h).status_code == 200  # the key is known: fast path
+                m.setattr(ServiceState, "known_symbols", broken)
+                if raise_server_exceptions:  # the exception reaches the server too
+                    with pytest.raises(RuntimeError, match="deliberate"):
+                        c.get(path, headers=h)
+                    continue
+                r = c.get(path, headers=h)
+                text = c.get("/metrics").text
+            assert r.status_code == 500, r.text
+            assert "Traceback" not in r.text and "deliberate" not in r.text
+            assert r.json()["request_id"] == r.headers["x-request-id"]
+            assert counted in text
+            answers.append(r)
+    _same(*answers)
+
+
 def test_batched_features_equal_one_sample_features_for_every_spec() -> None:
     assert all(batch_agrees(s) for s in SPECS)
 
