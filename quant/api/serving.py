@@ -268,6 +268,9 @@ class ServiceState:
         self.model_error: str | None = "not loaded yet"
         self.reloads = 0
         self._raw_version: int | str | None = "unset"
+        # the view whose champion is being served: a published snapshot never changes, so its
+        # champion pointer is read once per view, not at every poll
+        self._champion_of: SnapshotView | None = None
         self._lock = threading.Lock()
 
     def known_symbols(self) -> frozenset[str]:
@@ -284,6 +287,8 @@ class ServiceState:
                     self.view = view
                     self._raw_version = raw
                     changed = True
+            if self._champion_of is self.view and self.model is not None:
+                return changed  # this snapshot's champion is the model served
             try:
                 # A cursor of its own: request threads use the same snapshot connection, and
                 # one DuckDB connection must not run two queries at once.
@@ -303,6 +308,12 @@ class ServiceState:
                         self.reloads += 1
                         changed = True
                         log.info("serving model %s", self.model.version)
+                if (
+                    rec is not None
+                    and self.model is not None
+                    and rec.version_id == self.model.version
+                ):
+                    self._champion_of = self.view
             except Exception as exc:  # keep serving the previous model; readyz shows the error
                 self.model_error = f"champion could not be loaded: {exc}"
                 log.exception("champion reload failed")

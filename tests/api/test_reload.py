@@ -79,3 +79,32 @@ def test_champion_switch_under_load_fails_nothing(deployment: Deployment) -> Non
     }
     for _, doc, j in answers:
         assert doc["p_up"] == pytest.approx(expected[(doc["model_version"], j)], abs=1e-5)
+
+
+def test_a_poll_reads_the_champion_once_per_published_snapshot(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A published snapshot never changes, so polls of the same one ask the registry nothing
+    (each poll used to run the champion queries: ~7% of a worker's forecast throughput); a
+    newly published champion is still served at the next poll."""
+    from quant.api import champion
+    from quant.api.serving import ServiceState
+    from quant.config import models_dir
+
+    cfg = deployment.config()
+    calls: list[int] = []
+    real = champion.champion
+    monkeypatch.setattr(champion, "champion", lambda con: calls.append(1) or real(con))
+    state = ServiceState(deployment.store, models_dir(cfg), frozenset({"000300.SH"}))
+    assert state.refresh() and state.model is not None
+    assert state.model.version == deployment.champion
+    n = len(calls)  # the poll's look-up, and the load's own
+    for _ in range(5):
+        assert not state.refresh()
+    assert len(calls) == n
+    intraday = resample_intraday(deployment.minute, SMALL.features.intraday_minutes)
+    challenger = train_forecaster(deployment.daily, intraday, SMALL, seed=99)
+    new = register_champion(deployment.store, deployment.models_dir, challenger)
+    assert state.refresh() and state.model.version == new
+    n = len(calls)
+    assert not state.refresh() and not state.refresh() and len(calls) == n
