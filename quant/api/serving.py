@@ -287,7 +287,7 @@ class ServiceState:
                     self.view = view
                     self._raw_version = raw
                     changed = True
-            if self._champion_of is self.view and self.model is not None:
+            if self._champion_of is self.view:
                 return changed  # this snapshot's champion is the model served
             try:
                 # A cursor of its own: request threads use the same snapshot connection, and
