@@ -7,91 +7,123 @@ span (such a session breaks the label of the session before it, ``models.labels`
 
 from __future__ import annotations
 
-from datetime import date
-from functools import lru_cache
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
 import polars as pl
 
-from feeds.calendar import Segment, intraday_grid, session_segments, trading_days
+from feeds.calendar import intraday_grid, trading_days
 from feeds.schema import InstrumentKind
+from feeds.session import grid_exprs
 from feeds.writer import distinct, stored_intraday
 
+GAP_SCHEMA = pl.Schema(
+    {
+        "symbol": pl.String(),
+        "frequency": pl.String(),
+        "source": pl.String(),
+        "session": pl.Date(),
+        "expected": pl.Int32(),
+        "present": pl.Int32(),
+        "missing": pl.Int32(),
+        "first_missing": pl.Datetime("us", "UTC"),
+    }
+)
+_NAMES = ["symbol", "kind", "frequency", "source"]
+_SERIES = ["symbol", "frequency", "source", "session"]
+Have = Callable[[str, str, str, date], set[datetime]]  # the stored bar ends of a series session
 
-@lru_cache(maxsize=64)
-def _expected_bars(kind: InstrumentKind, segments: tuple[Segment, ...], minutes: int) -> int:
-    return sum(
-        ((end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)) // minutes
-        for start, end in segments
+
+def _first_missing(kind: str, session: date, freq: str, stored: set[datetime]) -> datetime | None:
+    grid = intraday_grid(InstrumentKind(kind), session, int(freq.rstrip("m")))
+    return next((g for g in grid if g not in stored), None)
+
+
+def _gap_frame(counts: pl.DataFrame, have: Have) -> pl.DataFrame:
+    """``session_gaps`` rows of ``counts`` (symbol, kind, frequency, source, session, present):
+    the expected bars of each session's grid (``feeds.session.grid_exprs``: one pass over the
+    frame); ``have`` gives the bar ends of a session with missing bars (its first missing one)."""
+    minutes = pl.col("frequency").str.strip_suffix("m").cast(pl.Int32)
+    am_open, am_close, pm_open, pm_close = grid_exprs(pl.col("kind"), pl.col("session"))
+    expected = (am_close - am_open) // minutes + (pm_close - pm_open) // minutes
+    gaps = counts.with_columns(expected.cast(pl.Int32).alias("expected")).with_columns(
+        (pl.col("expected") - pl.col("present")).clip(lower_bound=0).alias("missing")
     )
+    short = gaps.filter(pl.col("missing") > 0)
+    first = [
+        _first_missing(kind, session, freq, have(symbol, freq, source, session))
+        for symbol, kind, freq, source, session in short.select(*_NAMES, "session").iter_rows()
+    ]
+    firsts = short.select(_SERIES).with_columns(
+        pl.Series("first_missing", first, GAP_SCHEMA["first_missing"])
+    )
+    return gaps.join(firsts, on=_SERIES, how="left").select(list(GAP_SCHEMA)).cast(GAP_SCHEMA)
+
+
+def batch_gaps(bars: pl.DataFrame) -> pl.DataFrame:
+    """The ``session_gaps`` rows of intraday ``bars`` when they are all the store holds of their
+    series in their sessions (a fresh write): counted from the batch alone, with no store access,
+    so a worker thread counts the next batch while this one lands (``feeds.bulk``)."""
+    if bars.is_empty():
+        return pl.DataFrame(schema=GAP_SCHEMA)
+    present = pl.len().cast(pl.Int64).alias("present")
+    one = distinct(bars, _NAMES)
+    if one.height == 1:  # one series: group by session alone
+        per_session = bars.group_by("session").agg(present)
+        counts = per_session.select(
+            *(pl.lit(one[c][0]).alias(c) for c in _NAMES), "session", "present"
+        )
+    else:
+        counts = bars.group_by([*_NAMES, "session"]).agg(present)
+
+    def have(symbol: str, freq: str, source: str, session: date) -> set[datetime]:
+        key = dict(zip(_SERIES, (symbol, freq, source, session), strict=True))
+        return set(bars.filter(**key)["ts"].to_list())
+
+    return _gap_frame(counts, have)
 
 
 def record_session_gaps(
-    con: duckdb.DuckDBPyConnection, bars: pl.DataFrame, *, fresh: bool = False
+    con: duckdb.DuckDBPyConnection,
+    bars: pl.DataFrame,
+    *,
+    fresh: bool = False,
+    counted: pl.DataFrame | None = None,
 ) -> int:
     """Recount expected vs present bars for every (symbol, frequency, source, session) touched.
 
     ``bars`` have just been written, so each of them is stored; when the store holds no other
     row of their series in their sessions (``fresh``: the writer found none before the write;
-    else one count answers it), they are what is present and are counted in polars.  Returns
-    the number of touched sessions with missing bars.
+    else one count answers it), they are what is present: ``batch_gaps`` (``counted``, when
+    the caller computed it ahead) answers without the store.  Returns the number of touched
+    sessions with missing bars.
     """
     if bars.is_empty():
         return 0
-    series = ["symbol", "frequency", "source", "session"]
-    names = ["symbol", "kind", "frequency", "source"]
-    one = distinct(bars, names)
-    if one.height == 1:  # one series: group by session alone
-        per_session = bars.group_by("session").agg(pl.len().cast(pl.Int64).alias("present"))
-        touched = per_session.select(*(pl.lit(one[c][0]).alias(c) for c in names), "session")
+    counts = None
+    if not fresh:
+        touched = bars.select(*_NAMES, "session").unique()
+        counts = _stored_counts(con, bars.height, touched)
+    # a fresh write's sessions have no gap rows yet (its bars are the first of their keys there,
+    # and stored bars are never deleted): a plain insert, which skips the key lookups
+    verb = "INSERT" if fresh else "INSERT OR REPLACE"
+    if counts is None:
+        gaps = counted if counted is not None else batch_gaps(bars)
     else:
-        per_session = None
-        touched = bars.select(*names, "session").unique()
-    # the batch is what is present when the store holds nothing else of its series there
-    counts = None if fresh else _stored_counts(con, bars.height, touched)
-    if counts is None and per_session is not None:
-        counts = touched.with_columns(per_session["present"]).rows()
-    elif counts is None:
-        present = bars.group_by(series).agg(pl.len().cast(pl.Int64).alias("present"))
-        counts = touched.join(present, on=series).select(*names, "session", "present").rows()
-    rows = []
-    for symbol, kind, freq, source, session, n_present in counts:
-        minutes = int(freq.rstrip("m"))
-        ik = InstrumentKind(kind)
-        expected = _expected_bars(ik, session_segments(ik, session), minutes)
-        missing = max(expected - n_present, 0)
-        first_missing = None
-        if missing:
-            grid = intraday_grid(InstrumentKind(kind), session, minutes)
+
+        def have(symbol: str, freq: str, source: str, session: date) -> set[datetime]:
             stored, params = stored_intraday(con, [symbol])
-            have = {
-                r[0]
-                for r in con.execute(
-                    f"SELECT ts FROM {stored} s WHERE frequency = ? AND source = ? AND session = ?",
-                    [*params, freq, source, session],
-                ).fetchall()
-            }
-            first_missing = next((g for g in grid if g not in have), None)
-        rows.append((symbol, freq, source, session, expected, n_present, missing, first_missing))
-    gaps = pl.DataFrame(
-        rows,
-        schema={
-            "symbol": pl.String,
-            "frequency": pl.String,
-            "source": pl.String,
-            "session": pl.Date,
-            "expected": pl.Int32,
-            "present": pl.Int32,
-            "missing": pl.Int32,
-            "first_missing": pl.Datetime("us", "UTC"),
-        },
-        orient="row",
-    )
+            sql = f"SELECT ts FROM {stored} s WHERE frequency = ? AND source = ? AND session = ?"
+            return {r[0] for r in con.execute(sql, [*params, freq, source, session]).fetchall()}
+
+        schema = dict.fromkeys(_NAMES, pl.String) | {"session": pl.Date, "present": pl.Int64}
+        gaps = _gap_frame(pl.DataFrame(counts, schema=schema, orient="row"), have)
     con.register("_gaps", gaps.to_arrow())
-    con.execute("INSERT OR REPLACE INTO session_gaps SELECT * FROM _gaps").fetchall()
+    con.execute(f"{verb} INTO session_gaps SELECT * FROM _gaps").fetchall()
     con.unregister("_gaps")
-    return sum(1 for r in rows if r[6] > 0)
+    return int(gaps.select((pl.col("missing") > 0).sum()).item())
 
 
 def _stored_counts(

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from feeds.gaps import record_daily_gaps, record_session_gaps
+from feeds.gaps import batch_gaps, record_daily_gaps, record_session_gaps
 from feeds.parse import IngestError, ParsedFile, read_file
 from feeds.profiles import SourceProfile
 from feeds.provenance import check_provenance
@@ -57,9 +57,10 @@ class IngestReport:
     sessions_with_gaps: int = 0  # intraday sessions with missing bars
     unmapped_columns: tuple[str, ...] = ()  # header columns no profile field reads
     missing_sessions: tuple[date, ...] = ()  # XSHG sessions without a daily bar in the span
-    # where the time went, seconds: parse, validate, keys (duplicate check against the store),
-    # insert (rows, updates, revisions), gaps (session-gap accounting), log (quarantine, log,
-    # commit), checkpoint (after a few million bulk rows)
+    # where the time went, seconds: parse, validate, count (the batch's session gaps, counted
+    # ahead), keys (duplicate check against the store), insert (rows, updates, revisions), gaps
+    # (session-gap accounting in the store), log (quarantine, log, commit), checkpoint (after a
+    # few million bulk rows)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
@@ -104,6 +105,9 @@ class Prepared:
     started: datetime
     seconds: dict[str, float]
     name: str | None = None  # the path recorded for the rows (else the file's own)
+    # the intraday bars' session gaps if they land where the store holds none of their series
+    # (``feeds.gaps.batch_gaps``; the usual bulk load), counted ahead with no store access
+    counted: pl.DataFrame | None = None
 
 
 def prepare_file(
@@ -115,9 +119,11 @@ def prepare_file(
     parsed = read_file(path, profile=profile, symbol=symbol)
     t1 = time.perf_counter()
     checked = validate(parsed.rows, parsed.profile.frequency.minutes)
-    seconds = {"parse": t1 - t0, "validate": time.perf_counter() - t1}
+    t2 = time.perf_counter()
+    counted = batch_gaps(split_daily(checked.bars)[1])
+    seconds = {"parse": t1 - t0, "validate": t2 - t1, "count": time.perf_counter() - t2}
     key = ingest_key(parsed.sha256, parsed.profile.name, symbol)
-    return Prepared(parsed, key, checked.bars, checked.rejected, started, seconds)
+    return Prepared(parsed, key, checked.bars, checked.rejected, started, seconds, counted=counted)
 
 
 def land(
@@ -154,6 +160,7 @@ def land(
         name=recorded_as or prep.name,
         also=also,
         seconds=dict(prep.seconds),
+        counted=prep.counted,
     )
 
 
@@ -183,6 +190,7 @@ def _land(
     seconds: dict[str, float],
     name: str | None = None,
     also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    counted: pl.DataFrame | None = None,
 ) -> IngestReport:
     now = datetime.now(UTC)
     path = name or str(parsed.path)
@@ -208,7 +216,7 @@ def _land(
             con.unregister("_q")
         t1 = time.perf_counter()
         daily, intraday = split_daily(bars)
-        gaps = record_session_gaps(con, intraday, fresh=written.fresh)
+        gaps = record_session_gaps(con, intraday, fresh=written.fresh, counted=counted)
         if also is not None:
             also(con)
         missing = record_daily_gaps(con, daily)
@@ -314,6 +322,9 @@ def prepare_frame(bars: pl.DataFrame, *, name: str, key: str, profile: str = "fr
         else [(f, part) for (f,), part in rows.group_by("frequency", maintain_order=True)]
     )
     checked = [validate(part, Frequency(str(freq)).minutes) for freq, part in parts]
+    t1 = time.perf_counter()
+    bars_ok = pl.concat([c.bars for c in checked])
+    counted = batch_gaps(split_daily(bars_ok)[1])
     prof = ParsedFile(
         path=Path(name),
         sha256=sha,
@@ -329,15 +340,16 @@ def prepare_frame(bars: pl.DataFrame, *, name: str, key: str, profile: str = "fr
         rows=rows,
         dropped_lines=(),
     )
-    seconds = {"parse": 0.0, "validate": time.perf_counter() - t0}
+    seconds = {"parse": 0.0, "validate": t1 - t0, "count": time.perf_counter() - t1}
     return Prepared(
         prof,
         sha,
-        pl.concat([c.bars for c in checked]),
+        bars_ok,
         pl.concat([c.rejected for c in checked]),
         started,
         seconds,
         name=name,
+        counted=counted,
     )
 
 

@@ -20,12 +20,15 @@ def _sources(con: duckdb.DuckDBPyConnection, symbols: list[str]) -> dict[str, se
     out: dict[str, set[str]] = {s: set() for s in symbols}
     marks = ", ".join("?" for _ in symbols)
     # intraday series are registered in bar_series: no scan of the bars themselves
-    for table in ("bars_daily", "bar_series"):
-        rows = con.execute(
-            f"SELECT DISTINCT symbol, source FROM {table} WHERE symbol IN ({marks})", symbols
-        ).fetchall()
-        for sym, src in rows:
-            out[sym].add(src)
+    rows = con.execute(
+        " UNION ".join(
+            f"SELECT symbol, source FROM {table} WHERE symbol IN ({marks})"
+            for table in ("bars_daily", "bar_series")
+        ),
+        [*symbols, *symbols],
+    ).fetchall()
+    for sym, src in rows:
+        out[sym].add(src)
     return out
 
 
