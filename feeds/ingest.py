@@ -28,7 +28,7 @@ from feeds.schema import Frequency, InstrumentKind
 from feeds.store import transaction
 from feeds.synthetic import SYNTHETIC_SYMBOL, synthetic_market
 from feeds.validate import validate
-from feeds.writer import distinct, split_daily, write_bars
+from feeds.writer import distinct, series_of, split_daily, write_bars
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,7 @@ class Prepared:
     # the intraday bars' session gaps if they land where the store holds none of their series
     # (``feeds.gaps.batch_gaps``; the usual bulk load), counted ahead with no store access
     counted: pl.DataFrame | None = None
+    series: pl.DataFrame | None = None  # the bars' distinct series (``feeds.writer.series_of``)
 
 
 def prepare_file(
@@ -120,10 +121,12 @@ def prepare_file(
     t1 = time.perf_counter()
     checked = validate(parsed.rows, parsed.profile.frequency.minutes)
     t2 = time.perf_counter()
-    counted = batch_gaps(split_daily(checked.bars)[1])
+    series = series_of(checked.bars)
+    counted = batch_gaps(split_daily(checked.bars, series)[1])
     seconds = {"parse": t1 - t0, "validate": t2 - t1, "count": time.perf_counter() - t2}
     key = ingest_key(parsed.sha256, parsed.profile.name, symbol)
-    return Prepared(parsed, key, checked.bars, checked.rejected, started, seconds, counted=counted)
+    bars, rejected = checked.bars, checked.rejected
+    return Prepared(parsed, key, bars, rejected, started, seconds, counted=counted, series=series)
 
 
 def land(
@@ -161,6 +164,7 @@ def land(
         also=also,
         seconds=dict(prep.seconds),
         counted=prep.counted,
+        series=prep.series,
     )
 
 
@@ -191,12 +195,15 @@ def _land(
     name: str | None = None,
     also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     counted: pl.DataFrame | None = None,
+    series: pl.DataFrame | None = None,
 ) -> IngestReport:
     now = datetime.now(UTC)
     path = name or str(parsed.path)
-    check_provenance(con, bars, name=path)
+    check_provenance(con, bars, name=path, series=series)
     with transaction(con):
-        written = write_bars(con, bars.drop("_line"), file_sha256=parsed.sha256, ingested_at=now)
+        written = write_bars(
+            con, bars.drop("_line"), file_sha256=parsed.sha256, ingested_at=now, series=series
+        )
         t0 = time.perf_counter()
         if rejected.height:
             q = rejected.select(
@@ -215,7 +222,7 @@ def _land(
             con.execute("INSERT INTO quarantine SELECT * FROM _q").fetchall()
             con.unregister("_q")
         t1 = time.perf_counter()
-        daily, intraday = split_daily(bars)
+        daily, intraday = split_daily(bars, series)
         gaps = record_session_gaps(con, intraday, fresh=written.fresh, counted=counted)
         if also is not None:
             also(con)
@@ -324,7 +331,8 @@ def prepare_frame(bars: pl.DataFrame, *, name: str, key: str, profile: str = "fr
     checked = [validate(part, Frequency(str(freq)).minutes) for freq, part in parts]
     t1 = time.perf_counter()
     bars_ok = pl.concat([c.bars for c in checked])
-    counted = batch_gaps(split_daily(bars_ok)[1])
+    series = series_of(bars_ok)
+    counted = batch_gaps(split_daily(bars_ok, series)[1])
     prof = ParsedFile(
         path=Path(name),
         sha256=sha,
@@ -350,6 +358,7 @@ def prepare_frame(bars: pl.DataFrame, *, name: str, key: str, profile: str = "fr
         seconds,
         name=name,
         counted=counted,
+        series=series,
     )
 
 

@@ -32,11 +32,18 @@ def _sources(con: duckdb.DuckDBPyConnection, symbols: list[str]) -> dict[str, se
     return out
 
 
-def check_provenance(con: duckdb.DuckDBPyConnection, bars: pl.DataFrame, *, name: str) -> None:
-    """Raise ``IngestError`` when landing ``bars`` would mix synthetic and real sources."""
+def check_provenance(
+    con: duckdb.DuckDBPyConnection,
+    bars: pl.DataFrame,
+    *,
+    name: str,
+    series: pl.DataFrame | None = None,
+) -> None:
+    """Raise ``IngestError`` when landing ``bars`` would mix synthetic and real sources
+    (``series``: their distinct series, ``feeds.writer.series_of``, when the caller has them)."""
     if bars.is_empty():
         return
-    incoming = distinct(bars, ["symbol", "source"])
+    incoming = distinct(bars if series is None else series, ["symbol", "source"])
     symbols = sorted(set(incoming["symbol"].to_list()))
     stored = _sources(con, symbols)
     for sym in symbols:

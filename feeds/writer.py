@@ -63,7 +63,10 @@ def _conform(bars: pl.DataFrame) -> pl.DataFrame:
     missing = [c for c in BAR_COLUMNS if c not in bars.columns]
     if missing:
         raise ValueError(f"bars frame lacks columns {missing}")
-    return bars.select(BAR_COLUMNS).cast(BAR_SCHEMA)  # type: ignore[arg-type]
+    picked = bars.select(BAR_COLUMNS)
+    if all(picked.schema[c] == t for c, t in BAR_SCHEMA.items()):
+        return picked  # validated bars arrive conformed: no cast to plan
+    return picked.cast(BAR_SCHEMA)  # type: ignore[arg-type]
 
 
 def write_bars(
@@ -72,21 +75,27 @@ def write_bars(
     *,
     file_sha256: str | None,
     ingested_at: datetime | None = None,
+    series: pl.DataFrame | None = None,
 ) -> WriteResult:
     """Upsert ``bars`` (canonical schema; daily and intraday rows may be mixed).
 
     New keys are inserted; existing keys whose values differ are updated and every changed field
     is written to ``bar_revisions``; identical rows are left alone (so re-ingest is a no-op).
+    ``series``: the bars' distinct (symbol, kind, frequency, source), when the caller has them
+    (``series_of``, computed while the previous batch landed); else they are found here.
     """
     at = ingested_at or datetime.now(UTC)
     inserted = updated = unchanged = 0
     keys_s = insert_s = 0.0
     fresh = True
-    for daily, part in zip((True, False), split_daily(_conform(bars)), strict=True):
+    for daily, part in zip((True, False), split_daily(_conform(bars), series), strict=True):
         if part.is_empty():
             continue
-        upsert = _upsert_daily if daily else _upsert_intraday
-        r = upsert(con, part, file_sha256=file_sha256, at=at)
+        if daily:
+            r = _upsert_daily(con, part, file_sha256=file_sha256, at=at)
+        else:
+            intraday = None if series is None else series.filter(pl.col("frequency") != "1d")
+            r = _upsert_intraday(con, part, file_sha256=file_sha256, at=at, series=intraday)
         inserted += r.inserted
         updated += r.updated
         unchanged += r.unchanged
@@ -96,8 +105,21 @@ def write_bars(
     return WriteResult(inserted, updated, unchanged, keys_s, insert_s, fresh)
 
 
-def split_daily(bars: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(daily rows, intraday rows) of ``bars``; no copy when all rows are of one kind."""
+def series_of(bars: pl.DataFrame) -> pl.DataFrame:
+    """The distinct (symbol, kind, frequency, source) of ``bars``: the series they belong to."""
+    return distinct(bars, _SERIES)
+
+
+def split_daily(
+    bars: pl.DataFrame, series: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(daily rows, intraday rows) of ``bars``; no copy when all rows are of one kind, and no
+    pass over them either when their ``series`` (``series_of``) are given."""
+    freqs = None if series is None else set(series["frequency"].to_list())
+    if freqs is not None and "1d" not in freqs:
+        return bars.clear(), bars
+    if freqs == {"1d"}:
+        return bars, bars.clear()
     n_daily = int(bars.select((pl.col("frequency") == "1d").sum()).item())
     if n_daily == 0:
         return bars.clear(), bars
@@ -302,12 +324,13 @@ def _upsert_intraday(
     *,
     file_sha256: str | None,
     at: datetime,
+    series: pl.DataFrame | None = None,
 ) -> WriteResult:
     """``_upsert_daily`` for the intraday rows: key check, inserts and corrections by series id;
     the rows written carry one new batch id (``bar_batches``: the file's hash and the time)."""
     t0 = time.perf_counter()
     batch = new_batch(con, file_sha256, at)
-    ids, sharing = series_ids(con, distinct(part, _SERIES))
+    ids, sharing = series_ids(con, series_of(part) if series is None else series)
     if ids.height == 1:  # the usual batch: one series
         staged = part.with_columns(pl.lit(ids["series_id"][0], pl.Int32).alias("series_id"))
     else:
