@@ -14,6 +14,9 @@ validate overlaps the others). References in the same run: a plain Arrow append 
 checks into a table with the series and the file's hash spelled out on every row (the store's
 layout before the series key) and into the store's layout, and the naive path (one INSERT statement
 per row).
+The bars are quoted as the vendor files quote them (prices to 0.001 index points, volume and
+amount in whole units); the same bulk load of the generator's unrounded floats is a second row
+(DuckDB compresses decimal doubles with ALP, unrounded ones with the costlier ALP-RD).
 A vendor CSV of one symbol's 1-minute bars goes through ``ingest_file`` to time parsing; a final
 row times reading 5 years of 1-minute bars of one symbol into polars.
 """
@@ -43,9 +46,16 @@ from feeds.synthetic import synthetic_market
 YEARS = (date(2015, 1, 1), date(2019, 12, 31))  # ~1,220 sessions x 240 bars per symbol
 
 
-def _symbol_bars(i: int) -> pl.DataFrame:
+def _symbol_bars(i: int, *, quoted: bool = True) -> pl.DataFrame:
+    """One synthetic symbol's 5 years of 1-minute bars; ``quoted``: as a vendor quotes them
+    (prices to 0.001 index points, like the Sina 1-minute index file, volume and amount in whole
+    shares and yuan, like the daily files), else the generator's unrounded floats."""
     m = synthetic_market(*YEARS, seed=100 + i, symbol=f"SYN{i:03d}.SH", minute_sessions=None)
-    return m.minute
+    if not quoted:
+        return m.minute
+    # rounding is monotone: a consistent bar (low <= open, close <= high) stays consistent
+    prices = [pl.col(c).round(3) for c in ("open", "high", "low", "close")]
+    return m.minute.with_columns(*prices, pl.col("volume").round(0), pl.col("amount").round(0))
 
 
 _STRING_TABLE = """
@@ -58,9 +68,10 @@ CREATE TABLE {name} (
 )"""
 
 
-def bulk(db: Path, rows: int) -> dict[str, object]:
+def bulk(db: Path, rows: int, *, quoted: bool = True) -> dict[str, object]:
     """Child process: load ``rows`` synthetic minute bars symbol by symbol (chunks of ~290k)
-    through ``feeds.bulk.ingest_frames`` (the next chunk validated while this one lands)."""
+    through ``feeds.bulk.ingest_frames`` (the next chunk validated while this one lands);
+    ``quoted``: ``_symbol_bars``'s."""
     from feeds.bulk import FrameLoad, ingest_frames
     from feeds.ingest import ingest_frame
 
@@ -71,7 +82,7 @@ def bulk(db: Path, rows: int) -> dict[str, object]:
         made, i = 0, 0
         while made < rows:
             t0, c0 = time.perf_counter(), time.thread_time()
-            frame = _symbol_bars(i)
+            frame = _symbol_bars(i, quoted=quoted)
             frame = frame.head(int(min(frame.height, rows - made)))
             gen_s += time.perf_counter() - t0  # on this thread, between landings: not load time
             gen_cpu_s += time.thread_time() - c0
@@ -95,7 +106,9 @@ def bulk(db: Path, rows: int) -> dict[str, object]:
     phases["close"] = time.perf_counter() - t1
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     con = open_store(db)  # idempotency: the first chunk again inserts nothing
-    again = ingest_frame(con, _symbol_bars(0), name="bench://again", key="bench:again")
+    again = ingest_frame(
+        con, _symbol_bars(0, quoted=quoted), name="bench://again", key="bench:again"
+    )
     con.close()
     assert (again.rows_inserted, again.rows_updated) == (0, 0)
     return {
@@ -184,8 +197,9 @@ def read_five_years(db: Path) -> dict[str, float]:
     return {"rows": df.height, "read_s": dt}
 
 
-def _child(db: Path, rows: int) -> dict[str, Any]:
+def _child(db: Path, rows: int, *, quoted: bool = True) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.bench_ingest", "--child", str(db), "--rows", str(rows)]
+    cmd += [] if quoted else ["--unrounded"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -199,14 +213,16 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--file-rows", type=int, default=292_560, help="rows of the vendor CSV")
     ap.add_argument("--json", type=Path, default=None, help="write the figures to this file")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--unrounded", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(bulk(Path(args.child), args.rows)))
+        print(json.dumps(bulk(Path(args.child), args.rows, quoted=not args.unrounded)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.duckdb"
         b = _child(db, args.rows)
         load = load_average()
+        u = _child(Path(tmp) / "unrounded.duckdb", args.rows, quoted=False)
         rd = read_five_years(db)
         raw_rows = min(args.rows, args.raw_rows)
         raw_str = raw_append(Path(tmp) / "raw_str.duckdb", raw_rows, series_id=False)
@@ -214,6 +230,7 @@ def main(argv: list[str]) -> None:
         f = file_ingest(Path(tmp) / "file.duckdb", args.file_rows, Path(tmp))
         n = naive(Path(tmp) / "naive.duckdb", args.naive_rows)
     bulk_rps = b["rows"] / b["load_s"]
+    unrounded_rps = u["rows"] / u["load_s"]
     naive_rps = n["rows"] / n["load_s"]
     raw_rps = raw_str["rows"] / raw_str["load_s"]
     raw_id_rps = raw_id["rows"] / raw_id["load_s"]
@@ -222,6 +239,7 @@ def main(argv: list[str]) -> None:
     print(f"{'path':<50} {'rows':>11} {'seconds':>9} {'rows/s':>12} {'ratio':>8}")
     table = [
         ("bulk ingest (validate, key check, insert)", b["rows"], b["load_s"], bulk_rps),
+        ("same, prices as unrounded floats", u["rows"], u["load_s"], unrounded_rps),
         ("vendor CSV through ingest_file (parse too)", f["rows"], f["load_s"], file_rps),
         (
             "ref: Arrow append, series spelled out, no checks",
@@ -260,6 +278,8 @@ def main(argv: list[str]) -> None:
         {
             "benchmark": "ingest",
             "bulk_rows_per_s": bulk_rps,
+            "bulk_unrounded_rows_per_s": unrounded_rps,
+            "bulk_unrounded_peak_rss_mib": u["peak_rss_mib"],
             "naive_rows_per_s": naive_rps,
             "peak_rss_mib": b["peak_rss_mib"],
             "rows": b["rows"],
