@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from models.features_fast import canary
 from quant.api import heap
 from quant.api.audit import AuditLog
-from quant.api.auth import SCHEME, SECURITY_SCHEME
+from quant.api.auth import SCHEME, SECURITY_SCHEME, FirstChecks
 from quant.api.batcher import Batcher
 from quant.api.fast import FastRoutes
 from quant.api.keys import KeyStore, keys_path
@@ -268,6 +268,7 @@ def create_app(config: QuantConfig, *, keys: KeyStore | None = None) -> FastAPI:
     app.state.calendar_warn_days = config.calendar.warn_days
     app.state.service = state
     app.state.keys = key_store
+    app.state.key_checks = FirstChecks()
     app.state.batcher = batcher
     app.state.metrics = metrics
     app.state.audit = audit

@@ -250,3 +250,38 @@ def test_known_keys_see_a_revocation_at_once_and_keep_no_token(tmp_path: Path) -
     ks.revoke(info.key_id)
     assert known.get(header, "signals:read") is None
     ks.close()
+
+
+def test_a_new_key_on_many_connections_at_once_costs_one_scrypt(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool of connections opened at once with one key not seen before: every request is
+    answered (200 with the right key, 401 with a wrong secret) after one scrypt per token."""
+    import asyncio
+
+    from quant.api import keys as keys_mod
+    from tests.api.conftest import run, running
+
+    calls: list[bytes] = []
+    real = keys_mod._hash
+
+    def counted(secret: str, salt: bytes) -> bytes:
+        calls.append(salt)
+        return real(secret, salt)
+
+    monkeypatch.setattr(keys_mod, "_hash", counted)
+    key = deployment.keys["both"]
+    wrong = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+
+    async def go() -> list[int]:
+        async with running(create_app(deployment.config())) as client:
+            rs = await asyncio.gather(
+                *[
+                    client.get(LATEST, headers={"Authorization": f"Bearer {k}"})
+                    for k in [key] * 24 + [wrong] * 8
+                ]
+            )
+            return [r.status_code for r in rs]
+
+    assert run(go) == [200] * 24 + [401] * 8
+    assert len(calls) == 2  # the right secret once, the wrong one once
