@@ -19,6 +19,8 @@ amount in whole units); the same bulk load of the generator's unrounded floats i
 (DuckDB compresses decimal doubles with ALP, unrounded ones with the costlier ALP-RD).
 A vendor CSV of one symbol's 1-minute bars goes through ``ingest_file`` to time parsing; a final
 row times reading 5 years of 1-minute bars of one symbol into polars.
+A last line times the session-gap accounting of one batch with gaps (two symbols' bars, one
+missing from every fifth session) against the per-session loop it replaced.
 """
 
 from __future__ import annotations
@@ -197,6 +199,37 @@ def read_five_years(db: Path) -> dict[str, float]:
     return {"rows": df.height, "read_s": dt}
 
 
+def gap_accounting(symbols: int) -> dict[str, Any]:
+    """``feeds.gaps.batch_gaps`` on ``symbols`` symbols' 1-minute bars in one batch, a bar
+    missing from every fifth session, against the per-session path it replaced (for each short
+    session, a filter of the whole batch and a walk along ``intraday_grid``: O(rows x short
+    sessions)); both give the same first missing bars."""
+    from feeds.calendar import intraday_grid
+    from feeds.gaps import batch_gaps
+    from feeds.schema import InstrumentKind
+
+    holed = [
+        _symbol_bars(i).with_row_index("_i").filter(pl.col("_i") % (240 * 5) != 100).drop("_i")
+        for i in range(symbols)
+    ]
+    bars = pl.concat(holed)
+    t0 = time.perf_counter()
+    gaps = batch_gaps(bars)
+    fast_s = time.perf_counter() - t0
+    short = gaps.filter(pl.col("missing") > 0)
+    t0 = time.perf_counter()
+    firsts = []
+    for symbol, freq, source, session in short.select(
+        "symbol", "frequency", "source", "session"
+    ).iter_rows():
+        have = set(bars.filter(symbol=symbol, frequency=freq, source=source, session=session)["ts"])
+        grid = intraday_grid(InstrumentKind.INDEX, session, int(freq.rstrip("m")))
+        firsts.append(next((g for g in grid if g not in have), None))
+    naive_s = time.perf_counter() - t0
+    assert firsts == short["first_missing"].to_list()
+    return {"rows": bars.height, "short": short.height, "fast_s": fast_s, "naive_s": naive_s}
+
+
 def _child(db: Path, rows: int, *, quoted: bool = True) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.bench_ingest", "--child", str(db), "--rows", str(rows)]
     cmd += [] if quoted else ["--unrounded"]
@@ -224,6 +257,7 @@ def main(argv: list[str]) -> None:
         load = load_average()
         u = _child(Path(tmp) / "unrounded.duckdb", args.rows, quoted=False)
         rd = read_five_years(db)
+        gap = gap_accounting(2)
         raw_rows = min(args.rows, args.raw_rows)
         raw_str = raw_append(Path(tmp) / "raw_str.duckdb", raw_rows, series_id=False)
         raw_id = raw_append(Path(tmp) / "raw_id.duckdb", raw_rows, series_id=True)
@@ -264,6 +298,11 @@ def main(argv: list[str]) -> None:
     print("bulk ingest, where the time goes (parse is 0: the bars arrive as frames):")
     for k, v in b["phases"].items():
         print(f"  {k:<10} {v:>8.2f} s  {v / total:>6.1%}")
+    print(
+        f"session gaps of one batch, {gap['rows']:,} bars, {gap['short']:,} sessions short of a "
+        f"bar: batch_gaps {gap['fast_s']:.3f} s, per-session loop {gap['naive_s']:.2f} s "
+        f"({gap['naive_s'] / gap['fast_s']:.0f}x)"
+    )
     print(f"vendor CSV, where the time goes ({f['rows']:,} rows):")
     for k, v in f["phases"].items():
         print(f"  {k:<10} {v:>8.2f} s")
@@ -286,6 +325,8 @@ def main(argv: list[str]) -> None:
             "bulk_cpu_s": b["cpu_s"],
             "bulk_rows_per_cpu_s": b["rows"] / b["cpu_s"],
             "file_rows_per_s": file_rps,
+            "gap_accounting_s": gap["fast_s"],
+            "gap_accounting_naive_s": gap["naive_s"],
             "file_phases_s": f["phases"],
             "raw_append_rows_per_s": raw_rps,
             "raw_append_series_id_rows_per_s": raw_id_rps,

@@ -8,14 +8,13 @@ span (such a session breaks the label of the session before it, ``models.labels`
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import duckdb
 import polars as pl
 
-from feeds.calendar import intraday_grid, trading_days
-from feeds.schema import InstrumentKind
+from feeds.calendar import EXCHANGE_TZ, trading_days
 from feeds.session import grid_exprs
 from feeds.writer import distinct, stored_intraday
 
@@ -33,18 +32,35 @@ GAP_SCHEMA = pl.Schema(
 )
 _NAMES = ["symbol", "kind", "frequency", "source"]
 _SERIES = ["symbol", "frequency", "source", "session"]
-Have = Callable[[str, str, str, date], set[datetime]]  # the stored bar ends of a series session
+# the bar ends present in given series sessions (symbol, frequency, source, session, ts) of the
+# short sessions asked for (symbol, frequency, source, session)
+Present = Callable[[pl.DataFrame], pl.DataFrame]
 
 
-def _first_missing(kind: str, session: date, freq: str, stored: set[datetime]) -> datetime | None:
-    grid = intraday_grid(InstrumentKind(kind), session, int(freq.rstrip("m")))
-    return next((g for g in grid if g not in stored), None)
+def _grid_of(short: pl.DataFrame) -> pl.DataFrame:
+    """The expected bar ends of each (symbol, kind, frequency, source, session) of ``short``:
+    one row per bar, ts in UTC; ``feeds.calendar.intraday_grid``'s stamps (each segment's open
+    plus one bar, up to its close), from ``feeds.session.grid_exprs`` in one pass."""
+    m = pl.col("frequency").str.strip_suffix("m").cast(pl.Int64)
+    am_open, am_close, pm_open, pm_close = grid_exprs(pl.col("kind"), pl.col("session"))
+    ends = pl.concat_list(
+        pl.int_ranges(am_open + m, am_close + 1, m), pl.int_ranges(pm_open + m, pm_close + 1, m)
+    )
+    local = pl.col("session").cast(pl.Datetime("us")) + pl.duration(minutes=pl.col("ts"))
+    return (
+        short.select(*_SERIES, ends.alias("ts"))
+        .explode("ts")
+        .with_columns(
+            local.dt.replace_time_zone(EXCHANGE_TZ.key).dt.convert_time_zone("UTC").alias("ts")
+        )
+    )
 
 
-def _gap_frame(counts: pl.DataFrame, have: Have) -> pl.DataFrame:
+def _gap_frame(counts: pl.DataFrame, present: Present) -> pl.DataFrame:
     """``session_gaps`` rows of ``counts`` (symbol, kind, frequency, source, session, present):
     the expected bars of each session's grid (``feeds.session.grid_exprs``: one pass over the
-    frame); ``have`` gives the bar ends of a session with missing bars (its first missing one)."""
+    frame); for the sessions with missing bars, the first expected bar end that ``present``
+    lacks (one anti-join for all of them)."""
     minutes = pl.col("frequency").str.strip_suffix("m").cast(pl.Int32)
     am_open, am_close, pm_open, pm_close = grid_exprs(pl.col("kind"), pl.col("session"))
     expected = (am_close - am_open) // minutes + (pm_close - pm_open) // minutes
@@ -52,13 +68,12 @@ def _gap_frame(counts: pl.DataFrame, have: Have) -> pl.DataFrame:
         (pl.col("expected") - pl.col("present")).clip(lower_bound=0).alias("missing")
     )
     short = gaps.filter(pl.col("missing") > 0)
-    first = [
-        _first_missing(kind, session, freq, have(symbol, freq, source, session))
-        for symbol, kind, freq, source, session in short.select(*_NAMES, "session").iter_rows()
-    ]
-    firsts = short.select(_SERIES).with_columns(
-        pl.Series("first_missing", first, GAP_SCHEMA["first_missing"])
-    )
+    firsts = pl.DataFrame(schema={c: GAP_SCHEMA[c] for c in [*_SERIES, "first_missing"]})
+    if not short.is_empty():
+        utc = pl.col("ts").dt.convert_time_zone("UTC")  # the store's stamps come in its zone
+        have = present(short.select(_SERIES)).select(*_SERIES, utc)
+        missing = _grid_of(short).join(have, on=[*_SERIES, "ts"], how="anti")
+        firsts = missing.group_by(_SERIES).agg(pl.col("ts").min().alias("first_missing"))
     return gaps.join(firsts, on=_SERIES, how="left").select(list(GAP_SCHEMA)).cast(GAP_SCHEMA)
 
 
@@ -78,11 +93,10 @@ def batch_gaps(bars: pl.DataFrame) -> pl.DataFrame:
     else:
         counts = bars.group_by([*_NAMES, "session"]).agg(present)
 
-    def have(symbol: str, freq: str, source: str, session: date) -> set[datetime]:
-        key = dict(zip(_SERIES, (symbol, freq, source, session), strict=True))
-        return set(bars.filter(**key)["ts"].to_list())
+    def present_in(short: pl.DataFrame) -> pl.DataFrame:
+        return bars.join(short, on=_SERIES, how="semi")
 
-    return _gap_frame(counts, have)
+    return _gap_frame(counts, present_in)
 
 
 def record_session_gaps(
@@ -113,13 +127,22 @@ def record_session_gaps(
         gaps = counted if counted is not None else batch_gaps(bars)
     else:
 
-        def have(symbol: str, freq: str, source: str, session: date) -> set[datetime]:
-            stored, params = stored_intraday(con, [symbol])
-            sql = f"SELECT ts FROM {stored} s WHERE frequency = ? AND source = ? AND session = ?"
-            return {r[0] for r in con.execute(sql, [*params, freq, source, session]).fetchall()}
+        def present_in(short: pl.DataFrame) -> pl.DataFrame:
+            stored, params = stored_intraday(con, short["symbol"].unique().to_list())
+            span = [short["session"].min(), short["session"].max()]
+            con.register("_short", short.to_arrow())
+            try:
+                return con.sql(
+                    f"SELECT symbol, frequency, source, session, ts FROM {stored} s "
+                    "SEMI JOIN _short USING (symbol, frequency, source, session) "
+                    "WHERE s.session BETWEEN ? AND ?",
+                    params=[*params, *span],
+                ).pl()
+            finally:
+                con.unregister("_short")
 
         schema = dict.fromkeys(_NAMES, pl.String) | {"session": pl.Date, "present": pl.Int64}
-        gaps = _gap_frame(pl.DataFrame(counts, schema=schema, orient="row"), have)
+        gaps = _gap_frame(pl.DataFrame(counts, schema=schema, orient="row"), present_in)
     con.register("_gaps", gaps.to_arrow())
     con.execute(f"{verb} INTO session_gaps SELECT * FROM _gaps").fetchall()
     con.unregister("_gaps")

@@ -12,6 +12,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from feeds.calendar import intraday_grid
+from feeds.gaps import batch_gaps
 from feeds.ingest import ingest_frame
 from feeds.schema import InstrumentKind
 from feeds.store import open_store
@@ -58,3 +60,23 @@ def test_a_batch_counted_alone_matches_a_recount_in_the_store(
     # every bar is counted once; what is missing is the rest of each session's grid
     assert sum(r[5] for r in got) == bars.height == n - len(set(holes) & set(range(n)))
     assert sum(r[6] for r in got) == sum(r[4] for r in got) - bars.height
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    which=st.sampled_from(["future", "index", "both"]),
+    holes=st.lists(st.integers(0, 1529), max_size=40),
+)
+def test_expected_and_first_missing_bars_are_the_calendars(which: str, holes: list[int]) -> None:
+    """Against ``feeds.calendar.intraday_grid`` session by session: the expected count is its
+    length and the first missing bar its first stamp the batch lacks (none when complete)."""
+    bars = {"future": _FUT, "index": _IDX, "both": pl.concat([_FUT, _IDX])}[which]
+    bars = bars.with_row_index("_i").filter(~pl.col("_i").is_in(holes)).drop("_i")
+    got = batch_gaps(bars)
+    kinds = dict(bars.select("symbol", "kind").unique().iter_rows())
+    for symbol, freq, source, session, expected, present, missing, first in got.iter_rows():
+        grid = intraday_grid(InstrumentKind(kinds[symbol]), session, int(freq.rstrip("m")))
+        have = set(bars.filter(symbol=symbol, frequency=freq, source=source, session=session)["ts"])
+        absent = [t for t in grid if t not in have]
+        assert (expected, present, missing) == (len(grid), len(have), len(absent))
+        assert first == (absent[0] if absent else None)
