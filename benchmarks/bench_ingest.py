@@ -26,13 +26,14 @@ missing from every fifth session) against the per-session loop it replaced.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -70,13 +71,42 @@ CREATE TABLE {name} (
 )"""
 
 
-def bulk(db: Path, rows: int, *, quoted: bool = True) -> dict[str, object]:
-    """Child process: load ``rows`` synthetic minute bars symbol by symbol (chunks of ~290k)
-    through ``feeds.bulk.ingest_frames`` (the next chunk validated while this one lands);
-    ``quoted``: ``_symbol_bars``'s."""
+REAL_1M = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared/data/real"
+    / ("if_futures_1min_sina_expiryweeks.csv")
+)
+REAL_ROW = "same, real IF 1-minute bars, 7 symbols a batch"
+REAL_COPIES = 7  # symbols per chunk of the real bars: ~290k rows, like a synthetic chunk
+
+
+def _real_chunks() -> Callable[[int], pl.DataFrame]:
+    """Chunk ``i`` of the real IF 1-minute bars (``REAL_1M`` as ``ingest_file`` validates it),
+    ``REAL_COPIES`` times under symbols of their own: real values, many series per batch; one
+    chunk of memory, as a parsed vendor file arrives."""
+    from feeds.ingest import prepare_file
+
+    base = prepare_file(REAL_1M).bars.drop("_line")
+
+    def chunk(i: int) -> pl.DataFrame:
+        names = [f"IF{i * REAL_COPIES + j:04d}.CFE" for j in range(REAL_COPIES)]
+        return pl.concat([base.with_columns(symbol=pl.lit(n)) for n in names], rechunk=True)
+
+    return chunk
+
+
+def bulk(db: Path, rows: int, *, source: str = "quoted") -> dict[str, object]:
+    """Child process: load ``rows`` minute bars chunk by chunk (~290k rows each) through
+    ``feeds.bulk.ingest_frames`` (the next chunk validated while this one lands).  ``source``:
+    ``quoted`` or ``unrounded`` synthetic bars (``_symbol_bars``, a symbol a chunk), or ``real``
+    (``_real_chunks``)."""
     from feeds.bulk import FrameLoad, ingest_frames
     from feeds.ingest import ingest_frame
 
+    if source == "real":
+        chunk = _real_chunks()
+    else:
+        chunk = functools.partial(_symbol_bars, quoted=source == "quoted")
     gen_s = gen_cpu_s = 0.0
 
     def loads() -> Iterator[FrameLoad]:
@@ -84,7 +114,7 @@ def bulk(db: Path, rows: int, *, quoted: bool = True) -> dict[str, object]:
         made, i = 0, 0
         while made < rows:
             t0, c0 = time.perf_counter(), time.thread_time()
-            frame = _symbol_bars(i, quoted=quoted)
+            frame = chunk(i)
             frame = frame.head(int(min(frame.height, rows - made)))
             gen_s += time.perf_counter() - t0  # on this thread, between landings: not load time
             gen_cpu_s += time.thread_time() - c0
@@ -108,9 +138,7 @@ def bulk(db: Path, rows: int, *, quoted: bool = True) -> dict[str, object]:
     phases["close"] = time.perf_counter() - t1
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     con = open_store(db)  # idempotency: the first chunk again inserts nothing
-    again = ingest_frame(
-        con, _symbol_bars(0, quoted=quoted), name="bench://again", key="bench:again"
-    )
+    again = ingest_frame(con, chunk(0), name="bench://again", key="bench:again")
     con.close()
     assert (again.rows_inserted, again.rows_updated) == (0, 0)
     return {
@@ -230,9 +258,9 @@ def gap_accounting(symbols: int) -> dict[str, Any]:
     return {"rows": bars.height, "short": short.height, "fast_s": fast_s, "naive_s": naive_s}
 
 
-def _child(db: Path, rows: int, *, quoted: bool = True) -> dict[str, Any]:
+def _child(db: Path, rows: int, *, source: str = "quoted") -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.bench_ingest", "--child", str(db), "--rows", str(rows)]
-    cmd += [] if quoted else ["--unrounded"]
+    cmd += ["--source", source]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -246,16 +274,21 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--file-rows", type=int, default=292_560, help="rows of the vendor CSV")
     ap.add_argument("--json", type=Path, default=None, help="write the figures to this file")
     ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--unrounded", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--source", default="quoted", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(bulk(Path(args.child), args.rows, quoted=not args.unrounded)))
+        print(json.dumps(bulk(Path(args.child), args.rows, source=args.source)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.duckdb"
         b = _child(db, args.rows)
         load = load_average()
-        u = _child(Path(tmp) / "unrounded.duckdb", args.rows, quoted=False)
+        u = _child(Path(tmp) / "unrounded.duckdb", args.rows, source="unrounded")
+        real = (
+            _child(Path(tmp) / "real.duckdb", args.rows, source="real")
+            if REAL_1M.exists()
+            else None
+        )
         rd = read_five_years(db)
         gap = gap_accounting(2)
         raw_rows = min(args.rows, args.raw_rows)
@@ -265,6 +298,7 @@ def main(argv: list[str]) -> None:
         n = naive(Path(tmp) / "naive.duckdb", args.naive_rows)
     bulk_rps = b["rows"] / b["load_s"]
     unrounded_rps = u["rows"] / u["load_s"]
+    real_rps = real["rows"] / real["load_s"] if real is not None else None
     naive_rps = n["rows"] / n["load_s"]
     raw_rps = raw_str["rows"] / raw_str["load_s"]
     raw_id_rps = raw_id["rows"] / raw_id["load_s"]
@@ -274,6 +308,7 @@ def main(argv: list[str]) -> None:
     table = [
         ("bulk ingest (validate, key check, insert)", b["rows"], b["load_s"], bulk_rps),
         ("same, prices as unrounded floats", u["rows"], u["load_s"], unrounded_rps),
+        *([(REAL_ROW, real["rows"], real["load_s"], real_rps)] if real is not None else []),
         ("vendor CSV through ingest_file (parse too)", f["rows"], f["load_s"], file_rps),
         (
             "ref: Arrow append, series spelled out, no checks",
@@ -284,6 +319,8 @@ def main(argv: list[str]) -> None:
         ("ref: Arrow append, series id, no checks", raw_id["rows"], raw_id["load_s"], raw_id_rps),
         ("naive row-by-row INSERT", n["rows"], n["load_s"], naive_rps),
     ]
+    if real is None:
+        print(f"{REAL_ROW}: skipped ({REAL_1M} is absent)")
     for name, rows, secs, rps in table:
         print(f"{name:<50} {rows:>11,.0f} {secs:>9.2f} {rps:>12,.0f} {rps / naive_rps:>7.0f}x")
     print(
@@ -319,6 +356,7 @@ def main(argv: list[str]) -> None:
             "bulk_rows_per_s": bulk_rps,
             "bulk_unrounded_rows_per_s": unrounded_rps,
             "bulk_unrounded_peak_rss_mib": u["peak_rss_mib"],
+            "bulk_real_rows_per_s": real_rps,
             "naive_rows_per_s": naive_rps,
             "peak_rss_mib": b["peak_rss_mib"],
             "rows": b["rows"],

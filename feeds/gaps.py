@@ -15,8 +15,9 @@ import duckdb
 import polars as pl
 
 from feeds.calendar import EXCHANGE_TZ, trading_days
+from feeds.series import factorize
 from feeds.session import grid_exprs
-from feeds.writer import distinct, stored_intraday
+from feeds.writer import stored_intraday
 
 GAP_SCHEMA = pl.Schema(
     {
@@ -84,14 +85,16 @@ def batch_gaps(bars: pl.DataFrame) -> pl.DataFrame:
     if bars.is_empty():
         return pl.DataFrame(schema=GAP_SCHEMA)
     present = pl.len().cast(pl.Int64).alias("present")
-    one = distinct(bars, _NAMES)
-    if one.height == 1:  # one series: group by session alone
+    f = factorize(bars, _NAMES)
+    if f.values.height == 1:  # one series: group by session alone
         per_session = bars.group_by("session").agg(present)
         counts = per_session.select(
-            *(pl.lit(one[c][0]).alias(c) for c in _NAMES), "session", "present"
+            *(pl.lit(f.values[c][0]).alias(c) for c in _NAMES), "session", "present"
         )
-    else:
-        counts = bars.group_by([*_NAMES, "session"]).agg(present)
+    else:  # by each row's series code and session: no strings hashed per row
+        per_code = bars.select(f.codes, "session").group_by("_code", "session").agg(present)
+        names = f.values.with_row_index("_code")
+        counts = per_code.join(names, on="_code").select(*_NAMES, "session", "present")
 
     def present_in(short: pl.DataFrame) -> pl.DataFrame:
         return bars.join(short, on=_SERIES, how="semi")

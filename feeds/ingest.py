@@ -25,10 +25,11 @@ from feeds.parse import IngestError, ParsedFile, read_file
 from feeds.profiles import SourceProfile
 from feeds.provenance import check_provenance
 from feeds.schema import Frequency, InstrumentKind
+from feeds.series import distinct
 from feeds.store import transaction
 from feeds.synthetic import SYNTHETIC_SYMBOL, synthetic_market
 from feeds.validate import validate
-from feeds.writer import distinct, series_of, split_daily, write_bars
+from feeds.writer import series_of, split_daily, write_bars
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import duckdb
 import polars as pl
 
 from feeds.parse import IngestError
+from feeds.series import distinct
 from feeds.synthetic import SYNTHETIC_SOURCE
-from feeds.writer import distinct
 
 
 def _sources(con: duckdb.DuckDBPyConnection, symbols: list[str]) -> dict[str, set[str]]:

@@ -11,11 +11,13 @@ first occurrence is kept).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import polars as pl
 
 from feeds.bar_rules import polars_rules
 from feeds.schema import BAR_COLUMNS
+from feeds.series import Factorized, factorize
 
 
 @dataclass(frozen=True)
@@ -24,13 +26,28 @@ class Validated:
     rejected: pl.DataFrame  # _line, _raw, symbol, frequency, source, _field, _reason
 
 
-def _strictly_increasing(ok: pl.DataFrame) -> bool:
-    """One (symbol, frequency, source) series whose bar ends strictly increase (O(n), no hash)."""
+def _strictly_increasing(ok: pl.DataFrame, f: Factorized) -> bool:
+    """Each series (``f``: its codes) in one block whose bar ends strictly increase (the usual
+    vendor file, of one series or several one after another): no key repeats, known in O(n)."""
     if ok.height < 2:
         return True
-    series = [(pl.col(c) == pl.col(c).first()).all() for c in ("symbol", "frequency", "source")]
-    one, rising = ok.select(pl.all_horizontal(series), (pl.col("ts").diff().min() > 0)).row(0)
-    return bool(one and rising)
+    if not f.blocks:
+        return False
+    same = (f.codes.cast(pl.Int64).diff() == 0).fill_null(False)  # the row before: same series
+    rising = (ok["ts"].diff() > timedelta(0)).fill_null(True)
+    return bool((~same | rising).all())
+
+
+def _repeated(ok: pl.DataFrame, f: Factorized) -> pl.Series:
+    """Rows whose (series, ts) key another row has: one integer per row (the bar end's
+    microseconds from the first one, times the series count, plus the series' code) when it
+    fits in 63 bits, which hashes three times faster than a struct of the columns."""
+    us = ok["ts"].dt.epoch("us")
+    lo, hi = us.to_frame().select(pl.all().min().alias("lo"), pl.all().max().alias("hi")).row(0)
+    n = f.values.height
+    if n * (hi - lo + 1) < 2**62:
+        return ((us - lo) * n + f.codes.cast(pl.Int64)).is_duplicated()
+    return ok.select(pl.struct("symbol", "frequency", "source", "ts").is_duplicated()).to_series()
 
 
 def validate(rows: pl.DataFrame, frequency_minutes: int) -> Validated:
@@ -59,10 +76,9 @@ def validate(rows: pl.DataFrame, frequency_minutes: int) -> Validated:
     checked_bad = bad_rows.with_columns(reason.alias("_reason"), field.alias("_field"))
     key = ["symbol", "frequency", "source", "ts"]
     ok = flagged.filter(is_ok)
-    if _strictly_increasing(ok):
-        dup_mask = None  # one series in time order (the usual vendor file): no key repeats
-    else:
-        dup_mask = ok.select(pl.struct(key).is_duplicated()).to_series()
+    series = factorize(ok, ["symbol", "frequency", "source"])
+    # the usual vendor file repeats no key, which one pass shows
+    dup_mask = None if _strictly_increasing(ok, series) else _repeated(ok, series)
     if dup_mask is not None and dup_mask.any():
         first_line = pl.col("_line").first().over(key)
         dups = ok.filter(dup_mask).with_columns(first_line.alias("_first"))

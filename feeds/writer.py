@@ -21,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from feeds.schema import BAR_COLUMNS, BAR_SCHEMA, ROW_GROUP_SIZE, VALUE_FIELDS
+from feeds.series import distinct, factorize
 
 
 @dataclass(frozen=True)
@@ -47,16 +48,6 @@ def arrow_row_groups(frame: pl.DataFrame) -> pa.Table:
     table = frame.rechunk().to_arrow()
     batches = table.to_batches(max_chunksize=ROW_GROUP_SIZE)
     return pa.Table.from_batches(batches, schema=table.schema)
-
-
-def distinct(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
-    """``frame.select(cols).unique()``; no hash when every column holds one value and no null
-    (a batch of one series, the usual case): its minimum is its maximum, which polars answers
-    without comparing rows when it knows the column is sorted (a column of one literal)."""
-    one = [(pl.col(c).min() == pl.col(c).max()) & (pl.col(c).null_count() == 0) for c in cols]
-    if frame.height and frame.select(pl.all_horizontal(one)).item():
-        return frame.select(cols).head(1)
-    return frame.select(cols).unique()
 
 
 def _conform(bars: pl.DataFrame) -> pl.DataFrame:
@@ -333,8 +324,10 @@ def _upsert_intraday(
     ids, sharing = series_ids(con, series_of(part) if series is None else series)
     if ids.height == 1:  # the usual batch: one series
         staged = part.with_columns(pl.lit(ids["series_id"][0], pl.Int32).alias("series_id"))
-    else:
-        staged = part.join(ids, on=_SERIES, how="left")
+    else:  # each row's id by its series' code: a join of the few distinct series, not the rows
+        f = factorize(part, _SERIES)
+        id_of = f.values.join(ids, on=_SERIES, how="left", maintain_order="left")["series_id"]
+        staged = part.with_columns(id_of.gather(f.codes).alias("series_id"))
     lo, hi = staged["session"].min(), staged["session"].max()
     # the batch's own ids too: a corrected row may move to a series the batch registered
     in_span = sorted({*sharing, *ids["series_id"].to_list()})
