@@ -9,14 +9,17 @@ series and batch ids, quarantine, session-gap accounting, one transaction; a che
 million rows), with the next chunk validated on a worker thread while this one lands) into a file-
 backed store. It runs in a child process so its peak RSS and CPU time are measured alone;
 generating the bars happens between landings on the same thread and is subtracted from the load
-time; its time is split as the ingest reports it (validate, keys, insert, gaps, log, checkpoint;
-validate overlaps the others). References in the same run: a plain Arrow append with no key and no
-checks into a table with the series and the file's hash spelled out on every row (the store's
-layout before the series key) and into the store's layout, and the naive path (one INSERT statement
-per row).
+time; its time is split as the ingest reports it (validate, count, keys, insert, gaps, log,
+checkpoint; validate and count run on the worker thread, beside the others). References in the
+same run: a plain Arrow append with no key and no checks into a table with the series and the
+file's hash spelled out on every row (the store's layout before the series key) and into the
+store's layout, and the naive path (one INSERT statement per row).
 The bars are quoted as the vendor files quote them (prices to 0.001 index points, volume and
 amount in whole units); the same bulk load of the generator's unrounded floats is a second row
-(DuckDB compresses decimal doubles with ALP, unrounded ones with the costlier ALP-RD).
+(DuckDB compresses decimal doubles with ALP, unrounded ones with the costlier ALP-RD).  Where
+``../shared/data/real`` is present, a third row loads the real IF 1-minute bars (the Sina
+expiry-week file as ``ingest_file`` validates it) seven times a batch under symbols of their
+own: real values and gaps, several series a batch; without the file it says it skipped.
 A vendor CSV of one symbol's 1-minute bars goes through ``ingest_file`` to time parsing; a final
 row times reading 5 years of 1-minute bars of one symbol into polars.
 A last line times the session-gap accounting of one batch with gaps (two symbols' bars, one
