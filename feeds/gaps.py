@@ -15,9 +15,9 @@ import duckdb
 import polars as pl
 
 from feeds.calendar import EXCHANGE_TZ, trading_days
-from feeds.series import factorize
+from feeds.series import Factorized, factorize
 from feeds.session import grid_exprs
-from feeds.writer import stored_intraday
+from feeds.writer import SERIES_COLUMNS, stored_intraday
 
 GAP_SCHEMA = pl.Schema(
     {
@@ -31,7 +31,7 @@ GAP_SCHEMA = pl.Schema(
         "first_missing": pl.Datetime("us", "UTC"),
     }
 )
-_NAMES = ["symbol", "kind", "frequency", "source"]
+_NAMES = SERIES_COLUMNS
 _SERIES = ["symbol", "frequency", "source", "session"]
 # the bar ends present in given series sessions (symbol, frequency, source, session, ts) of the
 # short sessions asked for (symbol, frequency, source, session)
@@ -78,14 +78,15 @@ def _gap_frame(counts: pl.DataFrame, present: Present) -> pl.DataFrame:
     return gaps.join(firsts, on=_SERIES, how="left").select(list(GAP_SCHEMA)).cast(GAP_SCHEMA)
 
 
-def batch_gaps(bars: pl.DataFrame) -> pl.DataFrame:
+def batch_gaps(bars: pl.DataFrame, series: Factorized | None = None) -> pl.DataFrame:
     """The ``session_gaps`` rows of intraday ``bars`` when they are all the store holds of their
     series in their sessions (a fresh write): counted from the batch alone, with no store access,
-    so a worker thread counts the next batch while this one lands (``feeds.bulk``)."""
+    so a worker thread counts the next batch while this one lands (``feeds.bulk``).  ``series``:
+    ``factorize(bars, SERIES_COLUMNS)`` when the caller has it."""
     if bars.is_empty():
         return pl.DataFrame(schema=GAP_SCHEMA)
     present = pl.len().cast(pl.Int64).alias("present")
-    f = factorize(bars, _NAMES)
+    f = factorize(bars, _NAMES) if series is None else series
     if f.values.height == 1:  # one series: group by session alone
         per_session = bars.group_by("session").agg(present)
         counts = per_session.select(
@@ -97,7 +98,9 @@ def batch_gaps(bars: pl.DataFrame) -> pl.DataFrame:
         counts = per_code.join(names, on="_code").select(*_NAMES, "session", "present")
 
     def present_in(short: pl.DataFrame) -> pl.DataFrame:
-        return bars.join(short, on=_SERIES, how="semi")
+        # the short sessions' dates first: a date test per row, then strings for fewer rows
+        days = bars.filter(pl.col("session").is_in(short["session"].unique().implode()))
+        return days.join(short, on=_SERIES, how="semi")
 
     return _gap_frame(counts, present_in)
 

@@ -98,7 +98,7 @@ def write_bars(
 
 def series_of(bars: pl.DataFrame) -> pl.DataFrame:
     """The distinct (symbol, kind, frequency, source) of ``bars``: the series they belong to."""
-    return distinct(bars, _SERIES)
+    return distinct(bars, SERIES_COLUMNS)
 
 
 def split_daily(
@@ -234,7 +234,7 @@ def _upsert_daily(
         con.unregister("_staged")
 
 
-_SERIES = ["symbol", "kind", "frequency", "source"]
+SERIES_COLUMNS = ["symbol", "kind", "frequency", "source"]
 _KEY = ["symbol", "frequency", "source"]  # with ts, the bar key (kind is not part of it)
 _NUMERIC = ["session", "ts", *VALUE_FIELDS]
 
@@ -253,7 +253,7 @@ def stored_intraday(con: duckdb.DuckDBPyConnection, symbols: list[str]) -> tuple
     cols = ", ".join(f"b.{c}" for c in _NUMERIC)
     where = f"b.series_id IN ({', '.join('?' for _ in ids)})" if ids else "false"
     sql = (
-        f"(SELECT {', '.join('k.' + c for c in _SERIES)}, {cols} FROM intraday_values b "
+        f"(SELECT {', '.join('k.' + c for c in SERIES_COLUMNS)}, {cols} FROM intraday_values b "
         f"JOIN bar_series k USING (series_id) WHERE {where})"
     )
     return sql, list(ids)
@@ -269,13 +269,14 @@ def series_ids(
 
     One lookup by symbol answers both: a batch holds a few series, so the matching is done on
     the fetched rows rather than by joins against a registered frame."""
-    wanted = [tuple(r) for r in series.select(_SERIES).iter_rows()]
+    wanted = [tuple(r) for r in series.select(SERIES_COLUMNS).iter_rows()]
     symbols = sorted({w[0] for w in wanted})
     marks = ", ".join("?" for _ in symbols)
     have = {
         tuple(r[1:]): int(r[0])
         for r in con.execute(
-            f"SELECT series_id, {', '.join(_SERIES)} FROM bar_series WHERE symbol IN ({marks})",
+            f"SELECT series_id, {', '.join(SERIES_COLUMNS)} FROM bar_series "
+            f"WHERE symbol IN ({marks})",
             symbols,
         ).fetchall()
     }
@@ -293,7 +294,7 @@ def series_ids(
         have.update(new)
     ids = pl.DataFrame(
         [(have[w], *w) for w in dict.fromkeys(wanted)],
-        schema={"series_id": pl.Int32, **{c: pl.String for c in _SERIES}},
+        schema={"series_id": pl.Int32, **{c: pl.String for c in SERIES_COLUMNS}},
         orient="row",
     )
     return ids, sharing
@@ -325,9 +326,9 @@ def _upsert_intraday(
     if ids.height == 1:  # the usual batch: one series
         staged = part.with_columns(pl.lit(ids["series_id"][0], pl.Int32).alias("series_id"))
     else:  # each row's id by its series' code: a join of the few distinct series, not the rows
-        f = factorize(part, _SERIES)
-        id_of = f.values.join(ids, on=_SERIES, how="left", maintain_order="left")["series_id"]
-        staged = part.with_columns(id_of.gather(f.codes).alias("series_id"))
+        f = factorize(part, SERIES_COLUMNS)
+        id_of = f.values.join(ids, on=SERIES_COLUMNS, how="left", maintain_order="left")
+        staged = part.with_columns(id_of["series_id"].gather(f.codes).alias("series_id"))
     lo, hi = staged["session"].min(), staged["session"].max()
     # the batch's own ids too: a corrected row may move to a series the batch registered
     in_span = sorted({*sharing, *ids["series_id"].to_list()})
