@@ -31,7 +31,6 @@ GAP_SCHEMA = pl.Schema(
         "first_missing": pl.Datetime("us", "UTC"),
     }
 )
-_NAMES = SERIES_COLUMNS
 _SERIES = ["symbol", "frequency", "source", "session"]
 # the bar ends present in given series sessions (symbol, frequency, source, session, ts) of the
 # short sessions asked for (symbol, frequency, source, session)
@@ -86,16 +85,16 @@ def batch_gaps(bars: pl.DataFrame, series: Factorized | None = None) -> pl.DataF
     if bars.is_empty():
         return pl.DataFrame(schema=GAP_SCHEMA)
     present = pl.len().cast(pl.Int64).alias("present")
-    f = factorize(bars, _NAMES) if series is None else series
+    f = factorize(bars, SERIES_COLUMNS) if series is None else series
     if f.values.height == 1:  # one series: group by session alone
         per_session = bars.group_by("session").agg(present)
         counts = per_session.select(
-            *(pl.lit(f.values[c][0]).alias(c) for c in _NAMES), "session", "present"
+            *(pl.lit(f.values[c][0]).alias(c) for c in SERIES_COLUMNS), "session", "present"
         )
     else:  # by each row's series code and session: no strings hashed per row
         per_code = bars.select(f.codes, "session").group_by("_code", "session").agg(present)
         names = f.values.with_row_index("_code")
-        counts = per_code.join(names, on="_code").select(*_NAMES, "session", "present")
+        counts = per_code.join(names, on="_code").select(*SERIES_COLUMNS, "session", "present")
 
     def present_in(short: pl.DataFrame) -> pl.DataFrame:
         # the short sessions' dates first: a date test per row, then strings for fewer rows
@@ -124,7 +123,7 @@ def record_session_gaps(
         return 0
     counts = None
     if not fresh:
-        touched = bars.select(*_NAMES, "session").unique()
+        touched = bars.select(*SERIES_COLUMNS, "session").unique()
         counts = _stored_counts(con, bars.height, touched)
     # a fresh write's sessions have no gap rows yet (its bars are the first of their keys there,
     # and stored bars are never deleted): a plain insert, which skips the key lookups
@@ -147,7 +146,8 @@ def record_session_gaps(
             finally:
                 con.unregister("_short")
 
-        schema = dict.fromkeys(_NAMES, pl.String) | {"session": pl.Date, "present": pl.Int64}
+        numbers = {"session": pl.Date, "present": pl.Int64}
+        schema = dict.fromkeys(SERIES_COLUMNS, pl.String) | numbers
         gaps = _gap_frame(pl.DataFrame(counts, schema=schema, orient="row"), present_in)
     con.register("_gaps", gaps.to_arrow())
     con.execute(f"{verb} INTO session_gaps SELECT * FROM _gaps").fetchall()

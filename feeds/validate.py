@@ -43,7 +43,8 @@ def _repeated(ok: pl.DataFrame, f: Factorized) -> pl.Series:
     microseconds from the first one, times the series count, plus the series' code) when it
     fits in 63 bits, which hashes three times faster than a struct of the columns."""
     us = ok["ts"].dt.epoch("us")
-    lo, hi = us.to_frame().select(pl.all().min().alias("lo"), pl.all().max().alias("hi")).row(0)
+    epoch = pl.col("ts").dt.epoch("us")
+    lo, hi = ok.select(epoch.min().alias("lo"), epoch.max().alias("hi")).row(0)
     n = f.values.height
     if n * (hi - lo + 1) < 2**62:
         return ((us - lo) * n + f.codes.cast(pl.Int64)).is_duplicated()
