@@ -14,9 +14,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from feeds.calendar import EXCHANGE_TZ, trading_days
+from feeds.calendar import trading_days
 from feeds.series import Factorized, factorize
-from feeds.session import grid_exprs
+from feeds.session import LOCAL_OFFSET_S, grid_exprs
 from feeds.writer import SERIES_COLUMNS, stored_intraday
 
 GAP_SCHEMA = pl.Schema(
@@ -46,14 +46,11 @@ def _grid_of(short: pl.DataFrame) -> pl.DataFrame:
     ends = pl.concat_list(
         pl.int_ranges(am_open + m, am_close + 1, m), pl.int_ranges(pm_open + m, pm_close + 1, m)
     )
-    local = pl.col("session").cast(pl.Datetime("us")) + pl.duration(minutes=pl.col("ts"))
-    return (
-        short.select(*_SERIES, ends.alias("ts"))
-        .explode("ts")
-        .with_columns(
-            local.dt.replace_time_zone(EXCHANGE_TZ.key).dt.convert_time_zone("UTC").alias("ts")
-        )
-    )
+    # exchange-local minute of the session's day to UTC microseconds: Asia/Shanghai is a fixed
+    # UTC+8 (``feeds.session.LOCAL_OFFSET_S``), so no time-zone lookup per bar
+    day_s = pl.col("session").cast(pl.Int64) * 86_400 - LOCAL_OFFSET_S
+    utc = ((day_s + pl.col("ts") * 60) * 1_000_000).cast(pl.Datetime("us", "UTC"))
+    return short.select(*_SERIES, ends.alias("ts")).explode("ts").with_columns(utc.alias("ts"))
 
 
 def _gap_frame(counts: pl.DataFrame, present: Present) -> pl.DataFrame:
@@ -91,8 +88,14 @@ def batch_gaps(bars: pl.DataFrame, series: Factorized | None = None) -> pl.DataF
         counts = per_session.select(
             *(pl.lit(f.values[c][0]).alias(c) for c in SERIES_COLUMNS), "session", "present"
         )
-    else:  # by each row's series code and session: no strings hashed per row
-        per_code = bars.select(f.codes, "session").group_by("_code", "session").agg(present)
+    else:  # by one integer per row (series code and session day): no strings hashed per row
+        day = pl.col("session").cast(pl.Int64)  # within +-2**31: the key is one to one
+        key = (pl.col("_code").cast(pl.Int64) * 2**32 + day).alias("_key")
+        per_code = (
+            bars.select(f.codes, "session")
+            .group_by(key)
+            .agg(pl.col("_code").first(), pl.col("session").first(), present)
+        )
         names = f.values.with_row_index("_code")
         counts = per_code.join(names, on="_code").select(*SERIES_COLUMNS, "session", "present")
 
