@@ -25,7 +25,7 @@ from feeds.parse import IngestError, ParsedFile, read_file
 from feeds.profiles import SourceProfile
 from feeds.provenance import check_provenance
 from feeds.schema import Frequency, InstrumentKind
-from feeds.series import distinct, factorize
+from feeds.series import Factorized, distinct, factorize
 from feeds.store import transaction
 from feeds.synthetic import SYNTHETIC_SYMBOL, synthetic_market
 from feeds.validate import validate
@@ -109,15 +109,15 @@ class Prepared:
     # the intraday bars' session gaps if they land where the store holds none of their series
     # (``feeds.gaps.batch_gaps``; the usual bulk load), counted ahead with no store access
     counted: pl.DataFrame | None = None
-    series: pl.DataFrame | None = None  # the bars' distinct series (``feeds.writer.series_of``)
+    # the bars' series: ``factorize(bars, SERIES_COLUMNS)`` (the distinct series, and each row's)
+    series: Factorized | None = None
 
 
-def _count(bars: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The distinct series of validated ``bars`` (``feeds.writer.series_of``) and the session-gap
-    rows of their intraday ones (``feeds.gaps.batch_gaps``), from one factorisation."""
-    f = factorize(bars, SERIES_COLUMNS)
+def _count(bars: pl.DataFrame, f: Factorized) -> pl.DataFrame:
+    """The session-gap rows of the intraday ones of validated ``bars`` (``feeds.gaps.batch_gaps``)
+    from their series ``f`` (``factorize`` on ``SERIES_COLUMNS``, as ``validate`` returns it)."""
     intraday = split_daily(bars, f.values)[1]
-    return f.values, batch_gaps(intraday, f if intraday.height == bars.height else None)
+    return batch_gaps(intraday, f if intraday.height == bars.height else None)
 
 
 def prepare_file(
@@ -130,7 +130,8 @@ def prepare_file(
     t1 = time.perf_counter()
     checked = validate(parsed.rows, parsed.profile.frequency.minutes)
     t2 = time.perf_counter()
-    series, counted = _count(checked.bars)
+    series = checked.series
+    counted = _count(checked.bars, series)
     seconds = {"parse": t1 - t0, "validate": t2 - t1, "count": time.perf_counter() - t2}
     key = ingest_key(parsed.sha256, parsed.profile.name, symbol)
     bars, rejected = checked.bars, checked.rejected
@@ -203,11 +204,12 @@ def _land(
     name: str | None = None,
     also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     counted: pl.DataFrame | None = None,
-    series: pl.DataFrame | None = None,
+    series: Factorized | None = None,
 ) -> IngestReport:
     now = datetime.now(UTC)
     path = name or str(parsed.path)
-    check_provenance(con, bars, name=path, series=series)
+    values = None if series is None else series.values
+    check_provenance(con, bars, name=path, series=values)
     with transaction(con):
         written = write_bars(
             con, bars.drop("_line"), file_sha256=parsed.sha256, ingested_at=now, series=series
@@ -230,7 +232,7 @@ def _land(
             con.execute("INSERT INTO quarantine SELECT * FROM _q").fetchall()
             con.unregister("_q")
         t1 = time.perf_counter()
-        daily, intraday = split_daily(bars, series)
+        daily, intraday = split_daily(bars, values)
         gaps = record_session_gaps(con, intraday, fresh=written.fresh, counted=counted)
         if also is not None:
             also(con)
@@ -339,7 +341,8 @@ def prepare_frame(bars: pl.DataFrame, *, name: str, key: str, profile: str = "fr
     checked = [validate(part, Frequency(str(freq)).minutes) for freq, part in parts]
     t1 = time.perf_counter()
     bars_ok = pl.concat([c.bars for c in checked])
-    series, counted = _count(bars_ok)
+    series = checked[0].series if len(checked) == 1 else factorize(bars_ok, SERIES_COLUMNS)
+    counted = _count(bars_ok, series)
     prof = ParsedFile(
         path=Path(name),
         sha256=sha,

@@ -40,7 +40,7 @@ def check_provenance(
     series: pl.DataFrame | None = None,
 ) -> None:
     """Raise ``IngestError`` when landing ``bars`` would mix synthetic and real sources
-    (``series``: their distinct series, ``feeds.writer.series_of``, when the caller has them)."""
+    (``series``: their distinct series, ``feeds.series.distinct``, when the caller has them)."""
     if bars.is_empty():
         return
     incoming = distinct(bars if series is None else series, ["symbol", "source"])

@@ -21,7 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from feeds.schema import BAR_COLUMNS, BAR_SCHEMA, ROW_GROUP_SIZE, VALUE_FIELDS
-from feeds.series import distinct, factorize
+from feeds.series import Factorized, factorize
 
 
 @dataclass(frozen=True)
@@ -66,27 +66,30 @@ def write_bars(
     *,
     file_sha256: str | None,
     ingested_at: datetime | None = None,
-    series: pl.DataFrame | None = None,
+    series: Factorized | None = None,
 ) -> WriteResult:
     """Upsert ``bars`` (canonical schema; daily and intraday rows may be mixed).
 
     New keys are inserted; existing keys whose values differ are updated and every changed field
     is written to ``bar_revisions``; identical rows are left alone (so re-ingest is a no-op).
-    ``series``: the bars' distinct (symbol, kind, frequency, source), when the caller has them
-    (``series_of``, computed while the previous batch landed); else they are found here.
+    ``series``: ``factorize(bars, SERIES_COLUMNS)`` (each row's series as a code into the
+    distinct series), when the caller has it (computed while the previous batch landed); else
+    the series are found here.
     """
     at = ingested_at or datetime.now(UTC)
     inserted = updated = unchanged = 0
     keys_s = insert_s = 0.0
     fresh = True
-    for daily, part in zip((True, False), split_daily(_conform(bars), series), strict=True):
+    values = None if series is None else series.values
+    for daily, part in zip((True, False), split_daily(_conform(bars), values), strict=True):
         if part.is_empty():
             continue
         if daily:
             r = _upsert_daily(con, part, file_sha256=file_sha256, at=at)
         else:
-            intraday = None if series is None else series.filter(pl.col("frequency") != "1d")
-            r = _upsert_intraday(con, part, file_sha256=file_sha256, at=at, series=intraday)
+            # the codes hold for the intraday rows when they are all the rows
+            whole = series if series is not None and part.height == bars.height else None
+            r = _upsert_intraday(con, part, file_sha256=file_sha256, at=at, series=whole)
         inserted += r.inserted
         updated += r.updated
         unchanged += r.unchanged
@@ -96,16 +99,11 @@ def write_bars(
     return WriteResult(inserted, updated, unchanged, keys_s, insert_s, fresh)
 
 
-def series_of(bars: pl.DataFrame) -> pl.DataFrame:
-    """The distinct (symbol, kind, frequency, source) of ``bars``: the series they belong to."""
-    return distinct(bars, SERIES_COLUMNS)
-
-
 def split_daily(
     bars: pl.DataFrame, series: pl.DataFrame | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(daily rows, intraday rows) of ``bars``; no copy when all rows are of one kind, and no
-    pass over them either when their ``series`` (``series_of``) are given."""
+    pass over them either when their distinct ``series`` (``feeds.series.distinct``) are given."""
     freqs = None if series is None else set(series["frequency"].to_list())
     if freqs is not None and "1d" not in freqs:
         return bars.clear(), bars
@@ -288,9 +286,10 @@ def series_ids(
             con.execute("SELECT coalesce(max(series_id), 0) FROM bar_series").fetchall()[0][0]
         )
         new = {m: top + i + 1 for i, m in enumerate(missing)}
-        con.executemany(
-            "INSERT INTO bar_series VALUES (?, ?, ?, ?, ?)", [[v, *m] for m, v in new.items()]
-        )
+        # one statement for all of them (``executemany`` runs one per series)
+        rows = ", ".join("(?, ?, ?, ?, ?)" for _ in new)
+        params = [x for m, v in new.items() for x in (v, *m)]
+        con.execute(f"INSERT INTO bar_series VALUES {rows}", params).fetchall()
         have.update(new)
     ids = pl.DataFrame(
         [(have[w], *w) for w in dict.fromkeys(wanted)],
@@ -316,17 +315,18 @@ def _upsert_intraday(
     *,
     file_sha256: str | None,
     at: datetime,
-    series: pl.DataFrame | None = None,
+    series: Factorized | None = None,
 ) -> WriteResult:
     """``_upsert_daily`` for the intraday rows: key check, inserts and corrections by series id;
-    the rows written carry one new batch id (``bar_batches``: the file's hash and the time)."""
+    the rows written carry one new batch id (``bar_batches``: the file's hash and the time).
+    ``series``: ``factorize(part, SERIES_COLUMNS)``, when the caller has it."""
     t0 = time.perf_counter()
     batch = new_batch(con, file_sha256, at)
-    ids, sharing = series_ids(con, series_of(part) if series is None else series)
+    f = factorize(part, SERIES_COLUMNS) if series is None else series
+    ids, sharing = series_ids(con, f.values)
     if ids.height == 1:  # the usual batch: one series
         staged = part.with_columns(pl.lit(ids["series_id"][0], pl.Int32).alias("series_id"))
     else:  # each row's id by its series' code: a join of the few distinct series, not the rows
-        f = factorize(part, SERIES_COLUMNS)
         id_of = f.values.join(ids, on=SERIES_COLUMNS, how="left", maintain_order="left")
         staged = part.with_columns(id_of["series_id"].gather(f.codes).alias("series_id"))
     lo, hi = staged["session"].min(), staged["session"].max()
