@@ -329,6 +329,10 @@ def _upsert_intraday(
     else:  # each row's id by its series' code: a join of the few distinct series, not the rows
         id_of = f.values.join(ids, on=SERIES_COLUMNS, how="left", maintain_order="left")
         staged = part.with_columns(id_of["series_id"].gather(f.codes).alias("series_id"))
+        if not f.blocks:  # series interleaved (a file of many symbols, minute by minute)
+            # landed grouped by series, in their order: the series, session and batch columns
+            # stay in runs, as their codec (``feeds.schema``, RLE) and the zone maps want them
+            staged = staged.sort(f.codes, maintain_order=True)
     lo, hi = staged["session"].min(), staged["session"].max()
     # the batch's own ids too: a corrected row may move to a series the batch registered
     in_span = sorted({*sharing, *ids["series_id"].to_list()})

@@ -3,6 +3,7 @@ them, and stores from before the key (a ``bars_intraday`` table) migrated on ope
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -44,6 +45,36 @@ def test_a_batch_of_two_series_lands_under_two_ids_and_reads_back() -> None:
     again = ingest_frame(con, pl.concat([b, a]), name="two again", key="two again")
     assert (again.rows_inserted, again.rows_updated) == (0, 0)
     assert con.execute("SELECT count(*) FROM bar_series").fetchall() == [(2,)]
+
+
+def test_interleaved_series_land_grouped_by_series_in_runs_under_their_pinned_codecs(
+    tmp_path: Path,
+) -> None:
+    # a file of several symbols minute by minute: the rows land grouped by series, so the
+    # series column stays in runs (its codec is RLE, feeds.schema)
+    con = open_store(tmp_path / "s.duckdb")
+    a, b, c = _minutes("AAA.SH", 1), _minutes("BBB.SH", 2), _minutes("CCC.SH", 3)
+    mixed = pl.concat([a, b, c]).sort("ts", "symbol")
+    rep = ingest_frame(con, mixed, name="mixed", key="mixed")
+    assert rep.rows_inserted == mixed.height
+    ids = con.sql("SELECT series_id FROM intraday_values ORDER BY rowid").pl()["series_id"]
+    assert ids.rle_id().max() == 2  # three runs, one per series
+    assert ids.head(a.height).unique().to_list() == [ids[0]]
+    got = _bars(con).drop("file_sha256", "ingested_at")
+    assert got.equals(mixed.sort("symbol", "ts").select(got.columns))
+    (ddl,) = con.execute(
+        "SELECT sql FROM duckdb_tables() WHERE table_name = 'intraday_values'"
+    ).fetchall()[0]
+    for column, codec in [("series_id", "RLE"), ("ts", "BitPacking"), ('"close"', "ALP")]:
+        assert re.search(rf"[(, ]{column} [A-Z ]+ USING COMPRESSION {codec}\b", ddl), column
+    con.execute("CHECKPOINT")
+    stored = con.sql(
+        "SELECT column_name, list(DISTINCT compression) AS c FROM pragma_storage_info("
+        "'intraday_values') WHERE segment_type <> 'VALIDITY' GROUP BY ALL"
+    ).pl()
+    codecs = dict(zip(stored["column_name"], stored["c"].to_list(), strict=True))
+    assert codecs["series_id"] == ["RLE"] and codecs["close"] == ["ALP"]
+    con.close()
 
 
 def test_a_correction_across_series_updates_and_records_only_the_changed_rows() -> None:
