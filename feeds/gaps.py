@@ -32,15 +32,16 @@ GAP_SCHEMA = pl.Schema(
     }
 )
 _SERIES = ["symbol", "frequency", "source", "session"]
-# the bar ends present in given series sessions (symbol, frequency, source, session, ts) of the
-# short sessions asked for (symbol, frequency, source, session)
+# the bar ends present in the short sessions asked for (a frame of them, numbered ``_sk``):
+# (``_sk``, ts) of each bar
 Present = Callable[[pl.DataFrame], pl.DataFrame]
 
 
 def _grid_of(short: pl.DataFrame) -> pl.DataFrame:
-    """The expected bar ends of each (symbol, kind, frequency, source, session) of ``short``:
-    one row per bar, ts in UTC; ``feeds.calendar.intraday_grid``'s stamps (each segment's open
-    plus one bar, up to its close), from ``feeds.session.grid_exprs`` in one pass."""
+    """The expected bar ends of each short session of ``short`` (``_sk``, kind, frequency,
+    session): one row per bar (``_sk``, ts in UTC); ``feeds.calendar.intraday_grid``'s stamps
+    (each segment's open plus one bar, up to its close), from ``feeds.session.grid_exprs`` in
+    one pass."""
     m = pl.col("frequency").str.strip_suffix("m").cast(pl.Int64)
     am_open, am_close, pm_open, pm_close = grid_exprs(pl.col("kind"), pl.col("session"))
     ends = pl.concat_list(
@@ -50,27 +51,30 @@ def _grid_of(short: pl.DataFrame) -> pl.DataFrame:
     # UTC+8 (``feeds.session.LOCAL_OFFSET_S``), so no time-zone lookup per bar
     day_s = pl.col("session").cast(pl.Int64) * 86_400 - LOCAL_OFFSET_S
     utc = ((day_s + pl.col("ts") * 60) * 1_000_000).cast(pl.Datetime("us", "UTC"))
-    return short.select(*_SERIES, ends.alias("ts")).explode("ts").with_columns(utc.alias("ts"))
+    grid = short.select("_sk", "session", ends.alias("ts")).explode("ts")
+    return grid.select("_sk", utc.alias("ts"))
 
 
 def _gap_frame(counts: pl.DataFrame, present: Present) -> pl.DataFrame:
-    """``session_gaps`` rows of ``counts`` (symbol, kind, frequency, source, session, present):
-    the expected bars of each session's grid (``feeds.session.grid_exprs``: one pass over the
-    frame); for the sessions with missing bars, the first expected bar end that ``present``
-    lacks (one anti-join for all of them)."""
+    """``session_gaps`` rows of ``counts`` (symbol, kind, frequency, source, session, present,
+    and any columns ``present`` reads): the expected bars of each session's grid
+    (``feeds.session.grid_exprs``: one pass over the frame); for the sessions with missing bars,
+    numbered ``_sk``, the first expected bar end that ``present`` (of those sessions, with their
+    ``_sk``: their bars' ``_sk`` and ``ts``) lacks: one anti-join on integers for all of them."""
     minutes = pl.col("frequency").str.strip_suffix("m").cast(pl.Int32)
     am_open, am_close, pm_open, pm_close = grid_exprs(pl.col("kind"), pl.col("session"))
     expected = (am_close - am_open) // minutes + (pm_close - pm_open) // minutes
     gaps = counts.with_columns(expected.cast(pl.Int32).alias("expected")).with_columns(
         (pl.col("expected") - pl.col("present")).clip(lower_bound=0).alias("missing")
     )
-    short = gaps.filter(pl.col("missing") > 0)
+    short = gaps.filter(pl.col("missing") > 0).with_row_index("_sk")
     firsts = pl.DataFrame(schema={c: GAP_SCHEMA[c] for c in [*_SERIES, "first_missing"]})
     if not short.is_empty():
         utc = pl.col("ts").dt.convert_time_zone("UTC")  # the store's stamps come in its zone
-        have = present(short.select(_SERIES)).select(*_SERIES, utc)
-        missing = _grid_of(short).join(have, on=[*_SERIES, "ts"], how="anti")
-        firsts = missing.group_by(_SERIES).agg(pl.col("ts").min().alias("first_missing"))
+        have = present(short).select(pl.col("_sk").cast(pl.UInt32), utc)
+        missing = _grid_of(short).join(have, on=["_sk", "ts"], how="anti")
+        first = missing.group_by("_sk").agg(pl.col("ts").min().alias("first_missing"))
+        firsts = short.join(first, on="_sk").select(*_SERIES, "first_missing")
     return gaps.join(firsts, on=_SERIES, how="left").select(list(GAP_SCHEMA)).cast(GAP_SCHEMA)
 
 
@@ -81,28 +85,22 @@ def batch_gaps(bars: pl.DataFrame, series: Factorized | None = None) -> pl.DataF
     ``factorize(bars, SERIES_COLUMNS)`` when the caller has it."""
     if bars.is_empty():
         return pl.DataFrame(schema=GAP_SCHEMA)
-    present = pl.len().cast(pl.Int64).alias("present")
     f = factorize(bars, SERIES_COLUMNS) if series is None else series
-    if f.values.height == 1:  # one series: group by session alone
-        per_session = bars.group_by("session").agg(present)
-        counts = per_session.select(
-            *(pl.lit(f.values[c][0]).alias(c) for c in SERIES_COLUMNS), "session", "present"
-        )
-    else:  # by one integer per row (series code and session day): no strings hashed per row
-        day = pl.col("session").cast(pl.Int64)  # within +-2**31: the key is one to one
-        key = (pl.col("_code").cast(pl.Int64) * 2**32 + day).alias("_key")
-        per_code = (
-            bars.select(f.codes, "session")
-            .group_by(key)
-            .agg(pl.col("_code").first(), pl.col("session").first(), present)
-        )
-        names = f.values.with_row_index("_code")
-        counts = per_code.join(names, on="_code").select(*SERIES_COLUMNS, "session", "present")
+    # each bar's series session as one integer (series code, session day): no strings hashed
+    # per row, and one key for the counts and for the bars of the short sessions
+    day = pl.col("session").cast(pl.Int64)  # within +-2**31: the key is one to one
+    key = (pl.col("_code").cast(pl.Int64) * 2**32 + day).alias("_k")
+    keyed = bars.select(f.codes.alias("_code"), "session", "ts").with_columns(key)
+    per_key = keyed.group_by("_k").agg(
+        pl.col("_code").first(), pl.col("session").first(), pl.len().cast(pl.Int64).alias("present")
+    )
+    names = f.values.with_row_index("_code")
+    counts = per_key.join(names, on="_code").select(*SERIES_COLUMNS, "session", "present", "_k")
 
     def present_in(short: pl.DataFrame) -> pl.DataFrame:
-        # the short sessions' dates first: a date test per row, then strings for fewer rows
-        days = bars.filter(pl.col("session").is_in(short["session"].unique().implode()))
-        return days.join(short, on=_SERIES, how="semi")
+        wanted = short.select("_k", "_sk")
+        rows = keyed.filter(pl.col("_k").is_in(wanted["_k"].implode()))
+        return rows.join(wanted, on="_k").select("_sk", "ts")
 
     return _gap_frame(counts, present_in)
 
@@ -138,11 +136,11 @@ def record_session_gaps(
         def present_in(short: pl.DataFrame) -> pl.DataFrame:
             stored, params = stored_intraday(con, short["symbol"].unique().to_list())
             span = [short["session"].min(), short["session"].max()]
-            con.register("_short", short.to_arrow())
+            con.register("_short", short.select("_sk", *_SERIES).to_arrow())
             try:
                 return con.sql(
-                    f"SELECT symbol, frequency, source, session, ts FROM {stored} s "
-                    "SEMI JOIN _short USING (symbol, frequency, source, session) "
+                    f"SELECT k._sk, s.ts FROM {stored} s "
+                    "JOIN _short k USING (symbol, frequency, source, session) "
                     "WHERE s.session BETWEEN ? AND ?",
                     params=[*params, *span],
                 ).pl()
