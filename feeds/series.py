@@ -15,25 +15,31 @@ import numpy as np
 import polars as pl
 
 
-def _run_starts(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
-    """The first row of every run of equal ``cols`` (nulls equal), with its row number."""
-    changed = pl.any_horizontal([pl.col(c).ne_missing(pl.col(c).shift()) for c in cols])
+def _run_starts(frame: pl.DataFrame, cols: list[str], varying: list[str]) -> pl.DataFrame:
+    """The first row of every run of equal ``cols`` (nulls equal), with its row number; only the
+    ``varying`` ones can change from row to row (the others hold one value)."""
+    changed = pl.any_horizontal([pl.col(c).ne_missing(pl.col(c).shift()) for c in varying])
     return frame.select(cols).with_row_index("_row").filter(changed | (pl.col("_row") == 0))
 
 
-def _one_value(frame: pl.DataFrame, cols: list[str]) -> bool:
-    """Every column of ``cols`` holds one value and no null (a batch of one series, the usual
-    case): its minimum is its maximum, which polars answers without comparing rows when it knows
-    the column is sorted (a column of one literal)."""
-    one = [(pl.col(c).min() == pl.col(c).max()) & (pl.col(c).null_count() == 0) for c in cols]
-    return bool(frame.height and frame.select(pl.all_horizontal(one)).item())
+def _varying(frame: pl.DataFrame, cols: list[str]) -> list[str]:
+    """The columns of ``cols`` that hold more than one value or a null (a batch of one series,
+    the usual case, has none; a batch of several contracts, only its symbol): a column's minimum
+    is its maximum, which polars answers without comparing rows when it knows the column is
+    sorted (a column of one literal)."""
+    if not frame.height:
+        return []
+    one = [((pl.col(c).min() == pl.col(c).max()) & (pl.col(c).null_count() == 0)) for c in cols]
+    held = frame.select(pl.struct(one).alias("one")).item()
+    return [c for c in cols if not held[c]]
 
 
 def distinct(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
     """``frame.select(cols).unique()``, in order of first appearance."""
-    if _one_value(frame, cols):
+    varying = _varying(frame, cols)
+    if not varying:
         return frame.select(cols).head(1)
-    return _run_starts(frame, cols).select(cols).unique(maintain_order=True)
+    return _run_starts(frame, cols, varying).select(cols).unique(maintain_order=True)
 
 
 @dataclass(frozen=True)
@@ -49,11 +55,12 @@ class Factorized:
 
 def factorize(frame: pl.DataFrame, cols: list[str]) -> Factorized:
     """``frame``'s ``cols`` as codes into their distinct values (see ``Factorized``)."""
-    if _one_value(frame, cols):
+    varying = _varying(frame, cols)
+    if not varying:
         return Factorized(
             frame.select(cols).head(1), pl.zeros(frame.height, pl.UInt32, eager=True), True
         )
-    starts = _run_starts(frame, cols)
+    starts = _run_starts(frame, cols, varying)
     values = starts.select(cols).unique(maintain_order=True)
     code_of_run = (
         starts.join(values.with_row_index("_code"), on=cols, how="left", nulls_equal=True)
