@@ -11,7 +11,6 @@ first occurrence is kept).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 import numpy as np
 import polars as pl
@@ -49,9 +48,10 @@ def _strictly_increasing(ok: pl.DataFrame, f: Factorized) -> bool:
         return True
     if not f.blocks:
         return False
-    same = (f.codes.cast(pl.Int64).diff() == 0).fill_null(False)  # the row before: same series
-    rising = (ok["ts"].diff() > timedelta(0)).fill_null(True)
-    return bool((~same | rising).all())
+    us = ok["ts"].dt.epoch("us").to_numpy()
+    codes = f.codes.to_numpy()
+    back = us[1:] <= us[:-1]  # a bar end not after the one before: it must start a block
+    return bool(np.all(codes[1:][back] != codes[:-1][back]))
 
 
 def _repeated(ok: pl.DataFrame, f: Factorized) -> pl.Series:
