@@ -43,11 +43,12 @@ def check_provenance(
     (``series``: their distinct series, ``feeds.series.distinct``, when the caller has them)."""
     if bars.is_empty():
         return
-    incoming = distinct(bars if series is None else series, ["symbol", "source"])
-    symbols = sorted(set(incoming["symbol"].to_list()))
-    stored = _sources(con, symbols)
-    for sym in symbols:
-        new = set(incoming.filter(pl.col("symbol") == sym)["source"].to_list())
+    # a batch holds a few series: their (symbol, source) pairs are checked in Python
+    incoming: dict[str, set[str]] = {}
+    for sym, src in distinct(bars if series is None else series, ["symbol", "source"]).rows():
+        incoming.setdefault(sym, set()).add(src)
+    stored = _sources(con, sorted(incoming))
+    for sym, new in sorted(incoming.items()):
         have = stored[sym] | new
         if SYNTHETIC_SOURCE in have and have - {SYNTHETIC_SOURCE}:
             real = ", ".join(sorted(have - {SYNTHETIC_SOURCE}))
