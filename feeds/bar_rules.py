@@ -54,7 +54,7 @@ def _np_not_in(x: np.ndarray, allowed: np.ndarray) -> np.ndarray:
 POLARS = Ops(
     maximum=pl.max_horizontal,
     minimum=pl.min_horizontal,
-    nonfinite=lambda x: x.is_nan() | x.is_infinite(),
+    nonfinite=lambda x: ~x.is_finite(),
     not_in=lambda x, allowed: ~x.is_in(allowed.implode()),
 )
 NUMPY = Ops(
@@ -215,12 +215,13 @@ def _select(
 
 
 def polars_rules(
-    frequency_minutes: int, columns: Iterable[str]
+    frequency_minutes: int, columns: Iterable[str], kinds: Iterable[str] | None = None
 ) -> list[tuple[pl.Expr, str, pl.Expr]]:
     """(bad, field, reason) expressions of every rule, in table order, over parsed rows.
 
     The rows carry ``session``, ``kind``, ``ts`` (UTC) and the value columns; the grid rule uses
-    the grid of each row's kind and session.
+    the grid of each row's kind and session (``kinds``: the kinds the rows hold, when known;
+    ``feeds.session.grid_exprs``).
     """
     cols: dict[str, Any] = {c: pl.col(c) for c in columns}
     if "ts" in cols:
@@ -235,7 +236,7 @@ def polars_rules(
     last = horizon()
     ctx = Context(
         minutes=frequency_minutes,
-        bounds=grid_exprs(pl.col("kind"), pl.col("session")),
+        bounds=grid_exprs(pl.col("kind"), pl.col("session"), kinds),
         trading_days=pl.Series("d", trading_days_array()),
         last=last,
     )

@@ -12,6 +12,7 @@ integer arrays and polars integer expressions (bool times int is an int in both)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -136,22 +137,30 @@ def session_grid(kind: InstrumentKind, d: date) -> SessionGrid:
     return SessionGrid.of(session_segments(kind, d))
 
 
-def grid_exprs(kind: pl.Expr, session: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
+def grid_exprs(
+    kind: pl.Expr, session: pl.Expr, kinds: Iterable[str] | None = None
+) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
     """Per-row (am_open, am_close, pm_open, pm_close) of the grid of (kind, session) columns.
 
     Every kind whose grid differs from the cash grid before or after the futures-session change
-    gets its own branch, read from ``feeds.calendar``.
+    gets its own branch, read from ``feeds.calendar``.  ``kinds``: the only kinds the rows hold,
+    when the caller knows them (the others' branches are left out: a batch of index bars gets
+    the cash grid's constants, one kind of futures a test of the session alone).
     """
     branches: list[tuple[pl.Expr, SessionGrid]] = []
     before = FUTURES_SESSION_CHANGE - timedelta(days=1)
+    held = None if kinds is None else set(kinds)
     for k in InstrumentKind:
+        if held is not None and k.value not in held:
+            continue
+        one = held is not None and len(held) == 1  # every row is of kind k: no test of it
         for d, when in (
             (before, session < FUTURES_SESSION_CHANGE),
             (FUTURES_SESSION_CHANGE, session >= FUTURES_SESSION_CHANGE),
         ):
             g = session_grid(k, d)
             if g != CASH_GRID:
-                branches.append(((kind == k.value) & when, g))
+                branches.append((when if one else (kind == k.value) & when, g))
 
     def pick(name: str) -> pl.Expr:
         expr: pl.Expr = pl.lit(getattr(CASH_GRID, name))

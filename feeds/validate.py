@@ -17,7 +17,7 @@ import polars as pl
 
 from feeds.bar_rules import polars_rules
 from feeds.schema import BAR_COLUMNS
-from feeds.series import Factorized, factorize
+from feeds.series import Factorized, distinct, factorize
 from feeds.writer import SERIES_COLUMNS
 
 
@@ -82,7 +82,8 @@ def _repeated(ok: pl.DataFrame, f: Factorized) -> pl.Series:
 
 def validate(rows: pl.DataFrame, frequency_minutes: int) -> Validated:
     """Split parsed ``rows`` into landing bars and quarantined rows (with reasons)."""
-    rules = polars_rules(frequency_minutes, rows.columns)
+    kinds = distinct(rows, ["kind"])["kind"].to_list() if "kind" in rows.columns else None
+    rules = polars_rules(frequency_minutes, rows.columns, kinds)
     # Cheap pass: index of the first failing rule per row; messages only for the few bad rows.
     # Lazy, so that polars computes the terms several rules share (the bar end's local minute)
     # once: an eager ``with_columns`` does not, and took twice the CPU time.

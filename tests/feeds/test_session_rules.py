@@ -58,6 +58,12 @@ def test_polars_grid_follows_the_futures_session_change() -> None:
         )
     )
     assert got.rows() == [(555, 690, 780, 915), (570, 690, 780, 900), (570, 690, 780, 900)]
+    # told the kinds the rows hold, the grid leaves the other kinds' branches out: same bounds
+    for kinds in (["index_future", "index"], ["index_future"], ["index"]):
+        part = df.filter(pl.col("kind").is_in(kinds))
+        bounds = grid_exprs(pl.col("kind"), pl.col("session"), kinds)
+        told = part.select(*(e.alias(n) for e, n in zip(bounds, "abcd", strict=True)))
+        assert told.rows() == got.filter(df["kind"].is_in(kinds)).rows(), kinds
 
 
 def _bars() -> pl.DataFrame:
