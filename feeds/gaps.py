@@ -98,9 +98,7 @@ def batch_gaps(bars: pl.DataFrame, series: Factorized | None = None) -> pl.DataF
     counts = per_key.join(names, on="_code").select(*SERIES_COLUMNS, "session", "present", "_k")
 
     def present_in(short: pl.DataFrame) -> pl.DataFrame:
-        wanted = short.select("_k", "_sk")
-        rows = keyed.filter(pl.col("_k").is_in(wanted["_k"].implode()))
-        return rows.join(wanted, on="_k").select("_sk", "ts")
+        return keyed.join(short.select("_k", "_sk"), on="_k").select("_sk", "ts")
 
     return _gap_frame(counts, present_in)
 

@@ -72,6 +72,8 @@ def _repeated(ok: pl.DataFrame, f: Factorized) -> pl.Series:
             pl.struct("symbol", "frequency", "source", "ts").is_duplicated()
         ).to_series()
     key = ((us - lo) * n + f.codes.cast(pl.Int64)).to_numpy()
+    if not np.any(np.diff(np.sort(key, kind="stable")) == 0):  # the usual file: none repeats
+        return pl.Series("ts", np.zeros(key.size, dtype=bool))
     order = np.argsort(key, kind="stable")
     same = key[order[1:]] == key[order[:-1]]  # sorted neighbours with one key
     repeated = np.zeros(key.size, dtype=bool)
