@@ -13,11 +13,14 @@ time; its time is split as the ingest reports it (validate, count, keys, insert,
 checkpoint; validate and count run on the worker thread, beside the others). References in the
 same run: a plain Arrow append with no key and no checks into a table with the series and the
 file's hash spelled out on every row (the store's layout before the series key) and into the
-store's layout, and the naive path (one INSERT statement per row).
+store's layout (its codecs too), and the naive path (one INSERT statement per row).
 The bars are quoted as the vendor files quote them (prices to 0.001 index points, volume and
-amount in whole units); the same bulk load of the generator's unrounded floats is a second row
-(DuckDB compresses decimal doubles with ALP, unrounded ones with the costlier ALP-RD).  Where
-``../shared/data/real`` is present, a third row loads the real IF 1-minute bars (the Sina
+amount in whole units); the same bulk load of the generator's unrounded floats is another row.
+The store pins each column's codec (``feeds.schema``: ALP for the values); each of the two
+loads is run again into a table that leaves DuckDB to analyse every codec for every segment
+(it picks ALP for decimal doubles, ALP-RD for unrounded ones), and the store files' sizes are
+printed.  Where
+``../shared/data/real`` is present, a further row loads the real IF 1-minute bars (the Sina
 expiry-week file as ``ingest_file`` validates it) seven times a batch under symbols of their
 own: real values and gaps, several series a batch; without the file it says it skipped.
 A vendor CSV of one symbol's 1-minute bars goes through ``ingest_file`` to time parsing; a final
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -45,7 +49,7 @@ import polars as pl
 
 from benchmarks.output import load_average, write_json
 from feeds.read import intraday_bars
-from feeds.schema import BAR_COLUMNS, VALUE_FIELDS
+from feeds.schema import BAR_COLUMNS, INTRADAY_VALUES, VALUE_FIELDS
 from feeds.store import open_store, transaction
 from feeds.synthetic import synthetic_market
 
@@ -98,13 +102,32 @@ def _real_chunks() -> Callable[[int], pl.DataFrame]:
     return chunk
 
 
-def bulk(db: Path, rows: int, *, source: str = "quoted") -> dict[str, object]:
+def _automatic_codecs(db: Path) -> None:
+    """Create the store's bar table in ``db`` as ``feeds.schema`` declares it but for its pinned
+    codecs, so DuckDB analyses every codec for every segment (the store before 2026-12-03);
+    ``open_store`` then keeps it (CREATE TABLE IF NOT EXISTS)."""
+    import duckdb
+
+    from feeds.schema import INTRADAY_VALUES
+
+    con = duckdb.connect(str(db))
+    con.execute(re.sub(r"USING COMPRESSION \w+", "", INTRADAY_VALUES.ddl))
+    con.close()
+
+
+def bulk(
+    db: Path, rows: int, *, source: str = "quoted", codecs: str = "pinned"
+) -> dict[str, object]:
     """Child process: load ``rows`` minute bars chunk by chunk (~290k rows each) through
     ``feeds.bulk.ingest_frames`` (the next chunk validated while this one lands).  ``source``:
     ``quoted`` or ``unrounded`` synthetic bars (``_symbol_bars``, a symbol a chunk), or ``real``
-    (``_real_chunks``)."""
+    (``_real_chunks``); ``codecs``: ``pinned`` (the store's) or ``automatic``
+    (``_automatic_codecs``)."""
     from feeds.bulk import FrameLoad, ingest_frames
     from feeds.ingest import ingest_frame
+
+    if codecs == "automatic":
+        _automatic_codecs(db)
 
     if source == "real":
         chunk = _real_chunks()
@@ -145,6 +168,7 @@ def bulk(db: Path, rows: int, *, source: str = "quoted") -> dict[str, object]:
     con.close()
     assert (again.rows_inserted, again.rows_updated) == (0, 0)
     return {
+        "file_mib": db.stat().st_size / 2**20,
         "rows": loaded,
         "load_s": load_s,
         "cpu_s": cpu_s,
@@ -180,7 +204,7 @@ def raw_append(db: Path, rows: int, *, series_id: bool) -> dict[str, float]:
     """
     con = open_store(db)
     if series_id:
-        con.execute("CREATE TABLE raw AS SELECT * FROM intraday_values LIMIT 0")
+        con.execute(INTRADAY_VALUES.ddl.replace("intraday_values", "raw"))  # its codecs too
         cols = ["session", "ts", *VALUE_FIELDS]
         select = f"SELECT 1, {', '.join(cols)}, 1 FROM _f"
     else:
@@ -261,9 +285,11 @@ def gap_accounting(symbols: int) -> dict[str, Any]:
     return {"rows": bars.height, "short": short.height, "fast_s": fast_s, "naive_s": naive_s}
 
 
-def _child(db: Path, rows: int, *, source: str = "quoted") -> dict[str, Any]:
+def _child(
+    db: Path, rows: int, *, source: str = "quoted", codecs: str = "pinned"
+) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.bench_ingest", "--child", str(db), "--rows", str(rows)]
-    cmd += ["--source", source]
+    cmd += ["--source", source, "--codecs", codecs]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -278,15 +304,20 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--json", type=Path, default=None, help="write the figures to this file")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--source", default="quoted", help=argparse.SUPPRESS)
+    ap.add_argument("--codecs", default="pinned", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(bulk(Path(args.child), args.rows, source=args.source)))
+        print(json.dumps(bulk(Path(args.child), args.rows, source=args.source, codecs=args.codecs)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.duckdb"
         b = _child(db, args.rows)
         load = load_average()
+        auto = _child(Path(tmp) / "automatic.duckdb", args.rows, codecs="automatic")
         u = _child(Path(tmp) / "unrounded.duckdb", args.rows, source="unrounded")
+        u_auto = _child(
+            Path(tmp) / "unrounded_auto.duckdb", args.rows, source="unrounded", codecs="automatic"
+        )
         real = (
             _child(Path(tmp) / "real.duckdb", args.rows, source="real")
             if REAL_1M.exists()
@@ -301,6 +332,8 @@ def main(argv: list[str]) -> None:
         n = naive(Path(tmp) / "naive.duckdb", args.naive_rows)
     bulk_rps = b["rows"] / b["load_s"]
     unrounded_rps = u["rows"] / u["load_s"]
+    auto_rps = auto["rows"] / auto["load_s"]
+    u_auto_rps = u_auto["rows"] / u_auto["load_s"]
     real_rps = real["rows"] / real["load_s"] if real is not None else None
     naive_rps = n["rows"] / n["load_s"]
     raw_rps = raw_str["rows"] / raw_str["load_s"]
@@ -310,7 +343,14 @@ def main(argv: list[str]) -> None:
     print(f"{'path':<50} {'rows':>11} {'seconds':>9} {'rows/s':>12} {'ratio':>8}")
     table = [
         ("bulk ingest (validate, key check, insert)", b["rows"], b["load_s"], bulk_rps),
+        ("same, DuckDB choosing every codec", auto["rows"], auto["load_s"], auto_rps),
         ("same, prices as unrounded floats", u["rows"], u["load_s"], unrounded_rps),
+        (
+            "same, unrounded, DuckDB choosing every codec",
+            u_auto["rows"],
+            u_auto["load_s"],
+            u_auto_rps,
+        ),
         *([(REAL_ROW, real["rows"], real["load_s"], real_rps)] if real is not None else []),
         ("vendor CSV through ingest_file (parse too)", f["rows"], f["load_s"], file_rps),
         (
@@ -347,6 +387,12 @@ def main(argv: list[str]) -> None:
     for k, v in f["phases"].items():
         print(f"  {k:<10} {v:>8.2f} s")
     print(
+        "store file after each bulk load, MiB (pinned codecs / DuckDB choosing): quoted "
+        f"{b['file_mib']:,.0f} / {auto['file_mib']:,.0f}, unrounded {u['file_mib']:,.0f} / "
+        f"{u_auto['file_mib']:,.0f}"
+        + (f", real {real['file_mib']:,.0f} / -" if real is not None else "")
+    )
+    print(
         f"bulk child peak RSS: {b['peak_rss_mib']:,.0f} MiB (includes generating the bars, "
         f"{b['generate_s']:.1f} s, not counted in the load time); re-ingesting the first chunk "
         "inserted nothing"
@@ -358,6 +404,15 @@ def main(argv: list[str]) -> None:
             "benchmark": "ingest",
             "bulk_rows_per_s": bulk_rps,
             "bulk_unrounded_rows_per_s": unrounded_rps,
+            "bulk_automatic_codecs_rows_per_s": auto_rps,
+            "bulk_unrounded_automatic_codecs_rows_per_s": u_auto_rps,
+            "file_mib": {
+                "quoted": b["file_mib"],
+                "quoted_automatic": auto["file_mib"],
+                "unrounded": u["file_mib"],
+                "unrounded_automatic": u_auto["file_mib"],
+                "real": None if real is None else real["file_mib"],
+            },
             "bulk_unrounded_peak_rss_mib": u["peak_rss_mib"],
             "bulk_real_rows_per_s": real_rps,
             "naive_rows_per_s": naive_rps,
