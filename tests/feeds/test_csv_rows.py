@@ -4,13 +4,18 @@ headers, wrong field counts, spaces and tabs around cells, either line ending.""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.csv_rows import csv_rows, plain, rows, split_rows
+from feeds.parse import _choose_profile, _decode
 from feeds.profiles import get_profile
+from tests.feeds.helpers import REAL, real_data
 
 HEADER = ["day", "open", "high", "low", "close", "volume"]
 FIELDS = {"datetime": 0, "open": 1, "high": 2, "low": 3, "close": 4, "volume": 5}
@@ -61,3 +66,23 @@ def test_a_quoted_field_is_read_by_the_csv_module() -> None:
     assert got["close"].to_list() == ["1,5"] and got["_reason"].to_list() == [None]
     assert dropped == []
     assert not plain("a,b\r1,2\r")  # old Mac line ends: csv and splitlines count lines apart
+
+
+@real_data
+@pytest.mark.real_data
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in REAL.glob("*.csv")) if REAL.exists() else []
+)
+def test_every_real_vendor_file_splits_as_the_csv_module_reads_it(name: str) -> None:
+    path = REAL / name
+    text, _ = _decode(path, path.read_bytes())
+    lines = text.splitlines()
+    header = [h.strip() for h in next(csv.reader(io.StringIO(text), skipinitialspace=True))]
+    prof = _choose_profile(path, header, None, "csv")
+    index = {h: i for i, h in enumerate(header)}
+    fields = {canon: index[col] for canon, col in prof.columns.items()}
+    assert plain(text)
+    slow, slow_dropped = csv_rows(text, lines, header, fields, prof)
+    fast, fast_dropped = split_rows(lines, header, fields, prof)
+    assert fast.equals(slow)
+    assert fast_dropped == slow_dropped
