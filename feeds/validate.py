@@ -18,7 +18,7 @@ import polars as pl
 from feeds.bar_rules import polars_rules
 from feeds.schema import BAR_COLUMNS
 from feeds.series import Factorized, distinct, factorize
-from feeds.writer import SERIES_COLUMNS
+from feeds.writer import KEY_SERIES, SERIES_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -28,16 +28,13 @@ class Validated:
     series: Factorized  # ``factorize(bars, SERIES_COLUMNS)``: each bar's series
 
 
-_KEY_SERIES = ["symbol", "frequency", "source"]  # with ts, a bar's key (kind is not part of it)
-
-
 def _key_series(f: Factorized, rows: pl.DataFrame) -> Factorized:
     """The rows' (symbol, frequency, source) factorised, from their factorised series ``f``
     (``SERIES_COLUMNS``): a gather through the few distinct series, not a pass over the rows
     (unless two series share a key under different kinds, when the rows are factorised)."""
-    keys = f.values.select(_KEY_SERIES)
+    keys = f.values.select(KEY_SERIES)
     if keys.unique().height < keys.height:
-        return factorize(rows, _KEY_SERIES)
+        return factorize(rows, KEY_SERIES)
     return Factorized(keys, f.codes, f.blocks)
 
 
@@ -64,13 +61,10 @@ def _repeated(ok: pl.DataFrame, f: Factorized) -> pl.Series:
     ``is_duplicated``) or a struct of the key columns (the fallback).
     """
     us = ok["ts"].dt.epoch("us")
-    epoch = pl.col("ts").dt.epoch("us")
-    lo, hi = ok.select(epoch.min().alias("lo"), epoch.max().alias("hi")).row(0)
+    lo, hi = int(us.min()), int(us.max())  # type: ignore[arg-type]
     n = f.values.height
     if n * (hi - lo + 1) >= 2**62:
-        return ok.select(
-            pl.struct("symbol", "frequency", "source", "ts").is_duplicated()
-        ).to_series()
+        return ok.select(pl.struct(*KEY_SERIES, "ts").is_duplicated()).to_series()
     key = ((us - lo) * n + f.codes.cast(pl.Int64)).to_numpy()
     if not np.any(np.diff(np.sort(key, kind="stable")) == 0):  # the usual file: none repeats
         return pl.Series("ts", np.zeros(key.size, dtype=bool))
@@ -107,7 +101,7 @@ def validate(rows: pl.DataFrame, frequency_minutes: int) -> Validated:
         *[pl.when(pl.col("_rule") == i).then(pl.lit(f)) for i, (_, f, _) in enumerate(rules)],
     )
     checked_bad = bad_rows.with_columns(reason.alias("_reason"), field.alias("_field"))
-    key = ["symbol", "frequency", "source", "ts"]
+    key = [*KEY_SERIES, "ts"]
     ok = flagged.filter(is_ok)
     series = factorize(ok, SERIES_COLUMNS)
     keyed = _key_series(series, ok)

@@ -233,7 +233,7 @@ def _upsert_daily(
 
 
 SERIES_COLUMNS = ["symbol", "kind", "frequency", "source"]
-_KEY = ["symbol", "frequency", "source"]  # with ts, the bar key (kind is not part of it)
+KEY_SERIES = ["symbol", "frequency", "source"]  # with ts, the bar key (kind is not in it)
 _NUMERIC = ["session", "ts", *VALUE_FIELDS]
 
 
@@ -355,13 +355,13 @@ def _upsert_intraday(
         finally:
             con.unregister("_staged")
         return WriteResult(staged.height, 0, 0, t1 - t0, time.perf_counter() - t1, fresh=True)
-    con.register("_staged", arrow_row_groups(staged.select("series_id", *_KEY, *_NUMERIC)))
+    con.register("_staged", arrow_row_groups(staged.select("series_id", *KEY_SERIES, *_NUMERIC)))
     try:
         stored = (
-            f"(SELECT b.*, {', '.join('k.' + c for c in _KEY)} FROM intraday_values b "
+            f"(SELECT b.*, {', '.join('k.' + c for c in KEY_SERIES)} FROM intraday_values b "
             f"JOIN bar_series k USING (series_id) WHERE {span})"
         )
-        on = " AND ".join(f"t.{k} = s.{k}" for k in (*_KEY, "ts"))
+        on = " AND ".join(f"t.{k} = s.{k}" for k in (*KEY_SERIES, "ts"))
         matched = con.execute(
             f"SELECT count(*) FROM _staged s SEMI JOIN {stored} t ON {on}", span_params
         ).fetchall()[0][0]
