@@ -34,6 +34,7 @@ from typing import Any
 
 import duckdb
 
+from benchmarks.output import write_json
 from feeds.lake import export_lake, open_lake
 from feeds.read import intraday_bars
 from feeds.store import open_store, transaction
@@ -229,9 +230,7 @@ def main(argv: list[str]) -> None:
         print_executors(result["executors"])
     result["load_avg_end"] = os.getloadavg()
     print(f"load average start {result['load_avg_start']}, end {result['load_avg_end']}")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
-        print(f"wrote {args.json}")
+    write_json(args.json, result)
 
 
 def walk_forward_takes_executor() -> bool:

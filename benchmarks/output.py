@@ -75,5 +75,5 @@ def write_json(path: Path | None, figures: dict[str, Any]) -> None:
         "host": platform.node(),
         "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
     print(f"figures written to {path}")
