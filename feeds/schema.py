@@ -187,7 +187,8 @@ CREATE TABLE IF NOT EXISTS intraday_values (
     --
     -- Each column's codec is the one DuckDB's analysis picks for vendor bars (pinned, so the
     -- insert does not try every other codec on every segment; the ingest benchmark measures
-    -- both tables in one run, 2.40 vs 2.24 M rows/s on 2026-12-03): series, session and
+    -- both tables in one run: faster in 6 of 9 runs on 2026-12-03, medians 2.31 vs 2.28 M
+    -- rows/s, so a small gain beside the machine's noise): series, session and
     -- batch in runs (the writer lands a batch's rows grouped by series, ``feeds.writer``),
     -- bar ends bit-packed, and ALP for the values, which vendors quote in decimals (the tick,
     -- the share, the yuan).  Doubles with no short decimal form (the synthetic generator's)
